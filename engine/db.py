@@ -1,0 +1,139 @@
+"""Database engines and the engine's own system tables.
+
+SQLite runs in WAL mode with transactional DDL (the pysqlite driver is told not
+to manage transactions, and we emit BEGIN ourselves) so that a metadata change
+and its DDL commit together or not at all, as on PostgreSQL. Foreign keys are
+declared on both databases but enforced by the database only on PostgreSQL:
+SQLite's table-rebuilding ALTER (batch mode) would otherwise cascade deletes; the
+record service enforces lookups, cascades and nulling itself on both.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String,
+                        Table, Text, create_engine, event, insert, select)
+from sqlalchemy.pool import NullPool
+
+system_metadata = MetaData()
+
+users = Table(
+    "tessera_users", system_metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(150), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("locale", String(16), nullable=False, default="en"),
+    Column("manager_id", String(36), nullable=True, index=True),
+    Column("role", String(64), nullable=True, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+tokens = Table(
+    "tessera_tokens", system_metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(12), nullable=False),
+    Column("label", String(200), nullable=True),
+    Column("scope", String(16), nullable=False, default="all"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+
+# One row per object api_name: the current definition.
+meta_objects = Table(
+    "tessera_meta_objects", system_metadata,
+    Column("api_name", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("status", String(16), nullable=False, default="active"),  # active | archived
+    Column("table_name", String(64), nullable=False),
+    # JSON list of archived (deleted, not yet purged) fields: {"field": doc, "column", "archived_at"}
+    Column("archive", Text, nullable=False, default="[]"),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(36), nullable=True, index=True),
+)
+
+# Every change of an object definition: the full document after the change.
+meta_history = Table(
+    "tessera_meta_history", system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("api_name", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("global_version", BigInteger, nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("doc", Text, nullable=True),
+    Column("author_id", String(36), nullable=True, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_tessera_meta_history_obj", "api_name", "version", unique=True),
+)
+
+# A single row: the global metadata version every request compares against.
+meta_state = Table(
+    "tessera_meta_state", system_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+# Gap-free auto-number counters, incremented in the record's transaction.
+counters = Table(
+    "tessera_counters", system_metadata,
+    Column("object", String(64), primary_key=True),
+    Column("field", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+
+def utcnow():
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def make_engine(url, *, pool=True):
+    """Create a SQLAlchemy engine configured for Tessera on SQLite or PostgreSQL."""
+    kwargs = {"future": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
+            raise ValueError("Tessera needs a file database for SQLite (sqlite:///path.db).")
+        if not pool:
+            kwargs["poolclass"] = NullPool
+    else:
+        kwargs["pool_pre_ping"] = True
+        kwargs["pool_size"] = 10
+        kwargs["max_overflow"] = 20
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine):
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Let us issue BEGIN ourselves so that DDL is transactional.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=OFF")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # IMMEDIATE takes the write lock up front: no deadlock between two writers
+        # that both read first (SQLITE_BUSY on upgrade cannot be retried by busy_timeout).
+        readonly = conn.get_execution_options().get("tessera_readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def init_db(engine):
+    """Create the system tables (idempotent) and the metadata version row."""
+    with engine.begin() as conn:
+        system_metadata.create_all(conn)
+        if conn.execute(select(meta_state.c.version).where(meta_state.c.id == 1)).first() is None:
+            conn.execute(insert(meta_state).values(id=1, version=1))

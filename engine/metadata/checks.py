@@ -1,0 +1,229 @@
+"""Collect-all validation of object documents: JSON Schema first, then semantics.
+
+``check_object(doc, ctx)`` returns a list of ``(path, message)`` problems; the path
+is a JSON path such as ``objects.deal.fields[2].options[1].value``. Higher layers
+(formulas) add their own checks through ``register_check``.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+
+import jsonschema
+from referencing import Registry as RefRegistry
+from referencing import Resource
+from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as _PG_RESERVED
+from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
+from sqlalchemy.sql.compiler import RESERVED_WORDS as _ANSI_RESERVED
+
+from engine.metadata.field_types import field_types
+from engine.metadata.model import SYSTEM_FIELDS
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+MAX_NAME = 40
+# Names the REST API and the query string use for themselves.
+API_RESERVED = {"where", "order_by", "limit", "cursor", "fields", "with_total", "deleted",
+                "include_deleted", "purge", "q", "view", "restore", "approval", "shares",
+                "history", "user", "me", "self", "new", "edit", "all", "true", "false", "null"}
+SQL_RESERVED = ({w.lower() for w in _PG_RESERVED} | {w.lower() for w in _ANSI_RESERVED}
+                | {w.lower() for w in SQLiteIdentifierPreparer.reserved_words})
+SCHEMA_NAMES = ("object", "field", "validation_rule", "layout", "list_view")
+
+_extra_checks = []
+
+
+def register_check(fn):
+    """Add a semantic check ``fn(doc, ctx) -> [(path, message)]`` run after the built-in ones."""
+    _extra_checks.append(fn)
+    return fn
+
+
+def suggest(name, candidates):
+    """Return " (did you mean 'x'?)" for the closest candidate, or ""."""
+    close = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+@lru_cache(maxsize=None)
+def load_schema(name):
+    text = resources.files("engine.metadata").joinpath("schemas").joinpath(f"{name}.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def _ref_registry():
+    reg = RefRegistry()
+    for name in SCHEMA_NAMES:
+        schema = load_schema(name)
+        reg = reg.with_resource(schema["$id"], Resource.from_contents(schema))
+    return reg
+
+
+@lru_cache(maxsize=None)
+def _validator(name):
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=_ref_registry())
+
+
+def _field_validator(type_name):
+    base = load_schema("field")
+    ftype = field_types.get(type_name)
+    schema = dict(base)
+    schema["properties"] = dict(base["properties"], **ftype.options_schema)
+    schema["additionalProperties"] = False
+    schema.pop("$id", None)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def _json_path(prefix, error_path):
+    out = prefix
+    for part in error_path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _schema_problems(validator, doc, prefix):
+    problems = []
+    for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        message = err.message
+        if err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            allowed = sorted(err.schema.get("properties", {}))
+            hint = suggest(extra[0], allowed) if extra else ""
+            message = f"unknown key {', '.join(repr(e) for e in extra)}{hint}"
+        elif err.validator == "type":
+            message = f"must be of type {err.validator_value} (got {json.dumps(err.instance)[:60]})"
+        elif err.validator == "enum":
+            message = f"must be one of {', '.join(map(json.dumps, err.validator_value))} (got {json.dumps(err.instance)[:60]})"
+        elif err.validator in ("maxLength", "minLength", "maxItems", "minItems", "maximum", "minimum"):
+            shown = json.dumps(err.instance)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            message = _bound_message(err, shown)
+        problems.append((_json_path(prefix, err.absolute_path), message))
+    return problems
+
+
+def _bound_message(err, shown):
+    v = err.validator_value
+    return {
+        "maxLength": f"must be at most {v} characters long",
+        "minLength": f"must be at least {v} character{'s' if v != 1 else ''} long",
+        "maxItems": f"must have at most {v} items",
+        "minItems": f"must have at least {v} item{'s' if v != 1 else ''}",
+        "maximum": f"must be at most {v} (got {shown})",
+        "minimum": f"must be at least {v} (got {shown})",
+    }[err.validator]
+
+
+def check_name(name, path, what="api_name", *, allow_system=False):
+    """Check an api_name's syntax; return problems."""
+    if not isinstance(name, str):
+        return [(path, f"{what} must be a string")]
+    if not name:
+        return [(path, f"{what} must not be empty")]
+    if len(name) > MAX_NAME:
+        return [(path, f"{what} '{name[:50]}' is longer than {MAX_NAME} characters")]
+    if not NAME_RE.match(name):
+        fixed = re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
+        hint = f" (try '{fixed}')" if fixed and NAME_RE.match(fixed) else ""
+        return [(path, f"{what} '{name}' must be lowercase snake_case: a letter, then letters, digits or _{hint}")]
+    if "__" in name or name.endswith("_"):
+        return [(path, f"{what} '{name}' must not contain '__' or end with '_'")]
+    if name in SQL_RESERVED:
+        return [(path, f"{what} '{name}' is a reserved SQL word; choose another name")]
+    if name in API_RESERVED:
+        return [(path, f"{what} '{name}' is reserved by the API; choose another name")]
+    if not allow_system and name in SYSTEM_FIELDS:
+        return [(path, f"{what} '{name}' is a system field; every record has it already")]
+    return []
+
+
+def check_field(fdoc, prefix, ctx):
+    """Check one field document."""
+    if not isinstance(fdoc, dict):
+        return [(prefix, "must be an object")]
+    problems = check_name(fdoc.get("api_name"), f"{prefix}.api_name")
+    tname = fdoc.get("type")
+    if not isinstance(tname, str):
+        return problems + [(f"{prefix}.type", "is required and must be a string naming a field type")]
+    if tname not in field_types:
+        return problems + [(f"{prefix}.type",
+                            f"unknown field type '{tname}'{suggest(tname, field_types.keys())}. "
+                            f"Known: {', '.join(field_types.keys())}")]
+    ftype = field_types.get(tname)
+    problems += _schema_problems(_field_validator(tname), fdoc, prefix)
+    for key in ftype.required_keys:
+        if key not in fdoc:
+            problems.append((f"{prefix}.{key}", f"is required for a {tname} field"))
+    if fdoc.get("unique") and (not ftype.stored or ftype.family in ("multi", "computed", "boolean")
+                               or tname in ("long_text", "rich_text")):
+        problems.append((f"{prefix}.unique", f"a {tname} field cannot be unique"))
+    if fdoc.get("required") and not ftype.writable:
+        problems.append((f"{prefix}.required", f"a {tname} field is computed and cannot be required"))
+    if not problems:
+        problems += [(f"{prefix}.{p}", m) for p, m in ftype.check(fdoc, ctx)]
+    return problems
+
+
+def check_object(doc, ctx):
+    """Collect every problem of an object document.
+
+    ``ctx``: ``objects`` (dict of other existing object api_name -> doc).
+    """
+    if not isinstance(doc, dict):
+        return [("object", "must be a JSON object")]
+    name = doc.get("api_name")
+    prefix = f"objects.{name}" if isinstance(name, str) and NAME_RE.match(name or "") else "object"
+    problems = _schema_problems(_validator("object"), doc, prefix)
+    problems += check_name(name, f"{prefix}.api_name", allow_system=True) if name is not None else []
+    ctx = dict(ctx, self=name, suggest=suggest)
+    seen = {}
+    fields = doc.get("fields") if isinstance(doc.get("fields"), list) else []
+    for i, fdoc in enumerate(fields):
+        fname = fdoc.get("api_name") if isinstance(fdoc, dict) else None
+        fprefix = f"{prefix}.fields[{i}]" if not isinstance(fname, str) else f"{prefix}.fields.{fname}"
+        problems += check_field(fdoc, fprefix, ctx)
+        if isinstance(fname, str):
+            if fname in seen:
+                problems.append((f"{fprefix}.api_name", f"duplicate field '{fname}' (also fields[{seen[fname]}])"))
+            seen.setdefault(fname, i)
+    names = set(seen) | set(SYSTEM_FIELDS)
+    problems += _check_named_list(doc, "validation_rules", prefix)
+    for i, rule in enumerate(doc.get("validation_rules") or []):
+        if isinstance(rule, dict) and rule.get("field") and rule["field"] not in names:
+            problems.append((f"{prefix}.validation_rules[{i}].field",
+                             f"unknown field '{rule['field']}'{suggest(rule['field'], names)}"))
+    for kind, key in (("layouts", "sections"), ("list_views", "columns")):
+        problems += _check_named_list(doc, kind, prefix)
+        for i, item in enumerate(doc.get(kind) or []):
+            if not isinstance(item, dict):
+                continue
+            refs = []
+            if key == "sections":
+                for s in item.get("sections") or []:
+                    refs += s.get("fields", []) if isinstance(s, dict) else []
+            else:
+                refs = item.get("columns") or []
+            for ref in refs:
+                if isinstance(ref, str) and ref not in names:
+                    problems.append((f"{prefix}.{kind}[{i}]",
+                                     f"unknown field '{ref}'{suggest(ref, names)}"))
+    if not problems:
+        for check in _extra_checks:
+            problems += check(doc, ctx)
+    return problems
+
+
+def _check_named_list(doc, kind, prefix):
+    problems, seen = [], set()
+    for i, item in enumerate(doc.get(kind) or []):
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            if item["name"] in seen:
+                problems.append((f"{prefix}.{kind}[{i}].name", f"duplicate name '{item['name']}'"))
+            seen.add(item["name"])
+    return problems

@@ -1,0 +1,53 @@
+"""Base class of every field type."""
+from __future__ import annotations
+
+from marshmallow import fields as mf
+
+
+class FieldType:
+    """Describe how one kind of field is stored, validated, shown and typed in formulas.
+
+    Subclasses set ``name``, ``formula_type``, ``widget`` and override ``column_type``
+    and ``marshmallow_field``. ``options_schema`` is JSON Schema for the type-specific
+    keys of the field document; ``required_keys`` are keys the field document must have.
+    """
+
+    name = ""
+    label = ""
+    formula_type = "text"
+    widget = "widgets/text.html"
+    stored = True          # has a physical column
+    writable = True        # accepted from clients
+    sortable = True
+    cascade = False        # master-detail: children follow their parent to the recycle bin
+    options_schema: dict = {}
+    required_keys: tuple = ()
+    openapi = {"type": "string"}
+    # Families of types whose stored data convert into one another.
+    family = "text"
+
+    def column_type(self, fdef):
+        raise NotImplementedError
+
+    def marshmallow_field(self, fdef):
+        """The marshmallow field that deserialises and validates client input."""
+        return mf.Raw(allow_none=True)
+
+    def check(self, fdoc, ctx):
+        """Semantic checks of the field document; return a list of (path, message)."""
+        return []
+
+    def to_storage(self, fdef, value):
+        return value
+
+    def to_json(self, fdef, value):
+        return value
+
+    def openapi_schema(self, fdef):
+        schema = dict(self.openapi)
+        if not self.writable:
+            schema["readOnly"] = True
+        return {"anyOf": [schema, {"type": "null"}]} if not fdef.required or not self.writable else schema
+
+    def __repr__(self):
+        return f"<FieldType {self.name}>"

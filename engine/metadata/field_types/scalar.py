@@ -1,0 +1,198 @@
+"""Checkbox, date, datetime, picklist and multi_picklist."""
+from __future__ import annotations
+
+import datetime as _dt
+
+from marshmallow import ValidationError
+from marshmallow import fields as mf
+from marshmallow import validate
+from sqlalchemy import Boolean, Date, DateTime, String, Text, TypeDecorator
+
+from . import register_field_type
+from .base import FieldType
+
+
+@register_field_type
+class CheckboxType(FieldType):
+    name, label, widget = "checkbox", "Checkbox", "widgets/checkbox.html"
+    formula_type = "boolean"
+    family = "boolean"
+    openapi = {"type": "boolean"}
+
+    def column_type(self, fdef):
+        return Boolean()
+
+    def marshmallow_field(self, fdef):
+        return mf.Boolean(allow_none=True)
+
+    def to_storage(self, fdef, value):
+        return bool(value)  # an unset checkbox is FALSE, never blank
+
+
+class StrictDate(mf.Date):
+    def _deserialize(self, value, attr, data, **kw):
+        if not isinstance(value, str):
+            raise ValidationError("Not a valid date (YYYY-MM-DD).")
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError("Not a valid date (YYYY-MM-DD).") from None
+
+
+@register_field_type
+class DateType(FieldType):
+    name, label, widget = "date", "Date", "widgets/date.html"
+    formula_type = "date"
+    family = "date"
+    openapi = {"type": "string", "format": "date"}
+
+    def column_type(self, fdef):
+        return Date()
+
+    def marshmallow_field(self, fdef):
+        return StrictDate(allow_none=True)
+
+    def to_json(self, fdef, value):
+        return None if value is None else value.isoformat()
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on both databases (SQLite stores naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        value = value.astimezone(_dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=_dt.timezone.utc)
+        return value.astimezone(_dt.timezone.utc)
+
+
+def iso_utc(value):
+    if value is None:
+        return None
+    return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@register_field_type
+class DateTimeType(FieldType):
+    name, label, widget = "datetime", "Date/time", "widgets/datetime.html"
+    formula_type = "datetime"
+    family = "datetime"
+    openapi = {"type": "string", "format": "date-time"}
+
+    def column_type(self, fdef):
+        return UTCDateTime()
+
+    def marshmallow_field(self, fdef):
+        return mf.AwareDateTime(allow_none=True, default_timezone=_dt.timezone.utc)
+
+    def to_json(self, fdef, value):
+        return iso_utc(value)
+
+
+_OPTIONS = {"options": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
+    "type": "object", "required": ["value"], "additionalProperties": False,
+    "properties": {"value": {"type": "string", "minLength": 1, "maxLength": 255,
+                             "pattern": "^[^;]+$"},
+                   "label": {"type": "string", "maxLength": 255},
+                   "label_zh": {"type": "string", "maxLength": 255},
+                   "color": {"type": "string", "maxLength": 20},
+                   "active": {"type": "boolean"}}}}}
+
+
+def _check_options(fdoc):
+    seen, problems = set(), []
+    for i, opt in enumerate(fdoc.get("options") or []):
+        v = opt.get("value")
+        if v in seen:
+            problems.append((f"options[{i}].value", f"duplicate option '{v}'"))
+        seen.add(v)
+    return problems
+
+
+@register_field_type
+class PicklistType(FieldType):
+    name, label, widget = "picklist", "Picklist", "widgets/select.html"
+    formula_type = "text"
+    family = "text"
+    options_schema = _OPTIONS
+    required_keys = ("options",)
+
+    def column_type(self, fdef):
+        return String(255)
+
+    def marshmallow_field(self, fdef):
+        opts = fdef.options
+        return mf.String(allow_none=True, validate=validate.OneOf(
+            opts, error="Must be one of: {choices}."))
+
+    def check(self, fdoc, ctx):
+        return _check_options(fdoc)
+
+    def openapi_schema(self, fdef):
+        base = {"type": "string", "enum": fdef.options}
+        return base if fdef.required else {"anyOf": [base, {"type": "null"}]}
+
+    def to_storage(self, fdef, value):
+        return None if value == "" else value
+
+
+class SemicolonList(TypeDecorator):
+    """A list of option values stored as 'a;b;c' (NULL when empty)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value or None
+        return ";".join(value) or None
+
+    def process_result_value(self, value, dialect):
+        return [] if not value else value.split(";")
+
+
+@register_field_type
+class MultiPicklistType(FieldType):
+    name, label, widget = "multi_picklist", "Multi-select picklist", "widgets/multiselect.html"
+    formula_type = "multi"
+    family = "multi"
+    sortable = False
+    options_schema = _OPTIONS
+    required_keys = ("options",)
+
+    def column_type(self, fdef):
+        return SemicolonList()
+
+    def marshmallow_field(self, fdef):
+        return mf.List(mf.String(validate=validate.OneOf(fdef.options, error="Must be one of: {choices}.")),
+                       allow_none=True)
+
+    def check(self, fdoc, ctx):
+        return _check_options(fdoc)
+
+    def openapi_schema(self, fdef):
+        return {"type": "array", "items": {"type": "string", "enum": fdef.options}}
+
+    def to_storage(self, fdef, value):
+        if not value:
+            return None
+        # keep option order, drop duplicates
+        order = {v: i for i, v in enumerate(fdef.options)}
+        return sorted(set(value), key=lambda v: order.get(v, 0))
+
+    def to_json(self, fdef, value):
+        return list(value or [])

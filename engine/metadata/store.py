@@ -1,0 +1,448 @@
+"""The versioned metadata store.
+
+Every change of an object definition is a new version (full document, author,
+time) in ``tessera_meta_history``; ``tessera_meta_objects`` holds the current one,
+and ``tessera_meta_state.version`` is bumped so that every process notices. A
+change, its checks and its DDL run in one transaction: all or nothing.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+
+from sqlalchemy import insert, select, update
+
+from engine.db import meta_history, meta_objects, meta_state, utcnow
+from engine.errors import Conflict, MetadataError, NotFound
+from engine.metadata.checks import check_object, suggest
+from engine.metadata.ddl import SchemaChanger, _short
+from engine.metadata.field_types import field_types
+from engine.metadata.model import build_field_def, build_object_def, table_name_for
+
+log = logging.getLogger(__name__)
+
+# Callables ``fn(conn, old_doc, new_doc, all_docs) -> [(path, message)]`` that refuse a change
+# (e.g. deleting a field a formula uses); higher layers register them.
+dependency_checks = []
+# Callables ``fn(conn, old_odef, new_odef, all_docs)`` run after the DDL, in the transaction
+# (e.g. backfilling roll-ups); higher layers register them.
+after_change_hooks = []
+
+
+def _bump(conn):
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(select(meta_state.c.version).where(meta_state.c.id == 1).with_for_update()).one()
+    else:
+        row = conn.execute(select(meta_state.c.version).where(meta_state.c.id == 1)).one()
+    new = row.version + 1
+    conn.execute(update(meta_state).where(meta_state.c.id == 1).values(version=new))
+    return new
+
+
+def current_version(conn):
+    return conn.execute(select(meta_state.c.version).where(meta_state.c.id == 1)).scalar_one()
+
+
+def load_docs(conn, include_archived=False):
+    """Current object rows: api_name -> dict(doc, version, table_name, status, archive)."""
+    q = select(meta_objects)
+    if not include_archived:
+        q = q.where(meta_objects.c.status == "active")
+    out = {}
+    for r in conn.execute(q.order_by(meta_objects.c.api_name)):
+        out[r.api_name] = {"doc": json.loads(r.doc), "version": r.version, "table_name": r.table_name,
+                           "status": r.status, "archive": json.loads(r.archive or "[]"),
+                           "updated_at": r.updated_at, "updated_by": r.updated_by}
+    return out
+
+
+def _lock_state(conn):
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(meta_state.c.version).where(meta_state.c.id == 1).with_for_update())
+
+
+class MetadataStore:
+    """Apply, version and roll back metadata changes on a SQLAlchemy engine."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    # -- reading -------------------------------------------------------------
+    def history(self, api_name):
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(meta_history).where(meta_history.c.api_name == api_name)
+                                .order_by(meta_history.c.version)).all()
+        if not rows:
+            raise NotFound("metadata.E404", f"Unknown object '{api_name}'.")
+        return [{"version": r.version, "action": r.action, "summary": r.summary,
+                 "author_id": r.author_id, "created_at": r.created_at,
+                 "doc": json.loads(r.doc) if r.doc else None} for r in rows]
+
+    # -- the one write path -------------------------------------------------
+    def change(self, api_name, mutate, *, author=None, action="update", summary="", create=False,
+               restore_fields=(), archive_object=False, restore_object=False):
+        """Apply ``mutate(doc) -> new doc`` to object ``api_name`` with its DDL, atomically."""
+        with self.engine.begin() as conn:
+            _lock_state(conn)
+            rows = load_docs(conn, include_archived=True)
+            active = {k: v for k, v in rows.items() if v["status"] == "active"}
+            row = rows.get(api_name)
+            if create:
+                if row is not None:
+                    what = "an archived object" if row["status"] == "archived" else "an object"
+                    raise Conflict("metadata.E409",
+                                   f"There is already {what} named '{api_name}'."
+                                   + (" Restore or purge it first." if row["status"] == "archived" else ""),
+                                   fields={"api_name": ["already exists"]})
+                old_doc, archive = None, []
+            else:
+                if row is None or (row["status"] != "active" and not restore_object):
+                    raise NotFound("metadata.E404", f"Unknown object '{api_name}'{suggest(api_name, active)}.")
+                old_doc, archive = row["doc"], row["archive"]
+            new_doc = mutate(copy.deepcopy(old_doc)) if not archive_object else old_doc
+            others = {k: v["doc"] for k, v in active.items() if k != api_name}
+            if not archive_object:
+                problems = check_object(new_doc, {"objects": others})
+                if problems:
+                    raise MetadataError(problems)
+            docs_after = dict(others)
+            if not archive_object:
+                docs_after[api_name] = new_doc
+            problems = []
+            for check in dependency_checks:
+                problems += check(conn, old_doc if not restore_object else None,
+                                  None if archive_object else new_doc, docs_after)
+            if problems:
+                raise MetadataError(problems, code="metadata.E030")
+            table_names = {k: v["table_name"] for k, v in active.items()}
+            table_names[api_name] = table_name_for(api_name)
+            changer = SchemaChanger(conn, table_names)
+            version = 1 if old_doc is None else row["version"] + 1
+            now = utcnow()
+            status = "active"
+            new_odef = build_object_def(new_doc, version) if not archive_object else None
+            old_odef = build_object_def(old_doc, row["version"]) if old_doc is not None else None
+            if create:
+                changer.create_object(new_odef)
+                from engine.metadata.counters import ensure_counter
+                for fdef in new_odef.fields:
+                    if fdef.type == "auto_number":
+                        ensure_counter(conn, api_name, fdef)
+            elif archive_object:
+                status = "archived"
+                changer.archive_object(old_odef, _short(f"zz_{api_name}_v{version}"))
+            elif restore_object:
+                changer.restore_object(new_odef, row["table_name"])
+            else:
+                archive = self._apply_field_diff(conn, changer, old_odef, new_odef, archive,
+                                                 restore_fields, version, now)
+            for hook in after_change_hooks:
+                hook(conn, old_odef, new_odef, docs_after)
+            gv = _bump(conn)
+            table_name = (_short(f"zz_{api_name}_v{version}") if archive_object else table_name_for(api_name))
+            values = dict(version=version, doc=json.dumps(new_doc), status=status, table_name=table_name,
+                          archive=json.dumps(archive), updated_at=now, updated_by=author)
+            if create:
+                conn.execute(insert(meta_objects).values(api_name=api_name, **values))
+            else:
+                conn.execute(update(meta_objects).where(meta_objects.c.api_name == api_name).values(**values))
+            conn.execute(insert(meta_history).values(
+                api_name=api_name, version=version, global_version=gv, action=action, summary=summary,
+                doc=None if archive_object else json.dumps(new_doc), author_id=author, created_at=now))
+        return new_doc
+
+    def _apply_field_diff(self, conn, changer, old, new, archive, restore_fields, version, now):
+        old_f, new_f = old.field_map, new.field_map
+        archive = list(archive)
+        for name, fdef in old_f.items():
+            if name not in new_f and fdef.column:
+                col = _short(f"zz_{fdef.column}_v{version}")
+                changer.archive_field(old, fdef, col)
+                archive.append({"field": dict(fdef.doc), "column": col, "archived_at": now.isoformat()})
+        for name, fdef in new_f.items():
+            if name in old_f:
+                continue
+            entry = next((a for a in reversed(archive) if a["field"]["api_name"] == name
+                          and name in restore_fields), None)
+            if entry is not None:
+                changer.restore_field(new, fdef, entry["column"])
+                archive.remove(entry)
+            else:
+                changer.add_field(new, fdef)
+                if fdef.type == "auto_number":
+                    from engine.metadata.counters import ensure_counter
+                    ensure_counter(conn, new.api_name, fdef)
+                    self._backfill_auto_number(conn, new, fdef)
+        for name, fnew in new_f.items():
+            fold = old_f.get(name)
+            if fold is None or fold.doc == fnew.doc:
+                continue
+            self._change_field(conn, changer, old, fold, new, fnew)
+        return archive
+
+    def _change_field(self, conn, changer, old, fold, new, fnew):
+        path = f"objects.{new.api_name}.fields.{fnew.api_name}"
+        told, tnew = field_types.get(fold.type), field_types.get(fnew.type)
+        if bool(fold.column) != bool(fnew.column):
+            raise MetadataError([(f"{path}.type", f"cannot change a {fold.type} field into a {fnew.type} "
+                                  "field; add a new field instead")], code="metadata.E021")
+        if not fnew.column:
+            return
+        if (told.family == "lookup") != (tnew.family == "lookup") or \
+                (told.family == "lookup" and fold.target != fnew.target):
+            raise MetadataError([(f"{path}.type", "cannot change a lookup's type or target; add a new field "
+                                  "instead")], code="metadata.E021")
+        if fnew.type == "auto_number" and fold.type != "auto_number":
+            raise MetadataError([(f"{path}.type", "cannot turn an existing field into an auto_number; add a "
+                                  "new auto_number field (existing records are numbered)")], code="metadata.E021")
+        table = self._table(conn, new)
+        if fnew.required and not fold.required:
+            missing = conn.execute(select(_count()).select_from(table).where(
+                table.c[fnew.column].is_(None), table.c.deleted_at.is_(None))).scalar()
+            if missing:
+                raise MetadataError([(f"{path}.required", f"cannot be required: {missing} record(s) have no "
+                                      "value; fill them first")], code="metadata.E022")
+        type_changed = fold.type != fnew.type or repr(told.column_type(fold)) != repr(tnew.column_type(fnew))
+        converted = None
+        if type_changed:
+            converted = self._convert_values(conn, table, fold, fnew, path)
+            if fold.type == fnew.type and told.family in ("text",):
+                converted = None  # a length change: plain ALTER after the check above
+        changer.change_field(old, fold, new, fnew, converted=converted)
+
+    def _convert_values(self, conn, table, fold, fnew, path):
+        """Convert every stored value to the new type in Python; refuse if any does not convert."""
+        from marshmallow import ValidationError
+
+        told, tnew = field_types.get(fold.type), field_types.get(fnew.type)
+        mfield = tnew.marshmallow_field(fnew)
+        out, bad, example = [], 0, None
+        col = table.c[fold.column]
+        for rid, value in conn.execute(select(table.c.id, col).where(col.is_not(None))):
+            raw = told.to_json(fold, value)
+            if tnew.formula_type == "text" and not isinstance(raw, str):
+                raw = _text_of(raw)
+            try:
+                new_value = tnew.to_storage(fnew, mfield.deserialize(raw))
+            except ValidationError as exc:
+                bad += 1
+                example = example or (rid, raw, _first_message(exc))
+                continue
+            out.append((rid, new_value))
+        if bad:
+            rid, raw, msg = example
+            raise MetadataError([(f"{path}.type", f"cannot change {fold.type} to {fnew.type}: {bad} record(s) "
+                                  f"hold values that do not convert, e.g. {json.dumps(raw)[:60]} on record "
+                                  f"{rid} ({msg})")], code="metadata.E023")
+        return out
+
+    def _table(self, conn, odef):
+        from sqlalchemy import MetaData
+
+        from engine.metadata.ddl import build_table
+        return build_table(odef, MetaData(), {})
+
+    def _backfill_auto_number(self, conn, odef, fdef):
+        from engine.metadata.counters import next_numbers
+        from engine.metadata.field_types.computed import format_auto_number
+
+        table = self._table(conn, odef)
+        ids = [r.id for r in conn.execute(select(table.c.id).order_by(table.c.id))]
+        if not ids:
+            return
+        numbers = next_numbers(conn, odef.api_name, fdef, len(ids))
+        from sqlalchemy import bindparam
+        stmt = update(table).where(table.c.id == bindparam("_id")).values(
+            {fdef.column: bindparam("_v")})
+        fmt = fdef.get("format", "{0}")
+        conn.execute(stmt, [{"_id": i, "_v": format_auto_number(fmt, n)} for i, n in zip(ids, numbers)])
+
+    # -- conveniences used by the API and the CLI ---------------------------
+    def create_object(self, doc, author=None):
+        if not isinstance(doc, dict) or not isinstance(doc.get("api_name"), str):
+            problems = check_object(doc, {"objects": {}}) or [("object.api_name", "is required")]
+            raise MetadataError(problems)
+        return self.change(doc["api_name"], lambda _old: doc, author=author, action="create_object",
+                           summary=f"created object '{doc['api_name']}'", create=True)
+
+    def update_object(self, api_name, patch, author=None):
+        def mutate(doc):
+            if not isinstance(patch, dict):
+                raise MetadataError([("object", "must be a JSON object")])
+            for key in ("api_name", "fields"):
+                if key in patch and patch[key] != doc.get(key):
+                    raise MetadataError([(f"objects.{api_name}.{key}", f"cannot be changed with PATCH; "
+                                          + ("create a new object" if key == "api_name" else
+                                             "use the fields endpoints"))])
+            doc.update(patch)
+            return doc
+        return self.change(api_name, mutate, author=author, action="update_object",
+                           summary="changed " + ", ".join(sorted(patch)) if isinstance(patch, dict) else "")
+
+    def delete_object(self, api_name, author=None):
+        return self.change(api_name, None, author=author, action="delete_object",
+                           summary=f"archived object '{api_name}'", archive_object=True)
+
+    def restore_object(self, api_name, author=None):
+        with self.engine.connect() as conn:
+            row = load_docs(conn, include_archived=True).get(api_name)
+        if row is None or row["status"] != "archived":
+            raise NotFound("metadata.E404", f"No archived object '{api_name}'.")
+        last = self.history(api_name)
+        doc = next(h["doc"] for h in reversed(last) if h["doc"] is not None)
+        return self.change(api_name, lambda _d: doc, author=author, action="restore_object",
+                           summary=f"restored object '{api_name}'", restore_object=True)
+
+    def purge_object(self, api_name, author=None):
+        with self.engine.begin() as conn:
+            _lock_state(conn)
+            row = load_docs(conn, include_archived=True).get(api_name)
+            if row is None or row["status"] != "archived":
+                raise NotFound("metadata.E404", f"No archived object '{api_name}' (delete it first).")
+            SchemaChanger(conn, {}).purge_table(row["table_name"])
+            from sqlalchemy import delete
+            conn.execute(delete(meta_objects).where(meta_objects.c.api_name == api_name))
+            conn.execute(delete(meta_history).where(meta_history.c.api_name == api_name))
+            _bump(conn)
+
+    def add_field(self, api_name, fdoc, author=None):
+        def mutate(doc):
+            doc.setdefault("fields", []).append(fdoc)
+            return doc
+        name = fdoc.get("api_name") if isinstance(fdoc, dict) else None
+        restore = ()
+        return self.change(api_name, mutate, author=author, action="add_field",
+                           summary=f"added field '{name}'", restore_fields=restore)
+
+    def update_field(self, api_name, field_name, patch, author=None):
+        def mutate(doc):
+            fdoc = _find_field(doc, api_name, field_name)
+            if not isinstance(patch, dict):
+                raise MetadataError([(f"objects.{api_name}.fields.{field_name}", "must be a JSON object")])
+            if "api_name" in patch and patch["api_name"] != field_name:
+                raise MetadataError([(f"objects.{api_name}.fields.{field_name}.api_name",
+                                      "cannot be changed; change the label instead")])
+            fdoc.update(patch)
+            for key, value in list(fdoc.items()):
+                if value is None and key not in ("default",):
+                    del fdoc[key]
+            return doc
+        return self.change(api_name, mutate, author=author, action="update_field",
+                           summary=f"changed field '{field_name}'")
+
+    def delete_field(self, api_name, field_name, author=None):
+        def mutate(doc):
+            fdoc = _find_field(doc, api_name, field_name)
+            doc["fields"].remove(fdoc)
+            return doc
+        return self.change(api_name, mutate, author=author, action="delete_field",
+                           summary=f"archived field '{field_name}'")
+
+    def restore_field(self, api_name, field_name, author=None):
+        with self.engine.connect() as conn:
+            row = load_docs(conn).get(api_name)
+        if row is None:
+            raise NotFound("metadata.E404", f"Unknown object '{api_name}'.")
+        entry = next((a for a in reversed(row["archive"]) if a["field"]["api_name"] == field_name), None)
+        if entry is None:
+            raise NotFound("metadata.E404", f"No archived field '{field_name}' on '{api_name}'.")
+
+        def mutate(doc):
+            doc.setdefault("fields", []).append(entry["field"])
+            return doc
+        return self.change(api_name, mutate, author=author, action="restore_field",
+                           summary=f"restored field '{field_name}'", restore_fields=(field_name,))
+
+    def purge_field(self, api_name, field_name, author=None):
+        with self.engine.begin() as conn:
+            _lock_state(conn)
+            row = load_docs(conn).get(api_name)
+            if row is None:
+                raise NotFound("metadata.E404", f"Unknown object '{api_name}'.")
+            entries = [a for a in row["archive"] if a["field"]["api_name"] == field_name]
+            if not entries:
+                raise NotFound("metadata.E404", f"No archived field '{field_name}' on '{api_name}'.")
+            changer = SchemaChanger(conn, {})
+            for e in entries:
+                changer.purge_column(row["table_name"], e["column"])
+            archive = [a for a in row["archive"] if a not in entries]
+            conn.execute(update(meta_objects).where(meta_objects.c.api_name == api_name)
+                         .values(archive=json.dumps(archive)))
+            _bump(conn)
+
+    def set_list(self, api_name, kind, item, author=None, *, replace=False):
+        """Add (or replace by name) a validation rule, layout or list view."""
+        def mutate(doc):
+            items = doc.setdefault(kind, [])
+            name = item.get("name") if isinstance(item, dict) else None
+            existing = next((i for i, x in enumerate(items) if x.get("name") == name), None)
+            if existing is not None and not replace:
+                raise Conflict("metadata.E409", f"There is already a {kind[:-1].replace('_', ' ')} named '{name}'.")
+            if existing is None and replace:
+                raise NotFound("metadata.E404", f"Unknown {kind[:-1].replace('_', ' ')} '{name}'.")
+            if existing is None:
+                items.append(item)
+            else:
+                items[existing] = item
+            return doc
+        return self.change(api_name, mutate, author=author, action=f"set_{kind}",
+                           summary=f"{'changed' if replace else 'added'} {kind[:-1]} "
+                                   f"'{item.get('name') if isinstance(item, dict) else '?'}'")
+
+    def remove_from_list(self, api_name, kind, name, author=None):
+        def mutate(doc):
+            items = doc.get(kind) or []
+            keep = [x for x in items if x.get("name") != name]
+            if len(keep) == len(items):
+                raise NotFound("metadata.E404", f"Unknown {kind[:-1].replace('_', ' ')} '{name}'.")
+            doc[kind] = keep
+            return doc
+        return self.change(api_name, mutate, author=author, action=f"remove_{kind}",
+                           summary=f"removed {kind[:-1]} '{name}'")
+
+    def rollback(self, api_name, version, author=None):
+        """Make an earlier version's definition current again (as a new version).
+
+        Fields that the old version had and that were deleted since come back with
+        their archived data; fields added since are archived.
+        """
+        hist = self.history(api_name)
+        target = next((h for h in hist if h["version"] == version), None)
+        if target is None or target["doc"] is None:
+            raise NotFound("metadata.E404", f"Object '{api_name}' has no version {version}.")
+        doc = target["doc"]
+        names = tuple(f["api_name"] for f in doc.get("fields", []))
+        return self.change(api_name, lambda _d: copy.deepcopy(doc), author=author, action="rollback",
+                           summary=f"rolled back to version {version}", restore_fields=names)
+
+
+def _count():
+    from sqlalchemy import func
+    return func.count()
+
+
+def _text_of(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(value)
+    return str(value)
+
+
+def _first_message(exc):
+    msgs = exc.messages
+    while isinstance(msgs, (list, dict)):
+        msgs = next(iter(msgs.values())) if isinstance(msgs, dict) else (msgs[0] if msgs else "")
+    return str(msgs)
+
+
+def _find_field(doc, api_name, field_name):
+    for fdoc in doc.get("fields", []):
+        if fdoc.get("api_name") == field_name:
+            return fdoc
+    names = [f.get("api_name") for f in doc.get("fields", [])]
+    raise NotFound("metadata.E404", f"Unknown field '{field_name}' on '{api_name}'{suggest(field_name, names)}.")
+
+
+__all__ = ["MetadataStore", "load_docs", "current_version", "build_field_def"]

@@ -1,0 +1,125 @@
+"""Users, argon2 password hashing and API tokens.
+
+Passwords are hashed with argon2id (argon2-cffi). API tokens are 256-bit random
+secrets shown once; only their SHA-256 is stored (a fast hash is right for
+high-entropy secrets and keeps every request to one indexed lookup). Revoking a
+token takes effect on the next request of every process.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import insert, select, update
+from uuid6 import uuid7
+
+from engine.db import meta_state, tokens, users, utcnow
+from engine.errors import BadRequest, Conflict, NotFound
+
+from . import Actor
+
+_hasher = PasswordHasher()
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,149}$")
+TOKEN_PREFIX = "tsr_"
+
+
+def hash_password(password):
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash, password):
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_user(engine, username, password=None, *, is_admin=False, locale="en"):
+    """Create a user; returns its row as a dict. Raises BadRequest/Conflict on bad input."""
+    if not isinstance(username, str) or not USERNAME_RE.match(username):
+        raise BadRequest("security.E001", f"Invalid username '{username}': use letters, digits and _ . @ + - "
+                         "(at most 150 characters).", fields={"username": ["invalid"]})
+    if password is not None and (not isinstance(password, str) or len(password) < 8):
+        raise BadRequest("security.E002", "Password must be at least 8 characters long.",
+                         fields={"password": ["too short"]})
+    with engine.begin() as conn:
+        if conn.execute(select(users.c.id).where(users.c.username == username)).first():
+            raise Conflict("security.E003", f"User '{username}' already exists.",
+                           fields={"username": ["already exists"]})
+        uid = str(uuid7())
+        conn.execute(insert(users).values(
+            id=uid, username=username, password_hash=hash_password(password) if password else None,
+            is_admin=bool(is_admin), active=True, locale=locale, created_at=utcnow()))
+    return {"id": uid, "username": username, "is_admin": bool(is_admin)}
+
+
+def get_user(engine, username):
+    with engine.connect() as conn:
+        row = conn.execute(select(users).where(users.c.username == username)).first()
+    if row is None:
+        raise NotFound("security.E404", f"Unknown user '{username}'.")
+    return row
+
+
+def authenticate(engine, username, password):
+    """Return an Actor for valid credentials, else None (constant work either way)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(users).where(users.c.username == username)).first()
+    if row is None or not row.active:
+        verify_password(_DUMMY_HASH, password or "")
+        return None
+    if not verify_password(row.password_hash, password or ""):
+        return None
+    return Actor(user_id=row.id, username=row.username, is_admin=row.is_admin, locale=row.locale)
+
+
+_DUMMY_HASH = hash_password("not-a-real-password")
+
+
+def _digest(token):
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(engine, username, *, label=None, scope="all"):
+    """Create an API token for a user; returns the secret (shown once)."""
+    if scope not in ("all", "read"):
+        raise BadRequest("security.E004", f"Unknown token scope '{scope}'. Known: all, read.")
+    user = get_user(engine, username)
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        conn.execute(insert(tokens).values(
+            id=str(uuid7()), user_id=user.id, token_hash=_digest(secret), prefix=secret[:12],
+            label=label, scope=scope, created_at=utcnow()))
+    return secret
+
+
+def revoke_token(engine, secret_or_prefix):
+    with engine.begin() as conn:
+        res = conn.execute(update(tokens).where(
+            (tokens.c.token_hash == _digest(secret_or_prefix)) | (tokens.c.prefix == secret_or_prefix))
+            .where(tokens.c.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    return res.rowcount
+
+
+def actor_for_token(conn, secret):
+    """Resolve a bearer token and read the metadata version in one round trip.
+
+    Returns ``(actor | None, metadata_version)``.
+    """
+    version = select(meta_state.c.version).where(meta_state.c.id == 1).scalar_subquery()
+    if not secret or len(secret) > 200:
+        return None, conn.execute(select(version)).scalar()
+    q = (select(users.c.id, users.c.username, users.c.is_admin, users.c.active, users.c.locale,
+                tokens.c.scope, version.label("meta_version"))
+         .select_from(tokens.join(users, users.c.id == tokens.c.user_id))
+         .where(tokens.c.token_hash == _digest(secret), tokens.c.revoked_at.is_(None)))
+    row = conn.execute(q).first()
+    if row is None or not row.active:
+        return None, conn.execute(select(version)).scalar()
+    return Actor(user_id=row.id, username=row.username, is_admin=row.is_admin, scope=row.scope,
+                 locale=row.locale), row.meta_version
