@@ -1,1 +1,118 @@
-"""Tessera engine package."""
+"""REST API (``/api/v1``): Flask blueprints over the engine's services.
+
+The only layer (with ``ui_renderer`` and ``cli``) that imports Flask. It maps
+``EngineError`` to HTTP status and the JSON error body of the API contract:
+``{"error": {"code", "message", "fields"}}``. No request may end in a bare 500.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import BadRequest, EngineError, Forbidden, Unauthorized
+from engine.security.users import actor_for_token
+
+log = logging.getLogger("tessera.api")
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 412: "precondition_failed",
+               413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
+               429: "too_many_requests", 500: "internal_error"}
+
+
+def error_response(status, code, message, fields=None, extra=None):
+    body = {"error": {"code": code, "message": message, "fields": fields or {}}}
+    if extra:
+        body["error"].update(extra)
+    return jsonify(body), status
+
+
+def _engine_error(exc):
+    extra = {}
+    if exc.line is not None:
+        extra.update(line=exc.line, column=exc.column, position=exc.position)
+    if exc.hint:
+        extra["hint"] = exc.hint
+    return error_response(exc.status, exc.code, exc.message, exc.fields, extra)
+
+
+def svc():
+    return current_app.extensions["tessera"]
+
+
+def body_json(*, allow_list=False):
+    """The request body as JSON (numbers with fractions as Decimal); 400 when malformed."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise BadRequest("api.E001", "The request body is empty; send a JSON object.")
+    ctype = request.mimetype
+    if ctype and ctype not in ("application/json", "text/json") and not ctype.endswith("+json"):
+        raise BadRequest("api.E002", f"Send JSON with Content-Type: application/json (got '{ctype}').")
+    try:
+        data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest("api.E003", f"The request body is not valid JSON: {str(exc)[:120]}.") from None
+    if not isinstance(data, dict) and not (allow_list and isinstance(data, list)):
+        kinds = "a JSON object or array" if allow_list else "a JSON object"
+        raise BadRequest("api.E004", f"The request body must be {kinds}.")
+    return data
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def require_admin():
+    if not g.actor.is_admin:
+        raise Forbidden("api.E403", "Only administrators may change metadata.")
+
+
+def _authenticate():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    s = svc()
+    with s.engine.connect().execution_options(tessera_readonly=True) as conn:
+        actor, version = actor_for_token(conn, token.strip() if scheme.lower() == "bearer" else None)
+    g.snapshot = s.snapshots.get(version)
+    if actor is None:
+        if not header:
+            raise Unauthorized("api.E401", "Sign in: send 'Authorization: Bearer <token>'.")
+        raise Unauthorized("api.E401", "The token is invalid or revoked.")
+    g.actor = actor
+    if actor.read_only and request.method not in ("GET", "HEAD", "OPTIONS"):
+        raise Forbidden("api.E403", "This token is read-only.")
+
+
+def register_api(app):
+    from . import metadata, openapi, records  # noqa: F401  (routes)
+
+    @api.before_request
+    def _before():
+        _authenticate()
+        return None
+
+    app.register_blueprint(api)
+
+    @app.errorhandler(EngineError)
+    def _on_engine_error(exc):
+        return _engine_error(exc)
+
+    @app.errorhandler(HTTPException)
+    def _on_http(exc):
+        if not request.path.startswith("/api/"):
+            return exc
+        status = exc.code or 500
+        message = {404: "No such API endpoint.", 405: f"Method {request.method} is not allowed here.",
+                   413: "The request body is too large."}.get(status, exc.description)
+        return error_response(status, f"http.{status}", message)
+
+    @app.errorhandler(Exception)
+    def _on_error(exc):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "Internal error; it has been logged.")

@@ -1,0 +1,163 @@
+"""OpenAPI 3.1 document generated from the current metadata snapshot."""
+from __future__ import annotations
+
+from flask import g, jsonify
+
+from engine import __version__
+
+from . import api
+
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message", "fields"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                   "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                   "line": {"type": "integer"}, "column": {"type": "integer"}, "position": {"type": "integer"},
+                   "hint": {"type": "string"}}}}}
+
+NULLABLE_STR = {"type": ["string", "null"]}
+NULLABLE_DT = {"type": ["string", "null"], "format": "date-time"}
+SYSTEM_PROPS = {
+    "id": {"type": "string", "readOnly": True},
+    "name": {"type": ["string", "null"], "maxLength": 255},
+    "owner_id": {"type": ["string", "null"]},
+    "created_at": {"type": "string", "format": "date-time", "readOnly": True},
+    "created_by": {**NULLABLE_STR, "readOnly": True},
+    "updated_at": {"type": "string", "format": "date-time", "readOnly": True},
+    "updated_by": {**NULLABLE_STR, "readOnly": True},
+    "row_version": {"type": "integer", "readOnly": True},
+    "deleted_at": {**NULLABLE_DT, "readOnly": True},
+}
+
+
+def _errors(*codes):
+    names = {400: "Malformed request", 401: "No or bad token", 403: "Not allowed", 404: "Not found",
+             409: "Conflict", 412: "Stale If-Match", 413: "Body too large", 422: "Validation failed"}
+    return {str(c): {"description": names[c], "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}} for c in codes}
+
+
+def _field_schema(rt, fdef):
+    ftype = rt.ftypes[fdef.api_name]
+    schema = ftype.openapi_schema(fdef)
+    if fdef.type == "formula":
+        ftypes = {"number": {"type": "number"}, "text": {"type": "string"}, "boolean": {"type": "boolean"},
+                  "date": {"type": "string", "format": "date"},
+                  "datetime": {"type": "string", "format": "date-time"}}
+        rtype = rt.extra.get("formula_types", {}).get(fdef.api_name)
+        base = ftypes.get(rtype, {})
+        schema = {"anyOf": [base, {"type": "null"}]} if base else {}
+        schema["readOnly"] = True
+    if fdef.get("label"):
+        schema = dict(schema, title=fdef.label)
+    return schema
+
+
+def build_openapi(snapshot):
+    schemas = {"Error": ERROR}
+    paths = {}
+    for name, rt in sorted(snapshot.objects.items()):
+        cname = "".join(p.title() for p in name.split("_"))
+        props = dict(SYSTEM_PROPS)
+        writable = {"name": SYSTEM_PROPS["name"], "owner_id": {"type": "string"}}
+        required = []
+        for f in rt.odef.fields:
+            props[f.api_name] = _field_schema(rt, f)
+            if rt.ftypes[f.api_name].writable:
+                writable[f.api_name] = {k: v for k, v in props[f.api_name].items() if k != "readOnly"}
+                if f.required:
+                    required.append(f.api_name)
+        schemas[cname] = {"type": "object", "title": rt.odef.label, "properties": props}
+        schemas[f"{cname}Input"] = {"type": "object", "properties": writable, "required": required,
+                                    "additionalProperties": False}
+        patch = {"type": "object", "properties": writable, "additionalProperties": False}
+        schemas[f"{cname}Patch"] = patch
+        ref = {"$ref": f"#/components/schemas/{cname}"}
+        page = {"type": "object", "required": ["records", "next_cursor"], "properties": {
+            "records": {"type": "array", "items": ref}, "next_cursor": NULLABLE_STR,
+            "total": {"type": "integer"}}}
+        json_of = lambda s: {"application/json": {"schema": s}}  # noqa: E731
+        list_params = [
+            {"name": "where", "in": "query", "schema": {"type": "string"},
+             "description": "A boolean formula, e.g. amount > 1000 && stage = 'Won'"},
+            {"name": "order_by", "in": "query", "schema": {"type": "string"}, "description": "e.g. -amount,name"},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            {"name": "fields", "in": "query", "schema": {"type": "string"}},
+            {"name": "with_total", "in": "query", "schema": {"type": "boolean"}},
+            {"name": "deleted", "in": "query", "schema": {"type": "boolean"},
+             "description": "list the recycle bin"},
+        ]
+        tag = [rt.odef.label]
+        paths[f"/api/v1/records/{name}"] = {
+            "get": {"tags": tag, "operationId": f"list_{name}", "summary": f"List {rt.odef.plural_label}",
+                    "parameters": list_params,
+                    "responses": {"200": {"description": "A page of records", "content": json_of(page)},
+                                  **_errors(400, 401, 403, 404, 422)}},
+            "post": {"tags": tag, "operationId": f"create_{name}",
+                     "summary": f"Create a {rt.odef.label} (object) or many (array, all or nothing)",
+                     "requestBody": {"required": True, "content": json_of({"oneOf": [
+                         {"$ref": f"#/components/schemas/{cname}Input"},
+                         {"type": "array", "minItems": 1,
+                          "items": {"$ref": f"#/components/schemas/{cname}Input"}}]})},
+                     "responses": {"201": {"description": "Created", "content": json_of({"oneOf": [ref, {
+                         "type": "object", "properties": {"records": {"type": "array", "items": ref}}}]})},
+                         **_errors(400, 401, 403, 404, 409, 413, 422)}},
+        }
+        id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+        paths[f"/api/v1/records/{name}/{{id}}"] = {
+            "parameters": id_param,
+            "get": {"tags": tag, "operationId": f"get_{name}", "responses": {
+                "200": {"description": "The record", "content": json_of(ref)}, **_errors(400, 401, 403, 404)}},
+            "patch": {"tags": tag, "operationId": f"update_{name}",
+                      "parameters": [{"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
+                      "requestBody": {"required": True, "content": json_of(
+                          {"$ref": f"#/components/schemas/{cname}Patch"})},
+                      "responses": {"200": {"description": "Updated", "content": json_of(ref)},
+                                    **_errors(400, 401, 403, 404, 409, 412, 413, 422)}},
+            "delete": {"tags": tag, "operationId": f"delete_{name}",
+                       "parameters": [{"name": "purge", "in": "query", "schema": {"type": "boolean"}}],
+                       "responses": {"204": {"description": "Moved to the recycle bin (or purged)"},
+                                     **_errors(400, 401, 403, 404)}},
+        }
+        paths[f"/api/v1/records/{name}/{{id}}/restore"] = {
+            "parameters": id_param,
+            "post": {"tags": tag, "operationId": f"restore_{name}", "responses": {
+                "200": {"description": "Restored", "content": json_of(ref)}, **_errors(401, 403, 404, 409)}}}
+    obj_json = {"application/json": {"schema": {"type": "object"}}}
+    paths["/api/v1/objects"] = {
+        "get": {"tags": ["Metadata"], "operationId": "list_objects",
+                "responses": {"200": {"description": "Object definitions", "content": obj_json},
+                              **_errors(401)}},
+        "post": {"tags": ["Metadata"], "operationId": "create_object",
+                 "requestBody": {"required": True, "content": obj_json},
+                 "responses": {"201": {"description": "Created", "content": obj_json},
+                               **_errors(400, 401, 403, 409, 413, 422)}}}
+    paths["/api/v1/objects/{object}"] = {
+        "parameters": [{"name": "object", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "get": {"tags": ["Metadata"], "operationId": "get_object",
+                "responses": {"200": {"description": "Definition", "content": obj_json}, **_errors(401, 404)}}}
+    paths["/api/v1/objects/{object}/fields"] = {
+        "parameters": [{"name": "object", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "post": {"tags": ["Metadata"], "operationId": "add_field",
+                 "requestBody": {"required": True, "content": obj_json},
+                 "responses": {"201": {"description": "Created", "content": obj_json},
+                               **_errors(400, 401, 403, 404, 409, 422)}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Tessera API", "version": __version__,
+                 "description": f"Generated from metadata version {snapshot.version}."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+@api.get("/openapi.json")
+def openapi_document():
+    cache = g.snapshot.extra
+    doc = cache.get("openapi")
+    if doc is None:
+        doc = cache["openapi"] = build_openapi(g.snapshot)
+    return jsonify(doc)

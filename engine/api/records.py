@@ -1,0 +1,112 @@
+"""Record endpoints: CRUD, bulk create, list with filters/sort/cursor, recycle bin."""
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from engine.errors import BadRequest
+from engine.records.service import RecordService
+
+from . import api, body_json, svc
+
+RESERVED_PARAMS = {"where", "order_by", "limit", "cursor", "fields", "with_total", "deleted",
+                   "include_deleted"}
+
+
+def records():
+    return RecordService(svc().engine, g.snapshot)
+
+
+def _flag(name):
+    value = request.args.get(name, "").lower()
+    if value in ("", "false", "0", "no"):
+        return False
+    if value in ("true", "1", "yes"):
+        return True
+    raise BadRequest("api.E010", f"{name} must be true or false (got '{value[:20]}').", fields={name: ["invalid"]})
+
+
+def _fields_param():
+    raw = request.args.get("fields")
+    if raw is None:
+        return None
+    return [f.strip() for f in raw.split(",") if f.strip()]
+
+
+def _etag(rec):
+    return f'"{rec["row_version"]}"'
+
+
+@api.get("/records/<obj>")
+def list_records(obj):
+    filters = {k: v for k, v in request.args.items() if k not in RESERVED_PARAMS}
+    cfg = svc().config
+    out = records().list(
+        obj, g.actor, filters=filters, where=request.args.get("where") or None,
+        order_by=request.args.get("order_by"), limit=request.args.get("limit", cfg.default_page_size),
+        cursor=request.args.get("cursor") or None, fields=_fields_param(),
+        with_total=_flag("with_total"), deleted=_flag("deleted"), max_limit=cfg.max_page_size)
+    return jsonify(out)
+
+
+@api.post("/records/<obj>")
+def create_records(obj):
+    data = body_json(allow_list=True)
+    if isinstance(data, list):
+        recs = records().bulk_create(obj, data, g.actor, max_records=svc().config.max_bulk_records)
+        return jsonify({"records": recs}), 201
+    rec = records().create(obj, data, g.actor)
+    resp = jsonify(rec)
+    resp.headers["ETag"] = _etag(rec)
+    resp.headers["Location"] = f"/api/v1/records/{obj}/{rec['id']}"
+    return resp, 201
+
+
+@api.get("/records/<obj>/<rid>")
+def get_record(obj, rid):
+    rec = records().get(obj, rid, g.actor, include_deleted=_flag("include_deleted"), fields=_fields_param())
+    resp = jsonify(rec)
+    resp.headers["ETag"] = _etag(rec)
+    return resp
+
+
+def _if_match():
+    raw = request.headers.get("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    value = raw.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if not value.isdigit():
+        raise BadRequest("api.E011", "If-Match must be the record's row_version (its ETag).",
+                         fields={"If-Match": ["invalid"]})
+    return int(value)
+
+
+@api.route("/records/<obj>/<rid>", methods=["PATCH", "PUT"])
+def update_record(obj, rid):
+    rec = records().update(obj, rid, body_json(), g.actor, if_match=_if_match())
+    resp = jsonify(rec)
+    resp.headers["ETag"] = _etag(rec)
+    return resp
+
+
+@api.delete("/records/<obj>/<rid>")
+def delete_record(obj, rid):
+    if _flag("purge"):
+        records().purge(obj, rid, g.actor)
+    else:
+        records().delete(obj, rid, g.actor)
+    return "", 204
+
+
+@api.post("/records/<obj>/<rid>/restore")
+def restore_record(obj, rid):
+    return jsonify(records().restore(obj, rid, g.actor))
+
+
+@api.get("/me")
+def me():
+    a = g.actor
+    return jsonify({"id": a.user_id, "username": a.username, "is_admin": a.is_admin, "locale": a.locale,
+                    "token_scope": a.scope})
