@@ -89,13 +89,13 @@ def _authenticate():
         raise Forbidden("api.E403", "This token is read-only.")
 
 
+@api.before_request
+def _before():
+    _authenticate()
+
+
 def register_api(app):
     from . import metadata, openapi, records  # noqa: F401  (routes)
-
-    @api.before_request
-    def _before():
-        _authenticate()
-        return None
 
     app.register_blueprint(api)
 

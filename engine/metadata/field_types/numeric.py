@@ -103,6 +103,10 @@ class StrictInteger(mf.Integer):
     def _deserialize(self, value, attr, data, **kw):
         if isinstance(value, bool):
             raise ValidationError("Not a valid integer.")
+        if isinstance(value, (float, Decimal)) and (not value.is_finite() if isinstance(value, Decimal)
+                                                    else value != value) or \
+                isinstance(value, (float, Decimal)) and value != int(value):
+            raise ValidationError("Not a valid integer.")
         num = super()._deserialize(value, attr, data, **kw)
         if not -_INT_MAX <= num <= _INT_MAX:
             raise ValidationError("Integer is out of range.")

@@ -1,0 +1,147 @@
+"""Shared fixtures: ``db_url`` runs a test on SQLite and on PostgreSQL.
+
+PostgreSQL is reached through ``TESSERA_TEST_POSTGRES_URL`` (``.ci/run`` sets it);
+when it is unset the PostgreSQL variants are skipped with a visible reason. Each
+PostgreSQL test gets a schema of its own, dropped afterwards.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_URL = os.environ.get("TESSERA_TEST_POSTGRES_URL")
+DB_KINDS = ["sqlite", "postgresql"]
+
+
+def _pg_schema_url(schema):
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(params=DB_KINDS)
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tessera.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("PostgreSQL variant: set TESSERA_TEST_POSTGRES_URL to run it")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _pg_schema_url(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'tessera.db'}"
+
+
+class Api:
+    """A Flask test client that signs requests with a bearer token."""
+
+    def __init__(self, client, token):
+        self.client = client
+        self.token = token
+
+    def _headers(self, headers):
+        out = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        out.update(headers or {})
+        return out
+
+    def get(self, url, headers=None, **kw):
+        return self.client.get(url, headers=self._headers(headers), **kw)
+
+    def post(self, url, json=None, headers=None, **kw):
+        return self.client.post(url, json=json, headers=self._headers(headers), **kw)
+
+    def patch(self, url, json=None, headers=None, **kw):
+        return self.client.patch(url, json=json, headers=self._headers(headers), **kw)
+
+    def put(self, url, json=None, headers=None, **kw):
+        return self.client.put(url, json=json, headers=self._headers(headers), **kw)
+
+    def delete(self, url, headers=None, **kw):
+        return self.client.delete(url, headers=self._headers(headers), **kw)
+
+
+@pytest.fixture
+def app(db_url):
+    from engine import create_app
+
+    application = create_app({"database_url": db_url, "testing": True})
+    yield application
+    application.extensions["tessera"].engine.dispose()
+
+
+@pytest.fixture
+def services(app):
+    return app.extensions["tessera"]
+
+
+@pytest.fixture
+def admin_token(services):
+    from engine.security.users import create_token, create_user
+
+    create_user(services.engine, "admin", "admin-password", is_admin=True)
+    return create_token(services.engine, "admin")
+
+
+@pytest.fixture
+def api(app, admin_token):
+    return Api(app.test_client(), admin_token)
+
+
+@pytest.fixture
+def user_api(app, services, admin_token):
+    """A signed-in user who is not an administrator."""
+    from engine.security.users import create_token, create_user
+
+    create_user(services.engine, "rep", "rep-password")
+    return Api(app.test_client(), create_token(services.engine, "rep"))
+
+
+@pytest.fixture
+def anon_api(app):
+    return Api(app.test_client(), None)
+
+
+ACCOUNT = {"api_name": "account", "label": "Account", "plural_label": "Accounts", "fields": [
+    {"api_name": "industry", "label": "Industry", "type": "picklist",
+     "options": [{"value": "Energy"}, {"value": "Tech"}, {"value": "Retail"}]},
+    {"api_name": "website", "type": "url"},
+]}
+
+DEAL = {"api_name": "deal", "label": "Deal", "plural_label": "Deals", "fields": [
+    {"api_name": "amount", "label": "Amount", "type": "currency", "scale": 2, "filterable": True},
+    {"api_name": "probability", "type": "percent", "scale": 0},
+    {"api_name": "quantity", "type": "integer"},
+    {"api_name": "stage", "type": "picklist", "required": True,
+     "options": [{"value": "New"}, {"value": "Won"}, {"value": "Lost"}]},
+    {"api_name": "close_date", "type": "date"},
+    {"api_name": "signed_at", "type": "datetime"},
+    {"api_name": "is_priority", "type": "checkbox"},
+    {"api_name": "contact_email", "type": "email", "unique": True},
+    {"api_name": "notes", "type": "long_text"},
+    {"api_name": "tags", "type": "multi_picklist", "options": [{"value": "a"}, {"value": "b"}, {"value": "c"}]},
+    {"api_name": "account", "type": "lookup", "target": "account"},
+    {"api_name": "number", "type": "auto_number", "format": "D-{0000}"},
+]}
+
+
+@pytest.fixture
+def crm(api):
+    """The sample model: account and deal (12 fields including a lookup)."""
+    for doc in (ACCOUNT, DEAL):
+        r = api.post("/api/v1/objects", json=doc)
+        assert r.status_code == 201, r.get_json()
+    return api
