@@ -90,6 +90,8 @@ def _json_path(prefix, error_path):
 def _schema_problems(validator, doc, prefix):
     problems = []
     for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        if list(err.absolute_path) == ["api_name"]:
+            continue  # check_name reports api_name problems in plainer words
         message = err.message
         if err.validator == "additionalProperties":
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
@@ -178,15 +180,18 @@ def check_object(doc, ctx):
     if not isinstance(doc, dict):
         return [("object", "must be a JSON object")]
     name = doc.get("api_name")
-    prefix = f"objects.{name}" if isinstance(name, str) and NAME_RE.match(name or "") else "object"
+    name_problems = check_name(name, "object.api_name", allow_system=True) if name is not None else []
+    prefix = "object" if name is None or name_problems else f"objects.{name}"
     problems = _schema_problems(_validator("object"), doc, prefix)
-    problems += check_name(name, f"{prefix}.api_name", allow_system=True) if name is not None else []
+    problems += check_name(name, f"{prefix}.api_name", allow_system=True) if name is not None else [
+        ("object.api_name", "is required")]
     ctx = dict(ctx, self=name, suggest=suggest)
     seen = {}
     fields = doc.get("fields") if isinstance(doc.get("fields"), list) else []
     for i, fdoc in enumerate(fields):
         fname = fdoc.get("api_name") if isinstance(fdoc, dict) else None
-        fprefix = f"{prefix}.fields[{i}]" if not isinstance(fname, str) else f"{prefix}.fields.{fname}"
+        named = isinstance(fname, str) and NAME_RE.match(fname) and len(fname) <= MAX_NAME
+        fprefix = f"{prefix}.fields.{fname}" if named else f"{prefix}.fields[{i}]"
         problems += check_field(fdoc, fprefix, ctx)
         if isinstance(fname, str):
             if fname in seen:

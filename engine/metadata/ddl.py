@@ -159,10 +159,9 @@ class SchemaChanger:
 
     def _create_index(self, odef, fdef, name, col, unique):
         if unique:
-            dup = self.conn.execute(
-                select(func.count()).select_from(
-                    select(self._col(odef.table_name, col)).where(self._col(odef.table_name, col).is_not(None))
-                    .group_by(self._col(odef.table_name, col)).having(func.count() > 1).subquery())).scalar()
+            c = self._col(odef.table_name, col)
+            dup = self.conn.execute(select(func.count()).select_from(
+                select(c).where(c.is_not(None)).group_by(c).having(func.count() > 1).subquery())).scalar()
             if dup:
                 raise MetadataError([(f"objects.{odef.api_name}.fields.{fdef.api_name}.unique",
                                       f"cannot be unique: {dup} value(s) occur more than once")],

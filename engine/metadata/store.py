@@ -30,6 +30,22 @@ dependency_checks = []
 after_change_hooks = []
 
 
+def _lookup_dependants(conn, old_doc, new_doc, docs_after):
+    """Refuse archiving an object that other objects' lookups point to."""
+    if old_doc is None or new_doc is not None:
+        return []
+    name = old_doc["api_name"]
+    refs = [f"{other}.{f['api_name']}" for other, doc in sorted(docs_after.items())
+            for f in doc.get("fields", []) if f.get("target") == name]
+    if refs:
+        return [(f"objects.{name}", f"cannot delete '{name}': lookups point to it from "
+                 f"{', '.join(refs)}; delete those fields first")]
+    return []
+
+
+dependency_checks.append(_lookup_dependants)
+
+
 def _bump(conn):
     if conn.dialect.name == "postgresql":
         row = conn.execute(select(meta_state.c.version).where(meta_state.c.id == 1).with_for_update()).one()
@@ -206,7 +222,7 @@ class MetadataStore:
         type_changed = fold.type != fnew.type or repr(told.column_type(fold)) != repr(tnew.column_type(fnew))
         converted = None
         if type_changed:
-            converted = self._convert_values(conn, table, fold, fnew, path)
+            converted = self._convert_values(conn, self._table(conn, old), fold, fnew, path)
             if fold.type == fnew.type and told.family in ("text",):
                 converted = None  # a length change: plain ALTER after the check above
         changer.change_field(old, fold, new, fnew, converted=converted)
