@@ -45,9 +45,11 @@ class FieldType:
 
     def openapi_schema(self, fdef):
         schema = dict(self.openapi)
+        if not fdef.required or not self.writable:
+            schema = {"anyOf": [schema, {"type": "null"}]}
         if not self.writable:
             schema["readOnly"] = True
-        return {"anyOf": [schema, {"type": "null"}]} if not fdef.required or not self.writable else schema
+        return schema
 
     def __repr__(self):
         return f"<FieldType {self.name}>"
