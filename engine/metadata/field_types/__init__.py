@@ -28,15 +28,15 @@ def _load_builtins():
 _load_builtins()
 
 
-def load_field_type_plugins():
+def load_field_type_plugins(registry=None):
     """Load plugin field types once; entry points may name a class or an instance."""
     from importlib.metadata import entry_points
 
-    if field_types._plugins_loaded:
+    registry = registry or field_types
+    if registry._plugins_loaded:
         return
-    field_types._plugins_loaded = True
+    registry._plugins_loaded = True
     for ep in entry_points(group="tessera.field_types"):
         obj = ep.load()
         obj = obj() if isinstance(obj, type) else obj
-        if obj.name not in field_types:
-            field_types.register(obj.name, obj, owner=ep.value)
+        registry.register(obj.name, obj, owner=ep.value)
