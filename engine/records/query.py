@@ -56,7 +56,7 @@ def _parse_value(rt, name, raw):
     return ftype.to_storage(fdef, value) if ftype.family != "multi" else value
 
 
-def filterable_column(rt, name):
+def filterable_column(rt, name, computed=None):
     if name in SYSTEM_FIELDS:
         return rt.table.c[name]
     fdef = rt.odef.field(name)
@@ -65,7 +65,8 @@ def filterable_column(rt, name):
         raise BadRequest("records.E010", f"Unknown field '{name}' on '{rt.name}'{suggest(name, names)}.",
                          fields={name: ["unknown field"]})
     if not fdef.column:
-        return rt.extra.get("formula_sql", {}).get(name) or _not_filterable(rt, name)
+        expr = computed(name) if computed is not None else None
+        return expr if expr is not None else _not_filterable(rt, name)
     return rt.table.c[fdef.column]
 
 
@@ -106,7 +107,7 @@ def build_filters(rt, params):
     return conds
 
 
-def parse_order(rt, order_by):
+def parse_order(rt, order_by, computed=None):
     """Parse ``-amount,name`` into ``[(name, column, descending)]`` ending with ``id``."""
     keys = []
     for part in (order_by or "").split(","):
@@ -121,7 +122,7 @@ def parse_order(rt, order_by):
         if name == "id":
             keys.append(("id", rt.table.c.id, desc))
             break
-        keys.append((name, filterable_column(rt, name), desc))
+        keys.append((name, filterable_column(rt, name, computed), desc))
     if not keys or keys[-1][0] != "id":
         last_desc = keys[-1][2] if keys else False
         keys.append(("id", rt.table.c.id, last_desc))

@@ -52,7 +52,22 @@ class RecordService:
         return rt
 
     def to_json(self, rt, row, fields=None, actor=None):
-        """Serialise a row (mapping) into the API's JSON record."""
+        """Serialise a row (mapping) into the API's JSON record, formula fields computed."""
+        return self.page_json(rt, [row], fields, actor)[0]
+
+    def page_json(self, rt, rows, fields=None, actor=None):
+        """Serialise rows; computed fields are evaluated once for the whole page."""
+        outs = [self._plain_json(rt, row) for row in rows]
+        compute = rt.extra.get("compute")
+        if compute is not None and rows and (fields is None or any(
+                f in rt.ftypes and not rt.ftypes[f].stored for f in fields)):
+            compute(self, rt, rows, outs, actor)
+        if fields:
+            keep = set(fields) | {"id"}
+            outs = [{k: v for k, v in out.items() if k in keep} for out in outs]
+        return outs
+
+    def _plain_json(self, rt, row):
         out = {"id": row["id"], "name": row["name"], "owner_id": row["owner_id"],
                "created_at": iso_utc(row["created_at"]), "created_by": row["created_by"],
                "updated_at": iso_utc(row["updated_at"]), "updated_by": row["updated_by"],
@@ -60,11 +75,6 @@ class RecordService:
         for name, col, conv, fdef in rt.json_out:
             value = row[col]
             out[name] = conv(fdef, value) if conv is not None and value is not None else value
-        computed = rt.extra.get("compute")
-        if computed is not None:
-            computed(self, rt, row, out, actor)
-        if fields:
-            out = {k: v for k, v in out.items() if k in fields or k == "id"}
         return out
 
     def _check_writable(self, rt, data, row_no=None):
@@ -247,7 +257,7 @@ class RecordService:
                 conn.execute(insert(rt.table).values(chunk))
         for hook in after_write:
             hook(self, conn, rt, "create", full, [None] * len(full), actor)
-        return [self.to_json(rt, r, actor=actor) for r in full]
+        return self.page_json(rt, full, actor=actor)
 
     def _run_validators(self, conn, rt, values, prior, actor):
         errs = {}
@@ -300,7 +310,8 @@ class RecordService:
             if unknown:
                 raise BadRequest("records.E019", f"Unknown field '{unknown[0]}' in fields="
                                  f"{suggest(unknown[0], list(rt.ftypes))}.", fields={"fields": ["unknown field"]})
-        keys = q.parse_order(rt, order_by)
+        order_fn = rt.extra.get("order_sql")
+        keys = q.parse_order(rt, order_by, computed=(lambda n: order_fn(self, rt, n, actor)) if order_fn else None)
         fp = q.fingerprint(object_name, sorted((filters or {}).items()), where, order_by, deleted)
         stmt = select(t, *[col.label(f"_k{i}") for i, (_n, col, _d) in enumerate(keys)]).where(*conds)
         if cursor:
@@ -318,7 +329,7 @@ class RecordService:
         if more and rows:
             last = rows[-1]
             next_cursor = q.encode_cursor([last[f"_k{i}"] for i in range(len(keys))], fp)
-        out = {"records": [self.to_json(rt, r, fields=fields, actor=actor) for r in rows],
+        out = {"records": self.page_json(rt, rows, fields=fields, actor=actor),
                "next_cursor": next_cursor}
         if with_total:
             out["total"] = total
