@@ -95,7 +95,7 @@ def _before():
 
 
 def register_api(app):
-    from . import metadata, openapi, records  # noqa: F401  (routes)
+    from . import formula, metadata, openapi, records  # noqa: F401  (routes)
 
     app.register_blueprint(api)
 
