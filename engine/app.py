@@ -39,6 +39,10 @@ class Services:
         init_db(self.engine)
         self.store = MetadataStore(self.engine)
         self.snapshots = SnapshotCache(self.engine)
+        from engine.security.access import PlanCache
+        from engine.security.admin import AccessAdmin
+        self.plans = PlanCache()
+        self.access = AccessAdmin(self.engine)
 
 
 def create_app(config=None):
@@ -62,10 +66,13 @@ def _load_extensions():
 
     load_field_type_plugins()
     field_types.freeze()
+    import engine.security.wiring  # noqa: F401  (history, audit hooks)
     try:
-        import engine.records.formulas  # noqa: F401  (formula fields, defaults, rules, where=)
+        from engine.formula import compile_formula  # noqa: F401
     except ImportError:  # the formula engine is optional until it lands
         log.debug("formula integration not available")
+    else:
+        import engine.records.formulas  # noqa: F401  (formula fields, defaults, rules, where=)
 
 
 def services(app):

@@ -131,9 +131,15 @@ def _configure_sqlite(engine):
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
+METADATA_STATE, SECURITY_STATE = 1, 2
+
+
 def init_db(engine):
-    """Create the system tables (idempotent) and the metadata version row."""
+    """Create the system tables (idempotent) and the version rows (metadata: 1, security: 2)."""
+    from engine.security import model as _security_tables  # noqa: F401  (registers tables)
+
     with engine.begin() as conn:
         system_metadata.create_all(conn)
-        if conn.execute(select(meta_state.c.version).where(meta_state.c.id == 1)).first() is None:
-            conn.execute(insert(meta_state).values(id=1, version=1))
+        for row_id in (METADATA_STATE, SECURITY_STATE):
+            if conn.execute(select(meta_state.c.version).where(meta_state.c.id == row_id)).first() is None:
+                conn.execute(insert(meta_state).values(id=row_id, version=1))

@@ -99,3 +99,8 @@ class PackError(EngineError):
 class WorkflowError(EngineError):
     status = 422
     kind = "workflow_error"
+
+
+class TooManyRequests(EngineError):
+    status = 429
+    kind = "too_many_requests"

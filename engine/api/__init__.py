@@ -14,7 +14,9 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import BadRequest, EngineError, Forbidden, Unauthorized
-from engine.security.users import actor_for_token
+from dataclasses import replace
+
+from engine.security.users import actor_for_token, note_token_use
 
 log = logging.getLogger("tessera.api")
 
@@ -78,24 +80,31 @@ def _authenticate():
     scheme, _, token = header.partition(" ")
     s = svc()
     with s.engine.connect().execution_options(tessera_readonly=True) as conn:
-        actor, version = actor_for_token(conn, token.strip() if scheme.lower() == "bearer" else None)
+        actor, version, sec_version, token_row = actor_for_token(
+            conn, token.strip() if scheme.lower() == "bearer" else None)
     g.snapshot = s.snapshots.get(version)
     if actor is None:
         if not header:
             raise Unauthorized("api.E401", "Sign in: send 'Authorization: Bearer <token>'.")
         raise Unauthorized("api.E401", "The token is invalid or revoked.")
-    g.actor = actor
+    note_token_use(s.engine, token_row, ip=request.remote_addr)
+    g.actor = replace(actor, plan=s.plans.get(s.engine, actor.user_id, actor.is_admin, sec_version))
     if actor.read_only and request.method not in ("GET", "HEAD", "OPTIONS"):
         raise Forbidden("api.E403", "This token is read-only.")
 
 
+PUBLIC_ENDPOINTS = {"api.login"}
+
+
 @api.before_request
 def _before():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
     _authenticate()
 
 
 def register_api(app):
-    from . import formula, metadata, openapi, records  # noqa: F401  (routes)
+    from . import formula, metadata, openapi, records, security  # noqa: F401  (routes)
 
     app.register_blueprint(api)
 

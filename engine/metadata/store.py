@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # Callables ``fn(conn, old_doc, new_doc, all_docs) -> [(path, message)]`` that refuse a change
 # (e.g. deleting a field a formula uses); higher layers register them.
 dependency_checks = []
-# Callables ``fn(conn, old_odef, new_odef, all_docs)`` run after the DDL, in the transaction
+# Callables ``fn(conn, old_odef, new_odef, all_docs, author=...)`` run after the DDL, in the transaction
 # (e.g. backfilling roll-ups); higher layers register them.
 after_change_hooks = []
 
@@ -154,7 +154,7 @@ class MetadataStore:
                 archive = self._apply_field_diff(conn, changer, old_odef, new_odef, archive,
                                                  restore_fields, version, now)
             for hook in after_change_hooks:
-                hook(conn, old_odef, new_odef, docs_after)
+                hook(conn, old_odef, new_odef, docs_after, author=author)
             gv = _bump(conn)
             table_name = (_short(f"zz_{api_name}_v{version}") if archive_object else table_name_for(api_name))
             values = dict(version=version, doc=json.dumps(new_doc), status=status, table_name=table_name,

@@ -629,7 +629,7 @@ def update_rollups(service, conn, rt, event, records, priors, actor):
 service_mod.after_write.append(update_rollups)
 
 
-def backfill_rollups(conn, old_odef, new_odef, docs_after):
+def backfill_rollups(conn, old_odef, new_odef, docs_after, author=None):
     """Compute a new roll-up field for every existing parent, in the metadata change's transaction."""
     if new_odef is None:
         return

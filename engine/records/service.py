@@ -25,10 +25,14 @@ from engine.metadata.field_types.computed import format_auto_number
 from engine.metadata.field_types.scalar import iso_utc
 from engine.metadata.model import SYSTEM_FIELDS
 
+from engine.security import access as acl
+
 from . import query as q
 
 WRITABLE_SYSTEM = ("name", "owner_id")
 BATCH_PARAMS = 30000   # bound parameters per INSERT statement (SQLite allows 32766)
+
+from engine.security import SYSTEM_ACTOR as _SYSTEM  # noqa: E402
 
 # fn(service, conn, rt, new_values: dict, prior: dict|None, actor) -> {field: [messages]}
 validators = []
@@ -62,10 +66,24 @@ class RecordService:
         if compute is not None and rows and (fields is None or any(
                 f in rt.ftypes and not rt.ftypes[f].stored for f in fields)):
             compute(self, rt, rows, outs, actor)
-        if fields:
-            keep = set(fields) | {"id"}
-            outs = [{k: v for k, v in out.items() if k in keep} for out in outs]
+        hidden = acl.hidden_fields(actor.plan, rt) if actor is not None else ()
+        if fields or hidden:
+            keep = (set(fields) | {"id"}) if fields else None
+            outs = [{k: v for k, v in out.items() if (keep is None or k in keep) and k not in hidden}
+                    for out in outs]
         return outs
+
+    def _vis(self, rt, actor, access):
+        """The SQL visibility condition for the actor (None: everything)."""
+        plan = actor.plan if actor is not None else None
+        if plan is None:
+            return None
+        where_fn = rt.extra.get("where")
+        criteria = (lambda src: where_fn(self, rt, src, _SYSTEM)) if where_fn else None
+        return acl.visibility(plan, rt, access, criteria)
+
+    def _require(self, rt, actor, right):
+        acl.require(actor.plan if actor is not None else None, rt, right)
 
     def _plain_json(self, rt, row):
         out = {"id": row["id"], "name": row["name"], "owner_id": row["owner_id"],
@@ -92,8 +110,11 @@ class RecordService:
                 errors[key] = [f"Unknown field{suggest(key, names)}."]
         return errors
 
-    def _deserialise(self, rt, data, *, partial, row_no=None):
+    def _deserialise(self, rt, data, *, partial, row_no=None, actor=None):
         errors = self._check_writable(rt, data, row_no)
+        if actor is not None:
+            for k, v in acl.writable_check(actor.plan, rt, data).items():
+                errors.setdefault(k, v)
         values = {}
         try:
             loaded = rt.schema.load(data, partial=partial)
@@ -175,9 +196,13 @@ class RecordService:
                 raise err from None
             raise
 
-    def _lock_row(self, conn, rt, record_id, *, deleted=False):
+    def _lock_row(self, conn, rt, record_id, *, deleted=False, actor=None):
+        """Lock a record the actor can see; 404 when invisible, 403 when visible but not editable."""
         t = rt.table
-        stmt = select(t).where(t.c.id == record_id)
+        stmt = select(t).where(t.c.id == str(record_id))
+        vis = self._vis(rt, actor, "read")
+        if vis is not None:
+            stmt = stmt.where(vis)
         stmt = stmt.where(t.c.deleted_at.is_not(None) if deleted else t.c.deleted_at.is_(None))
         if conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
@@ -185,6 +210,9 @@ class RecordService:
         if row is None:
             where = " in the recycle bin" if deleted else ""
             raise NotFound("records.E404", f"No {rt.odef.label} with id '{str(record_id)[:40]}'{where}.")
+        edit = self._vis(rt, actor, "edit")
+        if edit is not None and conn.execute(select(t.c.id).where(t.c.id == row["id"], edit)).first() is None:
+            raise Forbidden("security.E403", f"You may see this {rt.odef.label} but not change it.")
         return row
 
     @staticmethod
@@ -196,12 +224,14 @@ class RecordService:
     def create(self, object_name, data, actor):
         rt = self.runtime(object_name)
         self._writer(actor)
+        self._require(rt, actor, "create")
         return self._write(rt, lambda conn: self._create_many(conn, rt, [data], actor, single=True))[0]
 
     def bulk_create(self, object_name, items, actor, max_records=10000):
         """Create many records, all or nothing; errors are keyed ``records[i].field``."""
         rt = self.runtime(object_name)
         self._writer(actor)
+        self._require(rt, actor, "create")
         if not items:
             raise BadRequest("records.E003", "Send at least one record.")
         if len(items) > max_records:
@@ -216,7 +246,7 @@ class RecordService:
             return errors.setdefault(i, {})
 
         for i, data in enumerate(items):
-            values, errs = self._deserialise(rt, data, partial=False, row_no=None if single else i)
+            values, errs = self._deserialise(rt, data, partial=False, row_no=None if single else i, actor=actor)
             values.setdefault("owner_id", actor.user_id)
             errs.update(self._check_owner(conn, values, actor) if "owner_id" in (data or {}) else {})
             defaults = rt.extra.get("defaults")
@@ -269,13 +299,14 @@ class RecordService:
     # -- read ------------------------------------------------------------------
     def get(self, object_name, record_id, actor, *, include_deleted=False, fields=None):
         rt = self.runtime(object_name)
+        self._require(rt, actor, "read")
         t = rt.table
         stmt = select(t).where(t.c.id == str(record_id))
         if not include_deleted:
             stmt = stmt.where(t.c.deleted_at.is_(None))
-        vis = rt.extra.get("visibility")
+        vis = self._vis(rt, actor, "read")
         if vis is not None:
-            stmt = stmt.where(vis(actor))
+            stmt = stmt.where(vis)
         with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             row = conn.execute(stmt).mappings().first()
         if row is None:
@@ -286,6 +317,12 @@ class RecordService:
              fields=None, with_total=False, deleted=False, max_limit=200):
         """List records: ``{"records": [...], "next_cursor": str|None[, "total": n]}``."""
         rt = self.runtime(object_name)
+        self._require(rt, actor, "read")
+        hidden = acl.hidden_fields(actor.plan, rt) if actor is not None else ()
+        for key in list(filters or {}) + [k.strip().lstrip("+-") for k in (order_by or "").split(",")] + list(fields or []):
+            if key.partition("__")[0] in hidden:
+                raise BadRequest("records.E010", f"Unknown field '{key.partition('__')[0]}' on '{rt.name}'.",
+                                 fields={key: ["unknown field"]})
         try:
             limit = int(limit)
         except (TypeError, ValueError):
@@ -302,9 +339,9 @@ class RecordService:
             if where_fn is None:
                 raise BadRequest("records.E018", "where= filters are not available.")
             conds.append(where_fn(self, rt, where, actor))
-        vis = rt.extra.get("visibility")
+        vis = self._vis(rt, actor, "read")
         if vis is not None:
-            conds.append(vis(actor))
+            conds.append(vis)
         if fields is not None:
             unknown = [f for f in fields if f not in SYSTEM_FIELDS and f not in rt.ftypes]
             if unknown:
@@ -339,14 +376,15 @@ class RecordService:
     def update(self, object_name, record_id, data, actor, *, if_match=None):
         rt = self.runtime(object_name)
         self._writer(actor)
+        self._require(rt, actor, "edit")
 
         def run(conn):
-            prior = self._lock_row(conn, rt, record_id)
+            prior = self._lock_row(conn, rt, record_id, actor=actor)
             if if_match is not None and str(prior["row_version"]) != str(if_match):
                 raise PreconditionFailed("records.E412", f"The {rt.odef.label} was changed by someone else "
                                          f"(version {prior['row_version']}, you sent {if_match}); "
                                          "reload it and apply your change again.")
-            values, errs = self._deserialise(rt, data, partial=True)
+            values, errs = self._deserialise(rt, data, partial=True, actor=actor)
             if "owner_id" in (data or {}):
                 errs.update(self._check_owner(conn, values, actor))
             errs.update({k: v for k, v in self._required_errors(rt, values, creating=False).items()
@@ -381,9 +419,10 @@ class RecordService:
         """Move a record (and its master-detail children) to the recycle bin."""
         rt = self.runtime(object_name)
         self._writer(actor)
+        self._require(rt, actor, "delete")
 
         def run(conn):
-            row = self._lock_row(conn, rt, record_id)
+            row = self._lock_row(conn, rt, record_id, actor=actor)
             now = utcnow()
             self._cascade_soft_delete(conn, rt, [row["id"]], now, actor)
             conn.execute(update(rt.table).where(rt.table.c.id == row["id"]).values(
@@ -418,9 +457,10 @@ class RecordService:
     def restore(self, object_name, record_id, actor):
         rt = self.runtime(object_name)
         self._writer(actor)
+        self._require(rt, actor, "delete")
 
         def run(conn):
-            row = self._lock_row(conn, rt, record_id, deleted=True)
+            row = self._lock_row(conn, rt, record_id, deleted=True, actor=actor)
             for name, fdef in rt.stored.items():
                 if rt.ftypes[name].cascade and row[fdef.column]:
                     parent = self.snapshot.get(fdef.target)
@@ -442,9 +482,10 @@ class RecordService:
         """Delete a record from the recycle bin for good (children too; lookups to it cleared)."""
         rt = self.runtime(object_name)
         self._writer(actor)
+        self._require(rt, actor, "delete")
 
         def run(conn):
-            row = self._lock_row(conn, rt, record_id, deleted=True)
+            row = self._lock_row(conn, rt, record_id, deleted=True, actor=actor)
             self._purge_ids(conn, rt, [row["id"]])
 
         self._write(rt, run)

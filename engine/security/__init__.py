@@ -6,7 +6,7 @@ and sharing (issue 4) plug in here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class Actor:
     is_admin: bool = False
     scope: str = "all"          # "all" | "read"
     locale: str = "en"
+    plan: object = field(default=None, compare=False, repr=False)   # access.Plan; None = unrestricted
 
     @property
     def read_only(self):

@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, update
 from uuid6 import uuid7
 
-from engine.db import meta_state, tokens, users, utcnow
+from engine.db import SECURITY_STATE, meta_state, tokens, users, utcnow
 from engine.errors import BadRequest, Conflict, NotFound
 
 from . import Actor
@@ -107,19 +107,92 @@ def revoke_token(engine, secret_or_prefix):
 
 
 def actor_for_token(conn, secret):
-    """Resolve a bearer token and read the metadata version in one round trip.
+    """Resolve a bearer token and read the metadata and security versions in one round trip.
 
-    Returns ``(actor | None, metadata_version)``.
+    Returns ``(actor | None, metadata_version, security_version, token_row | None)``.
     """
     version = select(meta_state.c.version).where(meta_state.c.id == 1).scalar_subquery()
+    sec = select(meta_state.c.version).where(meta_state.c.id == SECURITY_STATE).scalar_subquery()
     if not secret or len(secret) > 200:
-        return None, conn.execute(select(version)).scalar()
+        row = conn.execute(select(version.label("v"), sec.label("s"))).one()
+        return None, row.v, row.s, None
     q = (select(users.c.id, users.c.username, users.c.is_admin, users.c.active, users.c.locale,
-                tokens.c.scope, version.label("meta_version"))
+                tokens.c.scope, tokens.c.id.label("token_id"), tokens.c.last_used_at,
+                version.label("meta_version"), sec.label("security_version"))
          .select_from(tokens.join(users, users.c.id == tokens.c.user_id))
          .where(tokens.c.token_hash == _digest(secret), tokens.c.revoked_at.is_(None)))
     row = conn.execute(q).first()
     if row is None or not row.active:
-        return None, conn.execute(select(version)).scalar()
-    return Actor(user_id=row.id, username=row.username, is_admin=row.is_admin, scope=row.scope,
-                 locale=row.locale), row.meta_version
+        v = conn.execute(select(version.label("v"), sec.label("s"))).one()
+        return None, v.v, v.s, None
+    return (Actor(user_id=row.id, username=row.username, is_admin=row.is_admin, scope=row.scope,
+                  locale=row.locale), row.meta_version, row.security_version, row)
+
+
+def note_token_use(engine, token_row, ip=None):
+    """Record token use at most once an hour per token (last_used_at and the audit log)."""
+    import datetime as _dt
+
+    from engine.security.audit import audit
+
+    last = token_row.last_used_at
+    now = utcnow()
+    if last is not None:
+        if last.tzinfo is None:
+            last = last.replace(tzinfo=_dt.timezone.utc)
+        if now - last < _dt.timedelta(hours=1):
+            return
+    with engine.begin() as conn:
+        conn.execute(update(tokens).where(tokens.c.id == token_row.token_id).values(last_used_at=now))
+        audit(conn, "token_use", user_id=token_row.id, username=token_row.username, ip=ip,
+              token=token_row.token_id)
+
+
+LOCK_AFTER = 5
+LOCK_MINUTES = 15
+
+
+def sign_in(engine, username, password, ip=None):
+    """Check credentials with throttling; returns an Actor. Audits success, failure and lockout.
+
+    Raises Unauthorized for bad credentials and TooManyAttempts while locked.
+    """
+    import datetime as _dt
+
+    from engine.errors import Unauthorized
+    from engine.security.audit import audit
+    from engine.security.model import login_failures as lf
+
+    now = utcnow()
+    uname = str(username)[:150]
+    with engine.connect() as conn:
+        row = conn.execute(select(lf).where(lf.c.username == uname)).first()
+    if row is not None and row.locked_until is not None:
+        until = row.locked_until if row.locked_until.tzinfo else row.locked_until.replace(tzinfo=_dt.timezone.utc)
+        if until > now:
+            with engine.begin() as conn:
+                audit(conn, "login_locked", username=uname, ip=ip, until=until.isoformat())
+            raise TooManyAttempts("security.E429", f"Too many failed sign-ins for '{uname}'; try again after "
+                                  f"{until.strftime('%H:%M')} UTC.")
+    actor = authenticate(engine, uname, password)
+    with engine.begin() as conn:
+        if actor is None:
+            failures = (row.failures if row is not None else 0) + 1
+            locked = now + _dt.timedelta(minutes=LOCK_MINUTES) if failures >= LOCK_AFTER else None
+            if row is None:
+                conn.execute(insert(lf).values(username=uname, failures=failures, locked_until=locked,
+                                               last_failure_at=now))
+            else:
+                conn.execute(update(lf).where(lf.c.username == uname).values(
+                    failures=failures, locked_until=locked, last_failure_at=now))
+            audit(conn, "login_failed", username=uname, ip=ip, failures=failures, locked=locked is not None)
+        else:
+            if row is not None:
+                conn.execute(update(lf).where(lf.c.username == uname).values(failures=0, locked_until=None))
+            audit(conn, "login", user_id=actor.user_id, username=uname, ip=ip)
+    if actor is None:
+        raise Unauthorized("security.E401", "Wrong username or password.")
+    return actor
+
+
+from engine.errors import TooManyRequests as TooManyAttempts  # noqa: E402

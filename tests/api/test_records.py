@@ -196,6 +196,11 @@ def test_auth_and_permissions(crm, anon_api, user_api, services):
     assert bad.status_code == 401
     assert user_api.post("/api/v1/objects", json={"api_name": "x"}).status_code == 403
     assert user_api.get("/api/v1/objects").status_code == 200
+    assert user_api.get("/api/v1/records/deal").status_code == 403      # no permission set yet
+    assert crm.post("/api/v1/permission_sets", json={"api_name": "sales", "objects": {"deal": {
+        "read": True, "create": True, "edit": True}}}).status_code == 201
+    assert crm.post("/api/v1/users/rep/permission_sets", json={"permission_set": "sales"}).status_code == 201
+    assert user_api.get("/api/v1/records/deal").status_code == 200
     r = user_api.post("/api/v1/records/deal", json={"stage": "New", "owner_id": "someone"})
     assert r.status_code == 422 and "owner_id" in r.get_json()["error"]["fields"]
     from engine.security.users import create_token, revoke_token

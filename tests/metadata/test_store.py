@@ -26,7 +26,7 @@ def failing_hook():
     """Make the next metadata change fail after its DDL ran."""
     armed = {"on": False}
 
-    def hook(conn, old, new, docs):
+    def hook(conn, old, new, docs, author=None):
         if armed["on"]:
             raise Boom("failure after DDL")
 
