@@ -99,7 +99,7 @@ def build_openapi(snapshot):
                          {"$ref": f"#/components/schemas/{cname}Input"},
                          {"type": "array", "minItems": 1,
                           "items": {"$ref": f"#/components/schemas/{cname}Input"}}]})},
-                     "responses": {"201": {"description": "Created", "content": json_of({"oneOf": [ref, {
+                     "responses": {"201": {"description": "Created", "content": json_of({"anyOf": [ref, {
                          "type": "object", "properties": {"records": {"type": "array", "items": ref}}}]})},
                          **_errors(400, 401, 403, 404, 409, 413, 422)}},
         }
