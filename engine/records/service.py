@@ -80,7 +80,11 @@ class RecordService:
             return None
         where_fn = rt.extra.get("where")
         criteria = (lambda src: where_fn(self, rt, src, _SYSTEM)) if where_fn else None
-        return acl.visibility(plan, rt, access, criteria)
+        if plan.is_admin:
+            return None
+        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
+            shares = acl.has_shares(conn, plan, rt.name)
+        return acl.visibility(plan, rt, access, criteria, shares_exist=shares)
 
     def _require(self, rt, actor, right):
         acl.require(actor.plan if actor is not None else None, rt, right)

@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, false, or_, select, true
+from sqlalchemy import and_, false, literal, or_, select, true, union, union_all
 
 from engine.db import users
 from engine.errors import Forbidden
@@ -141,8 +141,18 @@ def require(plan, rt, right):
     raise Forbidden("security.E403", f"You may not {verb} {rt.odef.plural_label}.")
 
 
-def visibility(plan, rt, access, criteria_sql=None):
-    """SQL condition: rows of ``rt`` the plan reaches with ``access`` ('read' or 'edit')."""
+def has_shares(conn, plan, obj):
+    """Whether any record of ``obj`` is shared with the user by hand (one index-only probe)."""
+    return conn.execute(select(record_shares.c.record_id).where(
+        record_shares.c.user_id == plan.user_id, record_shares.c.object == obj).limit(1)).first() is not None
+
+
+def visibility(plan, rt, access, criteria_sql=None, shares_exist=True):
+    """SQL condition: rows of ``rt`` the plan reaches with ``access`` ('read' or 'edit').
+
+    ``shares_exist=False`` (the caller probed ``has_shares``) drops the share arm, leaving the
+    plain ``owner_id IN (...)`` a hand-written query would use.
+    """
     if plan is None or plan.is_admin:
         return None
     rights = plan.objects.get(rt.name) or {}
@@ -151,27 +161,36 @@ def visibility(plan, rt, access, criteria_sql=None):
     owd = rt.odef.sharing
     if owd == "public_read_write" or (owd == "public_read" and access == "read"):
         return None
+    # One semi-join on the primary key over a UNION of indexed look-ups (owner_id index, share
+    # index), so the database can start from the few reachable rows instead of testing an OR of
+    # sub-queries against every row.
     t = rt.table
-    conds = [t.c.owner_id == plan.user_id]
+    inner = t.alias("vis")
+    owners = [select(literal(plan.user_id).label("uid"))]
     if plan.role:
-        below = (select(users.c.id).join(role_closure, role_closure.c.descendant == users.c.role)
-                 .where(role_closure.c.ancestor == plan.role, role_closure.c.depth > 0))
-        conds.append(t.c.owner_id.in_(below))
-    shares = select(record_shares.c.record_id).where(
-        record_shares.c.user_id == plan.user_id, record_shares.c.object == rt.name)
-    if access == "edit":
-        shares = shares.where(record_shares.c.access == "edit")
-    conds.append(t.c.id.in_(shares))
+        owners.append(select(users.c.id).join(role_closure, role_closure.c.descendant == users.c.role)
+                      .where(role_closure.c.ancestor == plan.role, role_closure.c.depth > 0))
+    criteria_conds = []
     for obj, owned, criteria, rule_access in plan.rules:
         if obj != rt.name or (access == "edit" and rule_access != "edit"):
             continue
         if owned:
-            conds.append(t.c.owner_id.in_(select(users.c.id).where(users.c.role.in_(owned))))
+            owners.append(select(users.c.id).where(users.c.role.in_(owned)))
         elif criteria and criteria_sql is not None:
             expr = criteria_sql(criteria)
             if expr is not None:
-                conds.append(expr)
-    return or_(*conds)
+                criteria_conds.append(expr)
+    shares = select(record_shares.c.record_id).where(
+        record_shares.c.user_id == plan.user_id, record_shares.c.object == rt.name)
+    if access == "edit":
+        shares = shares.where(record_shares.c.access == "edit")
+    owner_set = union(*owners) if len(owners) > 1 else owners[0]
+    if not shares_exist:
+        cond = t.c.owner_id.in_(owner_set)
+    else:
+        by_owner = select(inner.c.id).where(inner.c.owner_id.in_(owner_set))
+        cond = t.c.id.in_(union_all(by_owner, shares))
+    return or_(cond, *criteria_conds) if criteria_conds else cond
 
 
 def writable_check(plan, rt, data):

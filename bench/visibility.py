@@ -1,0 +1,135 @@
+"""Row visibility cost: list and count for a sales rep who sees ~1% of N deals, for an admin
+who sees all, and the same rep's query written by hand in SQL.
+
+    python bench/visibility.py [--rows 1000000] [--db-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+
+Runs in a schema of its own (dropped at the end). Prints median times and ratios; no asserts.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+
+def timed(fn, repeat):
+    fn()  # warm-up
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return statistics.median(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--db-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args(argv)
+
+    from engine.db import init_db, make_engine
+    from engine.metadata.store import MetadataStore
+    from engine.records.service import RecordService
+    from engine.records.snapshot import SnapshotCache
+    from engine.security import Actor
+    from engine.security.access import build_plan
+    from engine.security.admin import AccessAdmin
+    from engine.security.users import create_user
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin_engine = create_engine(args.db_url)
+    with admin_engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in args.db_url else "?"
+    url = f"{args.db_url}{sep}options={quote(f'-csearch_path={schema}')}"
+    try:
+        engine = make_engine(url)
+        init_db(engine)
+        store, acl = MetadataStore(engine), AccessAdmin(engine)
+        store.create_object({"api_name": "deal", "sharing": "private", "fields": [
+            {"api_name": "amount", "type": "currency"}, {"api_name": "stage", "type": "text"}]})
+        root = Actor(user_id=None, username="bench", is_admin=True)
+        for name, parent in [("ceo", None), ("vp", "ceo"), ("mgr", "vp"), ("rep", "mgr")]:
+            acl.create_role({"api_name": name, "parent": parent}, root)
+        users = {}
+        for i in range(100):
+            u = create_user(engine, f"user{i}", "password-123")
+            acl.update_user(u["username"], {"role": "rep" if i == 0 else "mgr" if i == 1 else None}, root)
+            users[i] = u["id"]
+        acl.save_permission_set({"api_name": "sales", "objects": {"deal": {"read": True, "edit": True}}}, root,
+                                {"deal": {"amount", "stage"}})
+        acl.assign("user0", "sales", root)
+        ids = ",".join(f"'{users[i]}'" for i in range(100))
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            # owner: user0 (the rep) for 1% of rows, the other 99 users for the rest
+            conn.execute(text(f"""
+                INSERT INTO obj_deal (id, name, owner_id, created_at, updated_at, row_version, amount, stage)
+                SELECT lpad(to_hex(g), 36, '0'), 'Deal ' || g, (ARRAY[{ids}])[1 + (g % 100)],
+                       now(), now(), 1, (g % 1000) * 10, CASE WHEN g % 3 = 0 THEN 'Won' ELSE 'New' END
+                FROM generate_series(1, :n) AS g"""), {"n": args.rows})
+            conn.execute(text("ANALYZE obj_deal"))
+        print(f"loaded {args.rows:,} deals in {time.perf_counter() - t0:.1f}s (schema {schema})")
+        snap = SnapshotCache(engine).refresh()
+        svc = RecordService(engine, snap)
+        with engine.connect() as conn:
+            plan = build_plan(conn, users[0], False)
+        rep = Actor(user_id=users[0], username="user0", plan=plan)
+        admin = Actor(user_id=users[1], username="user1", is_admin=True)
+
+        def generated(actor):
+            return lambda: svc.list("deal", actor, filters={"stage": "Won"}, order_by="-amount", limit=50,
+                                    with_total=True)
+
+        def same_visibility_by_hand():
+            # what a developer would write by hand for the same rules: own + subordinates + shares
+            sql = """FROM obj_deal WHERE deleted_at IS NULL AND stage = 'Won'
+                     AND (owner_id = ANY(:owners) OR id IN (SELECT record_id FROM tessera_record_shares
+                                                         WHERE user_id = :me AND object = 'deal'))"""
+            p = {"owners": [users[0]], "me": users[0]}
+            with engine.connect() as conn:
+                conn.execute(text(f"SELECT * {sql} ORDER BY amount DESC NULLS LAST, id DESC LIMIT 51"), p).all()
+                conn.execute(text(f"SELECT count(*) {sql}"), p).scalar()
+
+        def by_hand():
+            with engine.connect() as conn:
+                conn.execute(text("""
+                    SELECT * FROM obj_deal WHERE deleted_at IS NULL AND stage = 'Won' AND owner_id = :me
+                    ORDER BY amount DESC NULLS LAST, id DESC LIMIT 51"""), {"me": users[0]}).all()
+                conn.execute(text("""SELECT count(*) FROM obj_deal
+                    WHERE deleted_at IS NULL AND stage = 'Won' AND owner_id = :me"""), {"me": users[0]}).scalar()
+
+        n_rep = len(svc.list("deal", rep, limit=200)["records"])
+        t_rep = timed(generated(rep), args.repeat)
+        t_admin = timed(generated(admin), args.repeat)
+        t_hand = timed(by_hand, args.repeat)
+        t_same = timed(same_visibility_by_hand, args.repeat)
+        print(f"rep sees {svc.list('deal', rep, with_total=True, limit=1)['total']:,} of {args.rows:,} deals "
+              f"(first page {n_rep})")
+        print(f"{'query (page of 50 + total, stage=Won, by -amount)':52s} {'median ms':>10s}")
+        print(f"{'rep, generated (visibility compiled into SQL)':52s} {t_rep * 1000:10.1f}")
+        print(f"{'admin, generated (sees all)':52s} {t_admin * 1000:10.1f}")
+        print(f"{'rep, hand-written SQL (owner_id = me)':52s} {t_hand * 1000:10.1f}")
+        print(f"{'rep, hand-written SQL with shares (same visibility)':52s} {t_same * 1000:10.1f}")
+        print(f"ratio rep generated / hand-written owner-only:   {t_rep / t_hand:.2f}x")
+        print(f"ratio rep generated / hand-written same rules:   {t_rep / t_same:.2f}x")
+        print(f"ratio rep / admin:                  {t_rep / t_admin:.2f}x")
+        engine.dispose()
+    finally:
+        with admin_engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin_engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
