@@ -170,12 +170,19 @@ class RecordService:
                     errors_for(idx).setdefault(name, []).append(
                         f"No {target.odef.label} with id '{str(v)[:40]}'.")
 
-    def _check_owner(self, conn, values, actor):
+    def _check_owner(self, conn, values, actor, rt=None, prior=None):
+        """Ownership transfer: admins, users with modify-all, and the current owner may give a
+        record to another active user."""
         owner = values.get("owner_id")
-        if owner is None or owner == actor.user_id:
+        if owner is None or (prior is None and owner == actor.user_id) or \
+                (prior is not None and owner == prior["owner_id"]):
             return {}
-        if not actor.is_admin:
-            return {"owner_id": ["Only an administrator can assign records to another user."]}
+        plan = actor.plan
+        allowed = actor.is_admin or plan is None or (rt is not None and plan.can(rt.name, "modify_all")) \
+            or (prior is not None and prior["owner_id"] == actor.user_id)
+        if not allowed:
+            return {"owner_id": ["Only the owner, an administrator or a user with Modify All can transfer "
+                                 "this record."]}
         if conn.execute(select(users.c.id).where(users.c.id == owner, users.c.active.is_(True))).first() is None:
             return {"owner_id": [f"No active user with id '{str(owner)[:40]}'."]}
         return {}
@@ -252,7 +259,7 @@ class RecordService:
         for i, data in enumerate(items):
             values, errs = self._deserialise(rt, data, partial=False, row_no=None if single else i, actor=actor)
             values.setdefault("owner_id", actor.user_id)
-            errs.update(self._check_owner(conn, values, actor) if "owner_id" in (data or {}) else {})
+            errs.update(self._check_owner(conn, values, actor, rt) if "owner_id" in (data or {}) else {})
             defaults = rt.extra.get("defaults")
             if defaults:
                 defaults(self, rt, values, data, actor, now)
@@ -390,7 +397,7 @@ class RecordService:
                                          "reload it and apply your change again.")
             values, errs = self._deserialise(rt, data, partial=True, actor=actor)
             if "owner_id" in (data or {}):
-                errs.update(self._check_owner(conn, values, actor))
+                errs.update(self._check_owner(conn, values, actor, rt, prior))
             errs.update({k: v for k, v in self._required_errors(rt, values, creating=False).items()
                          if k not in errs})
             if errs:

@@ -167,3 +167,19 @@ def test_sign_in_throttling(app, services):
     from engine.security.audit import search
     events = [e["event"] for e in search(services.engine, user="eve")]
     assert events[:2] == ["login_locked", "login_failed"] and "login" in events
+
+
+def test_ownership_transfer(org):
+    admin, clients, records, _ = org
+    users = {u["username"]: u["id"] for u in admin.get("/api/v1/users").get_json()["users"]}
+    rep1, rep2 = clients["rep1"], clients["rep2"]
+    own = next(rid for rid, owner in records if owner == "rep1")
+    r = rep1.patch(f"/api/v1/records/deal/{own}", json={"owner_id": users["rep2"]})
+    assert r.status_code == 200 and r.get_json()["owner_id"] == users["rep2"]
+    assert rep1.get(f"/api/v1/records/deal/{own}").status_code == 404      # no longer theirs
+    assert rep2.get(f"/api/v1/records/deal/{own}").status_code == 200
+    mgr_deal = next(rid for rid, owner in records if owner == "mgr")
+    r = clients["vp"].patch(f"/api/v1/records/deal/{mgr_deal}", json={"owner_id": users["vp"]})
+    assert r.status_code == 422 and "transfer" in r.get_json()["error"]["fields"]["owner_id"][0]
+    r = admin.patch(f"/api/v1/records/deal/{mgr_deal}", json={"owner_id": "no-such-user"})
+    assert r.status_code == 422
