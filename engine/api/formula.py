@@ -11,7 +11,14 @@ from . import api, body_json
 
 @api.post("/formula/check")
 def check_formula():
-    from engine.formula import FormulaError, compile_formula
+    try:
+        from engine.formula import FormulaError, compile_formula
+    except ImportError:
+        from engine.errors import EngineError
+
+        class Unavailable(EngineError):
+            status = 501
+        raise Unavailable("formula.E501", "The formula engine is not available in this build.") from None
 
     body = body_json()
     obj, source = body.get("object"), body.get("formula")
