@@ -1,0 +1,98 @@
+"""The formula language: one typed language for formula fields, defaults, validation
+rules and filters, compiled once to Python closures and to SQLAlchemy expressions.
+
+Contract: ../shared/specs/formula-language.md. Imports ``engine.errors`` and
+``engine.registry`` only (no metadata, records or Flask).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+
+from . import types as _types
+from .checker import Checker
+from .errors import (FormulaError, FormulaRuntimeError, FormulaSQLUnsupported, FormulaSyntaxError,
+                     FormulaTypeError, located)
+from .functions import FunctionDef, functions, register_function
+from .parser import parse
+from .pycompile import Env, compile_node
+
+__all__ = ["compile_formula", "CompiledFormula", "FormulaError", "FormulaSyntaxError", "FormulaTypeError",
+           "FormulaRuntimeError", "FormulaSQLUnsupported", "register_function", "functions", "FunctionDef"]
+
+
+class CompiledFormula:
+    """A checked formula: ``return_type``, ``references``, ``evaluate()`` and ``to_sql()``."""
+
+    def __init__(self, source, tree, return_type, references, uses_prior, blank_as_zero):
+        self.source = source
+        self.tree = tree
+        self.return_type = return_type
+        self.references = frozenset(references)
+        self.uses_prior = uses_prior
+        self.blank_as_zero = blank_as_zero
+        self._fn = compile_node(tree, blank_as_zero)
+
+    def evaluate(self, record, context=None):
+        """Evaluate against ``record`` (api_name -> value); see the spec for ``context``."""
+        ctx = context or {}
+        prior = ctx.get("prior")
+        now = ctx.get("now") or _dt.datetime.now(_dt.timezone.utc)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=_dt.timezone.utc)
+        env = Env(record or {}, prior, prior is None, ctx.get("user") or {}, now)
+        try:
+            return self._fn(env)
+        except FormulaError:
+            raise
+        except RecursionError:
+            raise FormulaRuntimeError("The formula is nested too deeply.", code="formula.E390") from None
+        except Exception as exc:  # noqa: BLE001 - never a bare Python exception
+            raise FormulaRuntimeError(f"The formula could not be evaluated: {exc}.", code="formula.E391") from None
+
+    def to_sql(self, resolve, dialect_name, context=None):
+        """A SQLAlchemy expression for this formula; ``resolve(path_tuple)`` gives columns."""
+        from .sqlcompile import compile_sql
+        return compile_sql(self, resolve, dialect_name, context or {})
+
+    def sql_supported(self, dialect_name="postgresql"):
+        from .sqlcompile import sql_supported
+        return sql_supported(self, dialect_name)
+
+    def __repr__(self):
+        return f"<CompiledFormula {self.source!r}: {self.return_type}>"
+
+
+def compile_formula(source, fields, return_type=None, blank_as_zero=False):
+    """Parse and type-check ``source`` against ``fields``; raises FormulaSyntaxError/FormulaTypeError."""
+    functions_loaded()
+    try:
+        tree = parse(source)
+        checker = Checker(source, fields, blank_as_zero)
+        rtype = checker.check(tree)
+    except FormulaError:
+        raise
+    except RecursionError:
+        raise located(FormulaSyntaxError, "The formula is nested too deeply", source or "", 0,
+                      code="formula.E008") from None
+    if return_type is not None:
+        want = _types.to_formula_type(return_type)
+        if want is None:
+            raise located(FormulaTypeError, f"Unknown return type '{return_type}'", source, 0, code="formula.E130")
+        if rtype is not None and rtype != want:
+            raise located(FormulaTypeError, f"The formula gives {_types.describe(rtype)}, but "
+                          f"{_types.describe(want)} is needed", source, 0, code="formula.E131")
+    return CompiledFormula(source, tree, rtype, checker.references, checker.uses_prior, blank_as_zero)
+
+
+_loaded = []
+
+
+def functions_loaded():
+    if not _loaded:
+        _loaded.append(True)
+        from .functions import load_plugins
+        try:
+            load_plugins()
+        except Exception:  # noqa: BLE001 - a broken plugin must not break every formula
+            import logging
+            logging.getLogger("tessera.formula").exception("loading formula function plugins failed")

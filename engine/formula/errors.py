@@ -1,0 +1,41 @@
+"""Formula errors: compile errors carry position, line and column; runtime errors a message."""
+from __future__ import annotations
+
+from engine.errors import EngineError
+
+
+class FormulaError(EngineError):
+    """Base class of every formula error (422 through the API)."""
+
+    status = 422
+    kind = "invalid_formula"
+
+    def __init__(self, message, *, code="formula.E000", position=None, line=None, column=None, hint=None):
+        super().__init__(code, message, position=position, line=line, column=column, hint=hint)
+
+
+class FormulaSyntaxError(FormulaError):
+    pass
+
+
+class FormulaTypeError(FormulaError):
+    pass
+
+
+class FormulaRuntimeError(FormulaError):
+    pass
+
+
+class FormulaSQLUnsupported(FormulaError):
+    """The formula is valid but has no SQL form (e.g. ISCHANGED, or a plugin function without SQL)."""
+
+
+def located(cls, message, source, position, *, code, hint=None):
+    """Build a compile error at ``position`` (0-based) of ``source`` with line and column."""
+    position = max(0, min(position, len(source)))
+    line = source.count("\n", 0, position) + 1
+    column = position - (source.rfind("\n", 0, position) + 1) + 1
+    text = f"{message} (line {line}, column {column})"
+    if hint:
+        text += f". {hint}"
+    return cls(text, code=code, position=position, line=line, column=column, hint=hint)
