@@ -105,7 +105,9 @@ def _describe_expected(expected):
     value_like = {"a number", "a text", "a name", "'('", "a sign"}
     if value_like & set(words):
         return "a value (a number, a text, a field or a function call)"
-    return " or ".join(words[:6]) if words else "something else"
+    closers = [w for w in ("')'", "','") if w in words]
+    return "an operator" + "".join(f" or {c}" for c in closers) + (
+        "" if closers else " or the end of the formula")
 
 
 def parse(source):
@@ -132,6 +134,9 @@ def parse(source):
             raise located(FormulaSyntaxError, "The formula ends too early: expected "
                           f"{_describe_expected(exc.expected)}", source, len(source.rstrip()),
                           code="formula.E005") from None
+        if str(tok) == "*" and source[max(tok.start_pos - 1, 0):tok.start_pos + 1] == "/*":
+            raise located(FormulaSyntaxError, "Comment is not closed: add */", source, tok.start_pos - 1,
+                          code="formula.E007") from None
         raise located(FormulaSyntaxError, f"Unexpected '{tok}': expected {_describe_expected(exc.expected)}",
                       source, tok.start_pos, code="formula.E006") from None
     except UnexpectedCharacters as exc:

@@ -29,13 +29,13 @@ def abs_(x):
 
 
 @builtin("CEILING", (N,), N, family="math", doc="Round up to a whole number (towards +infinity): CEILING(-2.7) is -2.",
-         sql=lambda S, x: S.num(func.ceil(x)))
+         sql=lambda S, x: S.ceil(x))
 def ceiling(x):
     return x.to_integral_value(rounding=ROUND_CEILING)
 
 
 @builtin("FLOOR", (N,), N, family="math", doc="Round down to a whole number (towards -infinity): FLOOR(-2.3) is -3.",
-         sql=lambda S, x: S.num(func.floor(x)))
+         sql=lambda S, x: S.floor(x))
 def floor(x):
     return x.to_integral_value(rounding=ROUND_FLOOR)
 
@@ -57,7 +57,7 @@ def trunc(x, d=Decimal(0)):
 
 def _mod_sql(S, a, b):
     bb = func.nullif(b, 0)
-    return a - bb * func.floor(S.div(a, bb))
+    return a - bb * S.floor(S.div(a, bb))
 
 
 @builtin("MOD", (N, N), N, family="math", doc="Remainder with the sign of the divisor: MOD(-7, 3) is 2.",
