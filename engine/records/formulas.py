@@ -68,29 +68,70 @@ class FieldMaps:
         out = dict(SYSTEM_FORMULA_TYPES)
         self._maps[key] = out
         doc = self.docs.get(obj) or {}
+        formulas = []
         for fdoc in doc.get("fields", []):
             if not isinstance(fdoc, dict) or fdoc.get("type") not in field_types:
                 continue
             ftype = field_types.get(fdoc["type"])
             if fdoc["type"] == "formula":
-                try:
-                    out[fdoc["api_name"]] = self.formula_type(obj, fdoc)
-                except CycleError:
-                    raise
-                except FormulaError:
-                    continue
+                formulas.append(fdoc)
             elif ftype.family == "lookup" and fdoc.get("target") in self.docs and depth < MAX_HOPS:
                 out[fdoc["api_name"]] = self.fields(fdoc["target"], depth + 1)
             else:
                 out[fdoc["api_name"]] = ftype.formula_type
         if depth == 0:
             out["$user"] = dict(USER_FIELDS)
+        for fdoc in _formula_order(obj, formulas):
+            try:
+                out[fdoc["api_name"]] = self.formula_type(obj, fdoc)
+            except CycleError:
+                raise
+            except FormulaError:
+                continue
         return out
+
+
+def _formula_order(obj, formulas):
+    """Formula fields in dependency order; a cycle raises CycleError naming it."""
+    from engine.formula.parser import parse
+
+    by_name = {f["api_name"]: f for f in formulas}
+    deps = {}
+    for f in formulas:
+        try:
+            deps[f["api_name"]] = {h for h in _heads(parse(f["formula"])) if h in by_name}
+        except FormulaError:
+            deps[f["api_name"]] = set()
+    order, state = [], {}
+
+    def visit(name, stack):
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "active":
+            cycle = stack[stack.index(name):] + [name]
+            raise CycleError("formula fields refer to each other in a cycle: "
+                             + " -> ".join(f"{obj}.{n}" for n in cycle), (obj, name))
+        state[name] = "active"
+        for d in sorted(deps[name]):
+            visit(d, stack + [name])
+        state[name] = "done"
+        order.append(by_name[name])
+
+    for name in by_name:
+        visit(name, [])
+    return order
+
+
+def _heads(node):
+    if node.kind == "path":
+        yield node.value[0]
+    for a in node.args:
+        yield from _heads(a)
 
 
 class CycleError(FormulaError):
     def __init__(self, message, key):
-        super().__init__("formula.E100", message)
+        super().__init__(message, code="formula.E140")
         self.key = key
 
 
@@ -100,8 +141,7 @@ def _declared(fdoc):
 
 
 def _fmt(path, exc):
-    where = f" (line {exc.line}, column {exc.column})" if getattr(exc, "line", None) else ""
-    return (path, f"{exc.message}{where}")
+    return (path, exc.message)
 
 
 # ---------------------------------------------------------------------------
@@ -397,7 +437,7 @@ def load_related(service, rt, records, paths, conn=None):
             t = target_rt.table
             stmt = select(t).where(t.c.id.in_(list(ids)))
             if conn is None:
-                with service.engine.connect() as c:
+                with service.engine.connect().execution_options(tessera_readonly=True) as c:
                     rows = c.execute(stmt).mappings().all()
             else:
                 rows = conn.execute(stmt).mappings().all()
@@ -422,11 +462,11 @@ def _context(actor, prior=None, creating=False):
     return ctx
 
 
-def compute_fields(service, rt, rows, outs, actor):
+def compute_fields(service, rt, rows, outs, actor, conn=None):
     """Add formula field values to JSON records, loading related records once per page."""
     of = rt.extra["formulas"]
     recs = [record_for_formula(rt, row) for row in rows]
-    load_related(service, rt, recs, of.read_paths)
+    load_related(service, rt, recs, of.read_paths, conn=conn)
     for rec, out in zip(recs, outs):
         _evaluate_into(of, rec, out, actor)
 

@@ -55,17 +55,18 @@ class RecordService:
                            f"{suggest(object_name, self.snapshot.objects)}.")
         return rt
 
-    def to_json(self, rt, row, fields=None, actor=None):
+    def to_json(self, rt, row, fields=None, actor=None, conn=None):
         """Serialise a row (mapping) into the API's JSON record, formula fields computed."""
-        return self.page_json(rt, [row], fields, actor)[0]
+        return self.page_json(rt, [row], fields, actor, conn=conn)[0]
 
-    def page_json(self, rt, rows, fields=None, actor=None):
-        """Serialise rows; computed fields are evaluated once for the whole page."""
+    def page_json(self, rt, rows, fields=None, actor=None, conn=None):
+        """Serialise rows; computed fields are evaluated once for the whole page (inside the
+        caller's transaction when ``conn`` is given)."""
         outs = [self._plain_json(rt, row) for row in rows]
         compute = rt.extra.get("compute")
         if compute is not None and rows and (fields is None or any(
                 f in rt.ftypes and not rt.ftypes[f].stored for f in fields)):
-            compute(self, rt, rows, outs, actor)
+            compute(self, rt, rows, outs, actor, conn)
         hidden = acl.hidden_fields(actor.plan, rt) if actor is not None else ()
         if fields or hidden:
             keep = (set(fields) | {"id"}) if fields else None
@@ -298,7 +299,7 @@ class RecordService:
                 conn.execute(insert(rt.table).values(chunk))
         for hook in after_write:
             hook(self, conn, rt, "create", full, [None] * len(full), actor)
-        return self.page_json(rt, full, actor=actor)
+        return self.page_json(rt, full, actor=actor, conn=conn)
 
     def _run_validators(self, conn, rt, values, prior, actor):
         errs = {}
@@ -421,7 +422,7 @@ class RecordService:
             merged.update(values)
             for hook in after_write:
                 hook(self, conn, rt, "update", [merged], [dict(prior)], actor)
-            return self.to_json(rt, merged, actor=actor)
+            return self.to_json(rt, merged, actor=actor, conn=conn)
 
         return self._write(rt, run)
 
@@ -485,7 +486,7 @@ class RecordService:
             restored = dict(row, deleted_at=None)
             for hook in after_write:
                 hook(self, conn, rt, "restore", [restored], [dict(row)], actor)
-            return self.to_json(rt, restored, actor=actor)
+            return self.to_json(rt, restored, actor=actor, conn=conn)
 
         return self._write(rt, run)
 

@@ -28,9 +28,9 @@ def test_formula_field_computed_filtered_sorted(model):
     rows = [{"name": f"D{i}", "stage": "New", "amount": 1000 * i, "probability": 50,
              "account": acc["id"] if i % 2 else other["id"]} for i in range(1, 41)]
     created = model.post("/api/v1/records/deal", json=rows).get_json()["records"]
-    assert created[0]["weighted_amount"] == 500.0 and created[0]["account_industry"] == "Retail"
-    one = model.get(f"/api/v1/records/deal/{created[2]['id']}").get_json()
-    assert one["weighted_amount"] == 1500.0 and one["account_industry"] == "Energy"
+    assert created[0]["weighted_amount"] == 500.0 and created[0]["account_industry"] == "Energy"
+    one = model.get(f"/api/v1/records/deal/{created[1]['id']}").get_json()
+    assert one["weighted_amount"] == 1000.0 and one["account_industry"] == "Retail"
     r = model.get("/api/v1/records/deal", query_string={
         "where": "weighted_amount > 10000 && account.industry = 'Energy'", "order_by": "-weighted_amount",
         "limit": 200})
