@@ -64,9 +64,9 @@ class Checker:
                 candidates = [k for k in current if not k.startswith("$")] + \
                     [k for k in current if k.startswith("$") and name.startswith("$")]
                 close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-                what = "field" if i == 0 else f"field on '{'.'.join(names[:i])}'"
+                where = "" if i == 0 else f" on '{'.'.join(names[:i])}'"
                 hint = f"Did you mean '{'.'.join(list(names[:i]) + [close[0]])}'?" if close else None
-                self.fail(positions[i], f"Unknown {what} '{name}'", code="formula.E102", hint=hint)
+                self.fail(positions[i], f"Unknown field '{name}'{where}", code="formula.E102", hint=hint)
             actual, ftype = entry
             keys.append(actual)
             last = i == len(names) - 1
