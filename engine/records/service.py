@@ -13,7 +13,7 @@ import re
 
 from marshmallow import ValidationError
 from sqlalchemy import and_, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from uuid6 import uuid7
 
 from engine.db import users, utcnow
@@ -367,11 +367,16 @@ class RecordService:
             values = q.decode_cursor(cursor, fp, len(keys))
             stmt = stmt.where(q.keyset_condition(keys, values))
         stmt = stmt.order_by(*q.order_clauses(keys)).limit(limit + 1)
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
-            rows = conn.execute(stmt).mappings().all()
-            total = None
-            if with_total:
-                total = conn.execute(select(func.count()).select_from(t).where(*conds)).scalar()
+        try:
+            with self.engine.connect().execution_options(tessera_readonly=True) as conn:
+                rows = conn.execute(stmt).mappings().all()
+                total = None
+                if with_total:
+                    total = conn.execute(select(func.count()).select_from(t).where(*conds)).scalar()
+        except DataError as exc:  # e.g. a filter's arithmetic overflows in the database
+            raise RecordValidationError({"where": ["The database could not compute this filter: "
+                                                   f"{str(exc.orig).splitlines()[0][:200]}"]},
+                                        code="records.E030") from None
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = None

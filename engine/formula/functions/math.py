@@ -71,7 +71,8 @@ def mod(a, b):
     return r
 
 
-@builtin("SQRT", (N,), N, family="math", doc="Square root: SQRT(16) is 4.")
+@builtin("SQRT", (N,), N, family="math", doc="Square root: SQRT(16) is 4.",
+         sql=lambda S, x: func.sqrt(case((x >= 0, x))))
 def sqrt(x):
     if x < 0:
         raise FormulaRuntimeError("SQRT of a negative number.", code="formula.E303")
@@ -84,19 +85,22 @@ def power(a, b):
     return p(a, b)
 
 
-@builtin("EXP", (N,), N, family="math", doc="e to the power x: EXP(0) is 1.")
+@builtin("EXP", (N,), N, family="math", doc="e to the power x: EXP(0) is 1.",
+         sql=lambda S, x: func.exp(case((x < 700, x))))
 def exp(x):
     return x.exp()
 
 
-@builtin("LN", (N,), N, family="math", doc="Natural logarithm: LN(1) is 0.")
+@builtin("LN", (N,), N, family="math", doc="Natural logarithm: LN(1) is 0.",
+         sql=lambda S, x: func.ln(case((x > 0, x))))
 def ln(x):
     if x <= 0:
         raise FormulaRuntimeError("LN needs a number greater than 0.", code="formula.E304")
     return x.ln()
 
 
-@builtin("LOG", (N,), N, family="math", doc="Base-10 logarithm: LOG(1000) is 3.")
+@builtin("LOG", (N,), N, family="math", doc="Base-10 logarithm: LOG(1000) is 3.",
+         sql=lambda S, x: func.log(case((x > 0, x))) if S.pg else func.log10(case((x > 0, x))))
 def log(x):
     if x <= 0:
         raise FormulaRuntimeError("LOG needs a number greater than 0.", code="formula.E304")
