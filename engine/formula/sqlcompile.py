@@ -13,8 +13,10 @@ On SQLite dates are 'YYYY-MM-DD' text and date/times are handled as Julian day n
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 from decimal import Decimal
 
+from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy import (Boolean, Date, DateTime, Float, Integer, Numeric, String, and_, case, cast, false,
                         func, literal, not_, null, or_, true)
 
@@ -67,8 +69,12 @@ class _SQL:
         return all(self._is_constant(a) for a in node.args)
 
     def bind(self, value, t):
-        if value is None:
-            return null()
+        if value is None:   # a typed NULL parameter: every operator accepts it
+            sqltype = {T.NUMBER: Numeric(38, 10) if self.pg else Float(), T.TEXT: String(), T.DATE: Date(),
+                       T.BOOLEAN: Boolean(), T.MULTI: String()}.get(t, String())
+            if t == T.DATETIME:
+                sqltype = DateTime(timezone=True) if self.pg else Float()
+            return literal(None, sqltype)
         if t == T.BOOLEAN:
             return true() if value else false()
         if t == T.NUMBER:
@@ -122,8 +128,19 @@ class _SQL:
         return col
 
     # -- helpers used by operators and functions ---------------------------------------
+    def sqltype(self, t):
+        return {T.NUMBER: Numeric(38, 10) if self.pg else Float(), T.TEXT: String(), T.DATE: Date(),
+                T.BOOLEAN: Boolean(), T.MULTI: String(),
+                T.DATETIME: DateTime(timezone=True) if self.pg else Float()}.get(t, String())
+
+    def typed(self, expr, t):
+        """Give an untyped NULL (e.g. IF(c, NULL, NULL)) the SQL type its context needs."""
+        if self.pg and t is not None and isinstance(expr.type, NullType):
+            return cast(expr, self.sqltype(t))
+        return expr  # SQLite is dynamically typed: a CAST there would change values
+
     def as_bool(self, expr):
-        return func.coalesce(expr, false())
+        return func.coalesce(self.typed(expr, T.BOOLEAN), false())
 
     def num(self, expr):
         return expr
@@ -170,7 +187,7 @@ class _SQL:
             return xs[0]
         if self.pg:
             return (func.greatest if fn is max else func.least)(*xs)
-        filled = [func.coalesce(x, *[y for y in xs if y is not x]) for x in xs]
+        filled = [func.coalesce(x, *[y for j, y in enumerate(xs) if j != i]) for i, x in enumerate(xs)]
         return (func.max if fn is max else func.min)(*filled)
 
     def _count(self, n):
@@ -244,16 +261,24 @@ class _SQL:
             return or_(xa, xb) if op == "||" else and_(xa, xb)
         xa, xb = self.c(a), self.c(b)
         ot = node.extra.get("operand_type")
+        if op in ("+", "-", "*", "/", "^"):
+            xa = self.typed(xa, a.type or (T.NUMBER if node.type in (T.NUMBER, None) else node.type))
+            xb = self.typed(xb, b.type or T.NUMBER)
+        elif op == "&":
+            xa, xb = self.typed(xa, T.TEXT), self.typed(xb, T.TEXT)
+        elif ot is not None:
+            xa, xb = self.typed(xa, ot), self.typed(xb, ot)
         if op in ("=", "!="):
             e = self.eq(xa, xb, ot)
             return e if op == "=" else not_(e)
         if op in ("<", "<=", ">", ">="):
+            if a.type is None or b.type is None:
+                return false()          # ordering with a blank is FALSE
             if ot == T.TEXT:
                 xa, xb = self.blank_text(xa), self.blank_text(xb)
                 if self.pg:
                     xa, xb = xa.collate("C"), xb.collate("C")
-            expr = {"<": xa < xb, "<=": xa <= xb, ">": xa > xb, ">=": xa >= xb}[op]
-            return self.as_bool(expr)
+            return self.as_bool(_ORDER[op](xa, xb))
         if op == "&":
             return self.text_arg(xa).concat(self.text_arg(xb))
         if op in ("+", "-"):
@@ -304,7 +329,7 @@ class _SQL:
 
     def sp_if(self, node):
         c, a, b = (self.c(x) for x in node.args)
-        return case((self.as_bool(c), a), else_=b)
+        return case((self.as_bool(c), self.typed(a, node.type)), else_=self.typed(b, node.type))
 
     def sp_case(self, node):
         x = self.c(node.args[0])
@@ -312,8 +337,9 @@ class _SQL:
         whens = []
         blank = func.coalesce(self.blank_text(x) if t == T.TEXT else x, None)
         for i in range(1, len(node.args) - 1, 2):
-            whens.append((and_(blank.is_not(None), self.eq(x, self.c(node.args[i]), t)), self.c(node.args[i + 1])))
-        return case(*whens, else_=self.c(node.args[-1]))
+            whens.append((and_(blank.is_not(None), self.eq(x, self.c(node.args[i]), t)),
+                          self.typed(self.c(node.args[i + 1]), node.type)))
+        return case(*whens, else_=self.typed(self.c(node.args[-1]), node.type))
 
     def sp_and(self, node):
         return and_(*[self.as_bool(self.c(a)) for a in node.args])
@@ -333,7 +359,7 @@ class _SQL:
     sp_isnull = sp_isblank
 
     def sp_blankvalue(self, node):
-        x, d = self.c(node.args[0]), self.c(node.args[1])
+        x, d = self.typed(self.c(node.args[0]), node.type), self.typed(self.c(node.args[1]), node.type)
         if node.type in (T.TEXT, T.MULTI):
             return func.coalesce(self.blank_text(x), d)
         return func.coalesce(x, d)
@@ -359,5 +385,6 @@ class _SQL:
 
 
 _FAILED = object()
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 __all__ = ["compile_sql", "sql_supported", "Boolean", "Decimal", "R"]

@@ -122,7 +122,9 @@ def table(request, tmp_path_factory):
     engine.dispose()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+# derandomize: CI runs the same 150 examples every time (new seeds are explored locally).
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+          derandomize=bool(os.environ.get("CI")))
 @given(formula=_bool(2), rows=records)
 def test_sql_selects_exactly_the_python_true_rows(table, formula, rows):
     engine, t = table
