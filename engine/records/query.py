@@ -46,8 +46,12 @@ def _parse_value(rt, name, raw):
         if low not in ("true", "false", "1", "0"):
             raise RecordValidationError({name: ["Not a valid boolean (true or false)."]})
         return low in ("true", "1")
-    mfield = ftype.marshmallow_field(fdef)
-    mfield.validators = []  # filtering for a value need not be a valid choice
+    cache = rt.extra.setdefault("filter_fields", {})   # per metadata version, built once
+    mfield = cache.get(name)
+    if mfield is None:
+        mfield = ftype.marshmallow_field(fdef)
+        mfield.validators = []  # filtering for a value need not be a valid choice
+        cache[name] = mfield
     try:
         value = mfield.deserialize(raw)
     except ValidationError as exc:
