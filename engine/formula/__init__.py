@@ -7,6 +7,7 @@ Contract: ../shared/specs/formula-language.md. Imports ``engine.errors`` and
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 
 from . import types as _types
 from .checker import Checker
@@ -14,6 +15,7 @@ from .errors import (FormulaError, FormulaRuntimeError, FormulaSQLUnsupported, F
                      FormulaTypeError, located)
 from .functions import FunctionDef, functions, register_function
 from .parser import parse
+from .codegen import generate
 from .pycompile import Env, compile_node
 
 __all__ = ["compile_formula", "CompiledFormula", "FormulaError", "FormulaSyntaxError", "FormulaTypeError",
@@ -30,20 +32,34 @@ class CompiledFormula:
         self.references = frozenset(references)
         self.uses_prior = uses_prior
         self.blank_as_zero = blank_as_zero
-        self._fn = compile_node(tree, blank_as_zero)
+        generated = generate(tree, blank_as_zero)
+        if generated is not None:
+            self._gen, self._needs_env = generated
+        else:  # too deep for generated source: the closure compiler handles any depth
+            closure = compile_node(tree, blank_as_zero)
+            self._gen, self._needs_env = (lambda rec, env: closure(env)), True
 
     def evaluate(self, record, context=None):
         """Evaluate against ``record`` (api_name -> value); see the spec for ``context``."""
-        ctx = context or {}
-        prior = ctx.get("prior")
-        now = ctx.get("now") or _dt.datetime.now(_dt.timezone.utc)
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=_dt.timezone.utc)
-        env = Env(record or {}, prior, prior is None, ctx.get("user") or {}, now)
+        if record is None:
+            record = {}
+        env = None
+        if self._needs_env:
+            ctx = context or {}
+            prior = ctx.get("prior")
+            now = ctx.get("now") or _dt.datetime.now(_dt.timezone.utc)
+            if now.tzinfo is None:
+                now = now.replace(tzinfo=_dt.timezone.utc)
+            env = Env(record, prior, prior is None, ctx.get("user") or {}, now)
         try:
-            return self._fn(env)
+            return self._gen(record, env)
         except FormulaError:
             raise
+        except decimal.Overflow:
+            raise FormulaRuntimeError("The number is too large.", code="formula.E305") from None
+        except (decimal.InvalidOperation, decimal.DivisionByZero, ArithmeticError) as exc:
+            raise FormulaRuntimeError(f"The formula could not compute a number ({type(exc).__name__}).",
+                                      code="formula.E306") from None
         except RecursionError:
             raise FormulaRuntimeError("The formula is nested too deeply.", code="formula.E390") from None
         except Exception as exc:  # noqa: BLE001 - never a bare Python exception
