@@ -154,3 +154,23 @@ def test_property_generator_is_typed():
     # every generated formula type-checks: the generator does not hide errors behind assume()
     for example in ["IF(flag, amount, qty) > 1", "CASE(name, 'a', 1, 2) > 1", "d + 2.7 > DATE(2024, 1, 15)"]:
         assert compile_formula(example, FIELDS).return_type == "boolean"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+          derandomize=bool(os.environ.get("CI")))
+@given(formula=st.one_of(_bool(2), _num(2), _text(2)), rows=records)
+def test_generated_code_agrees_with_the_closure_compiler(formula, rows):
+    from engine.formula.pycompile import Env, compile_node
+
+    compiled = compile_formula(formula, FIELDS)
+    closure = compile_node(compiled.tree, False)
+    for rec in rows:
+        try:
+            expected = closure(Env(rec, None, True, {}, NOW))
+        except FormulaRuntimeError:
+            expected = "error"
+        try:
+            got = compiled.evaluate(rec, context={"now": NOW})
+        except FormulaRuntimeError:
+            got = "error"
+        assert got == expected, (formula, rec)
