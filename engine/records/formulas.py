@@ -406,8 +406,12 @@ def record_for_formula(rt, row):
     return rec
 
 
-def load_related(service, rt, records, paths, conn=None):
-    """Attach related records (as nested dicts) along ``paths`` to each formula record."""
+def load_related(service, rt, records, paths, conn=None, actor=None):
+    """Attach related records (as nested dicts) along ``paths`` to each formula record.
+
+    With an ``actor``, a related record the actor may not see reads as an empty lookup, so a
+    formula field never shows data from a record its reader cannot open.
+    """
     if not paths:
         return
     snap = service.snapshot
@@ -436,6 +440,9 @@ def load_related(service, rt, records, paths, conn=None):
         if ids:
             t = target_rt.table
             stmt = select(t).where(t.c.id.in_(list(ids)))
+            vis = service._vis(target_rt, actor, "read") if actor is not None else None
+            if vis is not None:
+                stmt = stmt.where(vis)
             if conn is None:
                 with service.engine.connect().execution_options(tessera_readonly=True) as c:
                     rows = c.execute(stmt).mappings().all()
@@ -466,7 +473,7 @@ def compute_fields(service, rt, rows, outs, actor, conn=None):
     """Add formula field values to JSON records, loading related records once per page."""
     of = rt.extra["formulas"]
     recs = [record_for_formula(rt, row) for row in rows]
-    load_related(service, rt, recs, of.read_paths, conn=conn)
+    load_related(service, rt, recs, of.read_paths, conn=conn, actor=actor)
     for rec, out in zip(recs, outs):
         _evaluate_into(of, rec, out, actor)
 
