@@ -48,6 +48,48 @@ def list_records(obj):
     return jsonify(out)
 
 
+@api.get("/records/<obj>/export")
+def export_records(obj):
+    """All records the caller may see (same filters and sort as the list), as CSV.
+
+    Pages through the record service with its cursor, so visibility, hidden fields and
+    formula fields are exactly those of the list endpoint.
+    """
+    import csv
+    import io
+
+    from flask import Response
+
+    filters = {k: v for k, v in request.args.items() if k not in RESERVED_PARAMS | {"format"}}
+    service = records()
+    first = service.list(obj, g.actor, filters=filters, where=request.args.get("where") or None,
+                         order_by=request.args.get("order_by"), limit=200, fields=_fields_param())
+    rt = service.runtime(obj)
+    columns = list(first["records"][0].keys()) if first["records"] else \
+        ["id", "name"] + [f.api_name for f in rt.odef.fields]
+
+    def rows():
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(columns)
+        page = first
+        while True:
+            for rec in page["records"]:
+                writer.writerow([";".join(v) if isinstance(v, list) else ("" if v is None else v)
+                                 for v in (rec.get(c) for c in columns)])
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate(0)
+            if not page["next_cursor"]:
+                return
+            page = service.list(obj, g.actor, filters=filters, where=request.args.get("where") or None,
+                                order_by=request.args.get("order_by"), limit=200, cursor=page["next_cursor"],
+                                fields=_fields_param())
+
+    return Response(rows(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{rt.name}.csv"'})
+
+
 @api.post("/records/<obj>")
 def create_records(obj):
     data = body_json(allow_list=True)

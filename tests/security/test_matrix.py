@@ -183,3 +183,19 @@ def test_ownership_transfer(org):
     assert r.status_code == 422 and "transfer" in r.get_json()["error"]["fields"]["owner_id"][0]
     r = admin.patch(f"/api/v1/records/deal/{mgr_deal}", json={"owner_id": "no-such-user"})
     assert r.status_code == 422
+
+
+def test_export_shows_exactly_the_visible_records(org):
+    import csv
+    import io
+
+    admin, clients, records, manual = org
+    for user in ("rep1", "mgr", "sup", "outsider"):
+        r = clients[user].get("/api/v1/records/deal/export")
+        assert r.status_code == 200 and r.mimetype == "text/csv"
+        rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
+        visible = {rid for rid, owner in records if expected(user, rid, owner, manual, "read") == "ok"}
+        assert {row["id"] for row in rows} == visible, user
+        if rows:
+            assert ("margin" in rows[0]) == (user != "sup")
+    assert clients["nobody"].get("/api/v1/records/deal/export").status_code == 403
