@@ -60,10 +60,39 @@ def body_json(*, allow_list=False):
         data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise BadRequest("api.E003", f"The request body is not valid JSON: {str(exc)[:120]}.") from None
+    bad = _unstorable(data)
+    if bad is not None:
+        raise BadRequest("api.E005", f"The request body holds text that cannot be stored ({bad}); remove NUL "
+                         "characters and invalid Unicode.")
     if not isinstance(data, dict) and not (allow_list and isinstance(data, list)):
         kinds = "a JSON object or array" if allow_list else "a JSON object"
         raise BadRequest("api.E004", f"The request body must be {kinds}.")
     return data
+
+
+def _unstorable(value, depth=0):
+    """Describe the first string that no database can store (NUL, lone surrogates), or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "invalid Unicode"
+        return None
+    if depth > 50:
+        return None
+    if isinstance(value, dict):
+        items = list(value.keys()) + list(value.values())
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        found = _unstorable(item, depth + 1)
+        if found:
+            return found
+    return None
 
 
 def _no_constant(name):
@@ -98,6 +127,10 @@ PUBLIC_ENDPOINTS = {"api.login"}
 
 @api.before_request
 def _before():
+    for key, value in request.args.items(multi=True):
+        if _unstorable(key) or _unstorable(value):
+            raise BadRequest("api.E006", f"The query parameter '{key[:40]!s}' holds a NUL character or invalid "
+                             "Unicode.")
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
     _authenticate()

@@ -564,8 +564,8 @@ class SqlResolver:
     """Resolve formula paths to SQL for one object: columns, formula fields, related fields
     through correlated subqueries (one per hop, indexed by the related table's primary key)."""
 
-    def __init__(self, service, rt, dialect, ctx):
-        self.service, self.rt, self.dialect, self.ctx = service, rt, dialect, ctx
+    def __init__(self, service, rt, dialect, ctx, actor=None):
+        self.service, self.rt, self.dialect, self.ctx, self.actor = service, rt, dialect, ctx, actor
 
     def __call__(self, path):
         return self._resolve(self.rt, self.rt.table, tuple(path), set())
@@ -592,7 +592,15 @@ class SqlResolver:
         target_rt = self.service.snapshot.get(fdef.target)
         alias = target_rt.table.alias()
         inner = self._resolve(target_rt, alias, path[1:], seen)
-        return select(inner).where(alias.c.id == table.c[fdef.column]).scalar_subquery()
+        conds = [alias.c.id == table.c[fdef.column]]
+        plan = getattr(self.actor, "plan", None)
+        if plan is not None and not plan.is_admin:
+            # a related record the reader may not see reads as an empty lookup, as in Python
+            from engine.security import access as acl
+            vis = acl.visibility(plan, target_rt, "read", None, True, table=alias)
+            if vis is not None:
+                conds.append(vis)
+        return select(inner).where(*conds).scalar_subquery()
 
 
 def where_sql(service, rt, source, actor):
@@ -600,7 +608,7 @@ def where_sql(service, rt, source, actor):
     of = rt.extra["formulas"]
     compiled = compile_formula(source, of.fields_map, return_type="boolean")
     dialect = service.engine.dialect.name
-    expr = compiled.to_sql(SqlResolver(service, rt, dialect, _context(actor)), dialect,
+    expr = compiled.to_sql(SqlResolver(service, rt, dialect, _context(actor), actor), dialect,
                            context=_context(actor))
     return expr
 
@@ -611,7 +619,8 @@ def order_sql(service, rt, name, actor):
     if compiled is None:
         return None
     dialect = service.engine.dialect.name
-    return compiled.to_sql(SqlResolver(service, rt, dialect, _context(actor)), dialect, context=_context(actor))
+    return compiled.to_sql(SqlResolver(service, rt, dialect, _context(actor), actor), dialect,
+                           context=_context(actor))
 
 
 # ---------------------------------------------------------------------------

@@ -147,11 +147,12 @@ def has_shares(conn, plan, obj):
         record_shares.c.user_id == plan.user_id, record_shares.c.object == obj).limit(1)).first() is not None
 
 
-def visibility(plan, rt, access, criteria_sql=None, shares_exist=True):
+def visibility(plan, rt, access, criteria_sql=None, shares_exist=True, table=None):
     """SQL condition: rows of ``rt`` the plan reaches with ``access`` ('read' or 'edit').
 
     ``shares_exist=False`` (the caller probed ``has_shares``) drops the share arm, leaving the
-    plain ``owner_id IN (...)`` a hand-written query would use.
+    plain ``owner_id IN (...)`` a hand-written query would use. ``table`` is an alias of the
+    object's table to write the condition for (default: the table itself).
     """
     if plan is None or plan.is_admin:
         return None
@@ -164,8 +165,8 @@ def visibility(plan, rt, access, criteria_sql=None, shares_exist=True):
     # One semi-join on the primary key over a UNION of indexed look-ups (owner_id index, share
     # index), so the database can start from the few reachable rows instead of testing an OR of
     # sub-queries against every row.
-    t = rt.table
-    inner = t.alias("vis")
+    t = table if table is not None else rt.table
+    inner = rt.table.alias("vis")
     owners = [select(literal(plan.user_id).label("uid"))]
     if plan.role:
         owners.append(select(users.c.id).join(role_closure, role_closure.c.descendant == users.c.role)

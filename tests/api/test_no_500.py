@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -39,7 +40,8 @@ def fuzz_api(tmp_path_factory):
     return api, rec["id"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck),
+          derandomize=bool(os.environ.get("CI")))
 @given(body=bodies, method=st.sampled_from(["post", "patch", "put"]))
 def test_random_bodies(fuzz_api, body, method):
     api, rid = fuzz_api
@@ -49,7 +51,8 @@ def test_random_bodies(fuzz_api, body, method):
     assert r.is_json
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck),
+          derandomize=bool(os.environ.get("CI")))
 @given(q=params)
 def test_random_queries(fuzz_api, q):
     api, _ = fuzz_api
@@ -57,7 +60,8 @@ def test_random_queries(fuzz_api, q):
     assert r.status_code < 500, (q, r.get_json())
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck),
+          derandomize=bool(os.environ.get("CI")))
 @given(body=json_values, path=st.sampled_from(["/api/v1/objects", "/api/v1/objects/deal/fields",
                                                "/api/v1/objects/deal/validation_rules",
                                                "/api/v1/objects/deal/list_views",

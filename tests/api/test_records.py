@@ -239,3 +239,11 @@ def test_concurrent_auto_numbers_are_gap_free(crm, app):
     assert not errors
     numbers = sorted(r["number"] for r in crm.get("/api/v1/records/deal?limit=200").get_json()["records"])
     assert numbers == [f"D-{i:04d}" for i in range(1, 41)]
+
+
+def test_unstorable_text_is_refused(crm):
+    for raw in [b'{"stage": "New", "name": "a\\u0000b"}', b'{"stage": "New", "name": "\\udb8d"}']:
+        r = crm.client.post("/api/v1/records/deal", data=raw, headers={
+            "Authorization": f"Bearer {crm.token}", "Content-Type": "application/json"})
+        assert r.status_code == 400 and r.get_json()["error"]["code"] == "api.E005", raw
+    assert crm.get("/api/v1/records/deal", query_string={"name": "a\x00"}).status_code == 400
