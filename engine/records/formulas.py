@@ -335,6 +335,7 @@ class ObjectFormulas:
             refs |= c.references
         self.read_paths = _relationship_paths(refs, rt, snap)
         self.rule_paths = self.read_paths
+        self.where_cache = {}
 
 
 def _order_by_deps(items):
@@ -606,7 +607,12 @@ class SqlResolver:
 def where_sql(service, rt, source, actor):
     """Compile a ``where=`` formula to a SQL condition (422 with line/column when it is wrong)."""
     of = rt.extra["formulas"]
-    compiled = compile_formula(source, of.fields_map, return_type="boolean")
+    compiled = of.where_cache.get(source)
+    if compiled is None:  # a client repeats its filters: parse and check each text once per version
+        compiled = compile_formula(source, of.fields_map, return_type="boolean")
+        if len(of.where_cache) >= 256:
+            of.where_cache.pop(next(iter(of.where_cache)))
+        of.where_cache[source] = compiled
     dialect = service.engine.dialect.name
     expr = compiled.to_sql(SqlResolver(service, rt, dialect, _context(actor), actor), dialect,
                            context=_context(actor))
@@ -628,11 +634,16 @@ def order_sql(service, rt, name, actor):
 # ---------------------------------------------------------------------------
 
 def _rollups_on(snap, child_name):
-    """Roll-up fields of any object that summarise ``child_name``."""
-    for parent in snap.objects.values():
-        for fdef in parent.odef.fields:
-            if fdef.type == "roll_up_summary" and fdef.get("summary")["object"] == child_name:
-                yield parent, fdef
+    """Roll-up fields of any object that summarise ``child_name`` (indexed once per version)."""
+    index = snap.extra.get("rollups_by_child")
+    if index is None:
+        index = {}
+        for parent in snap.objects.values():
+            for fdef in parent.odef.fields:
+                if fdef.type == "roll_up_summary":
+                    index.setdefault(fdef.get("summary")["object"], []).append((parent, fdef))
+        snap.extra["rollups_by_child"] = index
+    return index.get(child_name, ())
 
 
 def _rollup_expr(service, parent, fdef, parent_table, actor):
