@@ -288,7 +288,7 @@ class MetadataStore:
                 raise MetadataError([("object", "must be a JSON object")])
             for key in ("api_name", "fields"):
                 if key in patch and patch[key] != doc.get(key):
-                    raise MetadataError([(f"objects.{api_name}.{key}", f"cannot be changed with PATCH; "
+                    raise MetadataError([(f"objects.{api_name}.{key}", "cannot be changed with PATCH; "
                                           + ("create a new object" if key == "api_name" else
                                              "use the fields endpoints"))])
             doc.update(patch)

@@ -107,13 +107,9 @@ def _depth(name, odefs, seen=()):
     return 1 + max((_depth(d, odefs, seen + (name,)) for d in deps), default=0)
 
 
-def _identity_to_json(self, fdef, value):
-    return value
-
-
 from engine.metadata.field_types.base import FieldType as _FT  # noqa: E402
 
-_identity_to_json = _FT.to_json
+_identity_to_json = _FT.to_json   # field types that do not override to_json need no conversion
 
 
 class SnapshotCache:
