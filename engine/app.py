@@ -53,7 +53,8 @@ def create_app(config=None):
     app = Flask(__name__, template_folder="ui_renderer/templates", static_folder="ui_renderer/static")
     app.json = TesseraJSON(app)
     app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=config.max_body_bytes,
-                      TESTING=config.testing, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+                      TESTING=config.testing, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=config.secure_cookies)
     app.extensions["tessera"] = Services(config)
     from engine.api import register_api
     register_api(app)

@@ -16,6 +16,7 @@ class Config:
     default_page_size: int = 50
     max_bulk_records: int = 10000
     testing: bool = False
+    secure_cookies: bool = False     # set TESSERA_SECURE_COOKIES=1 behind HTTPS
 
     @classmethod
     def from_env(cls, overrides=None):
@@ -27,6 +28,8 @@ class Config:
             values["redis_url"] = env["TESSERA_REDIS_URL"]
         if env.get("TESSERA_SECRET_KEY"):
             values["secret_key"] = env["TESSERA_SECRET_KEY"]
+        if env.get("TESSERA_SECURE_COOKIES", "").lower() in ("1", "true", "yes"):
+            values["secure_cookies"] = True
         if env.get("TESSERA_MAX_BODY_BYTES"):
             values["max_body_bytes"] = int(env["TESSERA_MAX_BODY_BYTES"])
         cfg = cls(**values)

@@ -25,14 +25,13 @@ from engine.metadata.field_types.computed import format_auto_number
 from engine.metadata.field_types.scalar import iso_utc
 from engine.metadata.model import SYSTEM_FIELDS
 
+from engine.security import SYSTEM_ACTOR as _SYSTEM
 from engine.security import access as acl
 
 from . import query as q
 
 WRITABLE_SYSTEM = ("name", "owner_id")
 BATCH_PARAMS = 30000   # bound parameters per INSERT statement (SQLite allows 32766)
-
-from engine.security import SYSTEM_ACTOR as _SYSTEM  # noqa: E402
 
 # fn(service, conn, rt, new_values: dict, prior: dict|None, actor) -> {field: [messages]}
 validators = []
