@@ -145,3 +145,15 @@ def test_formula_check_endpoint(model):
     body = r.get_json()
     assert body["ok"] is False and body["error"]["line"] == 1 and body["error"]["column"] >= 1
     assert model.post("/api/v1/formula/check", json={"object": "nope", "formula": "1"}).status_code == 404
+
+
+def test_openapi_describes_formula_fields(model):
+    from openapi_spec_validator import validate
+
+    doc = model.get("/api/v1/openapi.json").get_json()
+    validate(doc)
+    props = doc["components"]["schemas"]["Deal"]["properties"]
+    assert props["weighted_amount"]["readOnly"] is True
+    assert {"type": "number"} in props["weighted_amount"]["anyOf"]
+    assert {"type": "string"} in props["account_industry"]["anyOf"]
+    assert "weighted_amount" not in doc["components"]["schemas"]["DealInput"]["properties"]
