@@ -198,12 +198,12 @@ def compute_fields(service, rt, rows, outs, actor, conn=None):
     of = rt.extra["formulas"]
     recs = [record_for_formula(rt, row) for row in rows]
     load_related(service, rt, recs, of.read_paths, conn=conn, actor=actor)
+    ctx = _context(actor)  # one clock reading and one context for the whole page
     for rec, out in zip(recs, outs):
-        _evaluate_into(of, rec, out, actor)
+        _evaluate_into(of, rec, out, ctx)
 
 
-def _evaluate_into(of, rec, out, actor):
-    ctx = _context(actor)
+def _evaluate_into(of, rec, out, ctx):
     for name, compiled, fdef in of.formula_fields:
         try:
             value = compiled.evaluate(rec, context=ctx)
