@@ -44,3 +44,27 @@ def test_plugin_function_in_sql():
         expr = compile_formula("DISCOUNT(amount, 50) > 100", {"amount": "currency"}).to_sql(
             lambda p: t.c[p[0]], "sqlite")
         assert [r.id for r in conn.execute(select(t.c.id).where(expr))] == ["b"]
+
+
+def test_plugin_function_through_entry_point(tmp_path, monkeypatch):
+    import textwrap
+
+    from engine.formula.functions import load_plugins
+    from engine.registry import Registry
+
+    (tmp_path / "tessera_fx_plugin.py").write_text(textwrap.dedent('''
+        from decimal import Decimal
+
+        def install(register_function):
+            register_function("TRIPLE", ("number",), "number", lambda x: x * Decimal(3), replace=True)
+    '''))
+    dist = tmp_path / "tessera_fx_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tessera-fx-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[tessera.formula_functions]\ntriple = tessera_fx_plugin:install\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from engine.formula import functions as registry
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    load_plugins()
+    assert compile_formula("TRIPLE(2)", {}).evaluate({}) == Decimal(6)
+    assert isinstance(registry, Registry)
