@@ -16,6 +16,33 @@ def records():
     return RecordService(svc().engine, g.snapshot)
 
 
+def fresh_metadata(view):
+    """Retry a record request once when it failed because the metadata changed under it.
+
+    A request compiles against the snapshot current when it started; if another process
+    archives a column in between, the database refuses the old statement. The failed
+    transaction was rolled back, so running the request again on the new snapshot is safe.
+    """
+    import functools
+
+    from sqlalchemy.exc import DBAPIError
+
+    from engine.metadata.store import current_version
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except DBAPIError:
+            with svc().engine.connect() as conn:
+                version = current_version(conn)
+            if version == g.snapshot.version:
+                raise
+            g.snapshot = svc().snapshots.get(version)
+            return view(*args, **kwargs)
+    return wrapper
+
+
 def _flag(name):
     value = request.args.get(name, "").lower()
     if value in ("", "false", "0", "no"):
@@ -37,6 +64,7 @@ def _etag(rec):
 
 
 @api.get("/records/<obj>")
+@fresh_metadata
 def list_records(obj):
     filters = {k: v for k, v in request.args.items() if k not in RESERVED_PARAMS}
     cfg = svc().config
@@ -91,6 +119,7 @@ def export_records(obj):
 
 
 @api.post("/records/<obj>")
+@fresh_metadata
 def create_records(obj):
     data = body_json(allow_list=True)
     if isinstance(data, list):
@@ -104,6 +133,7 @@ def create_records(obj):
 
 
 @api.get("/records/<obj>/<rid>")
+@fresh_metadata
 def get_record(obj, rid):
     rec = records().get(obj, rid, g.actor, include_deleted=_flag("include_deleted"), fields=_fields_param())
     resp = jsonify(rec)
@@ -126,6 +156,7 @@ def _if_match():
 
 
 @api.route("/records/<obj>/<rid>", methods=["PATCH", "PUT"])
+@fresh_metadata
 def update_record(obj, rid):
     rec = records().update(obj, rid, body_json(), g.actor, if_match=_if_match())
     resp = jsonify(rec)
@@ -134,6 +165,7 @@ def update_record(obj, rid):
 
 
 @api.delete("/records/<obj>/<rid>")
+@fresh_metadata
 def delete_record(obj, rid):
     if _flag("purge"):
         records().purge(obj, rid, g.actor)
@@ -143,6 +175,7 @@ def delete_record(obj, rid):
 
 
 @api.post("/records/<obj>/<rid>/restore")
+@fresh_metadata
 def restore_record(obj, rid):
     return jsonify(records().restore(obj, rid, g.actor))
 

@@ -88,3 +88,21 @@ def test_field_added_in_one_process_is_usable_in_the_other(two_servers):
     assert st == 422 and "region" in err["error"]["fields"]
     st, doc = _call(a, "GET", "/api/v1/openapi.json", token)
     assert "region" not in doc["components"]["schemas"]["Deal"]["properties"]
+
+
+def test_request_on_a_stale_snapshot_is_retried(crm, services, monkeypatch):
+    crm.post("/api/v1/objects/deal/fields", json={"api_name": "region", "type": "text"})
+    rec = crm.post("/api/v1/records/deal", json={"stage": "New", "region": "East"}).get_json()
+    stale = services.snapshots.refresh()
+    assert crm.delete("/api/v1/objects/deal/fields/region").status_code == 204
+    real_get = services.snapshots.get
+    calls = []
+
+    def get(version=None):
+        calls.append(version)
+        return stale if len(calls) == 1 else real_get(version)
+
+    monkeypatch.setattr(services.snapshots, "get", get)
+    r = crm.get(f"/api/v1/records/deal/{rec['id']}")
+    assert r.status_code == 200 and "region" not in r.get_json()
+    assert len(calls) == 2
