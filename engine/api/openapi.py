@@ -119,6 +119,11 @@ def build_openapi(snapshot):
                        "responses": {"204": {"description": "Moved to the recycle bin (or purged)"},
                                      **_errors(400, 401, 403, 404)}},
         }
+        paths[f"/api/v1/records/{name}/export"] = {
+            "get": {"tags": tag, "operationId": f"export_{name}", "summary": "Every visible record, as CSV",
+                    "parameters": [p for p in list_params if p["name"] in ("where", "order_by", "fields")],
+                    "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {
+                        "type": "string"}}}}, **_errors(400, 401, 403, 404, 422)}}}
         paths[f"/api/v1/records/{name}/{{id}}/restore"] = {
             "parameters": id_param,
             "post": {"tags": tag, "operationId": f"restore_{name}", "responses": {
@@ -142,6 +147,7 @@ def build_openapi(snapshot):
                  "requestBody": {"required": True, "content": obj_json},
                  "responses": {"201": {"description": "Created", "content": obj_json},
                                **_errors(400, 401, 403, 404, 409, 422)}}}
+    paths.update(_platform_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tessera API", "version": __version__,
@@ -151,6 +157,77 @@ def build_openapi(snapshot):
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+def _platform_paths():
+    """Formula check, sign-in and the access-control endpoints."""
+    obj = {"type": "object"}
+    js = lambda schema: {"application/json": {"schema": schema}}  # noqa: E731
+    ok = lambda desc, schema=obj: {"description": desc, "content": js(schema)}  # noqa: E731
+    tag = ["Access control"]
+    user_in = {"type": "object", "required": ["username", "password"], "properties": {
+        "username": {"type": "string"}, "password": {"type": "string"}, "is_admin": {"type": "boolean"},
+        "role": {"type": ["string", "null"]}, "manager": {"type": ["string", "null"]},
+        "locale": {"enum": ["en", "zh"]}, "active": {"type": "boolean"}}, "additionalProperties": False}
+    role_in = {"type": "object", "required": ["api_name"], "properties": {
+        "api_name": {"type": "string"}, "label": {"type": "string"}, "parent": {"type": ["string", "null"]}}}
+    ps_in = {"type": "object", "required": ["api_name"], "properties": {
+        "api_name": {"type": "string"}, "label": {"type": "string"},
+        "objects": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": {
+            "type": "boolean"}}},
+        "fields": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": {
+            "enum": ["hidden", "read", "edit"]}}}}, "additionalProperties": False}
+    rule_in = {"type": "object", "required": ["object", "name", "share_with_role", "access"], "properties": {
+        "object": {"type": "string"}, "name": {"type": "string"}, "owned_by_role": {"type": "string"},
+        "criteria": {"type": "string"}, "include_subordinates": {"type": "boolean"},
+        "share_with_role": {"type": "string"}, "share_with_subordinates": {"type": "boolean"},
+        "access": {"enum": ["read", "edit"]}}, "additionalProperties": False}
+    return {
+        "/api/v1/formula/check": {"post": {
+            "tags": ["Formulas"], "operationId": "check_formula",
+            "requestBody": {"required": True, "content": js({"type": "object", "required": ["object", "formula"],
+                                                             "properties": {"object": {"type": "string"},
+                                                                            "formula": {"type": "string"}}})},
+            "responses": {"200": ok("Return type, or an error with line and column"),
+                          **_errors(400, 401, 404, 413)}}},
+        "/api/v1/auth/login": {"post": {
+            "tags": tag, "operationId": "login", "security": [],
+            "requestBody": {"required": True, "content": js({"type": "object", "required": ["username", "password"],
+                                                             "properties": {"username": {"type": "string"},
+                                                                            "password": {"type": "string"}}})},
+            "responses": {"200": ok("A new API token"), **_errors(400, 401, 413),
+                          "429": {"description": "Locked after repeated failures",
+                                  "content": js({"$ref": "#/components/schemas/Error"})}}}},
+        "/api/v1/me": {"get": {"tags": tag, "operationId": "me", "responses": {"200": ok("The caller"),
+                                                                               **_errors(401)}}},
+        "/api/v1/users": {
+            "get": {"tags": tag, "operationId": "list_users", "responses": {"200": ok("Users"), **_errors(401, 403)}},
+            "post": {"tags": tag, "operationId": "create_user", "requestBody": {"required": True,
+                                                                                 "content": js(user_in)},
+                     "responses": {"201": ok("Created"), **_errors(400, 401, 403, 409, 413, 422)}}},
+        "/api/v1/roles": {
+            "get": {"tags": tag, "operationId": "list_roles", "responses": {"200": ok("Roles"), **_errors(401, 403)}},
+            "post": {"tags": tag, "operationId": "create_role", "requestBody": {"required": True,
+                                                                                 "content": js(role_in)},
+                     "responses": {"201": ok("Created"), **_errors(400, 401, 403, 409, 413, 422)}}},
+        "/api/v1/permission_sets": {
+            "get": {"tags": tag, "operationId": "list_permission_sets",
+                    "responses": {"200": ok("Permission sets"), **_errors(401, 403)}},
+            "post": {"tags": tag, "operationId": "create_permission_set",
+                     "requestBody": {"required": True, "content": js(ps_in)},
+                     "responses": {"201": ok("Created"), **_errors(400, 401, 403, 409, 413, 422)}}},
+        "/api/v1/sharing_rules": {
+            "get": {"tags": tag, "operationId": "list_sharing_rules",
+                    "responses": {"200": ok("Sharing rules"), **_errors(401, 403)}},
+            "post": {"tags": tag, "operationId": "create_sharing_rule",
+                     "requestBody": {"required": True, "content": js(rule_in)},
+                     "responses": {"201": ok("Created"), **_errors(400, 401, 403, 409, 413, 422)}}},
+        "/api/v1/audit": {"get": {
+            "tags": tag, "operationId": "audit",
+            "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}} for n in ("event", "user", "since")]
+            + [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+            "responses": {"200": ok("Audit entries, newest first"), **_errors(400, 401, 403)}}},
     }
 
 
