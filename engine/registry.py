@@ -2,8 +2,6 @@
 workflow actions, packs). Plugins fill registries through Python entry points."""
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 
 class RegistryError(Exception):
     pass
@@ -13,6 +11,7 @@ class Registry:
     """A named mapping of keys to objects with duplicate detection and freezing."""
 
     def __init__(self, kind, entry_point_group=None):
+        """``entry_point_group``: where plugins for this registry are found (loaded by its owner)."""
         self.kind = kind
         self.entry_point_group = entry_point_group
         self._items = {}
@@ -55,15 +54,3 @@ class Registry:
 
     def freeze(self):
         self._frozen = True
-
-    def load_plugins(self):
-        """Load plugins from the entry-point group once."""
-        if self._plugins_loaded or not self.entry_point_group:
-            return
-        self._plugins_loaded = True
-        for ep in entry_points(group=self.entry_point_group):
-            obj = ep.load()
-            if callable(obj) and not isinstance(obj, type) and getattr(obj, "_tessera_installer", False):
-                obj(self)
-            elif obj is not None and ep.name not in self._items:
-                self.register(ep.name, obj, owner=ep.value)

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import operator
-from decimal import Decimal
 
 from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy import (Boolean, Date, DateTime, Float, Integer, Numeric, String, and_, case, cast, false,
                         func, literal, not_, null, or_, true)
 
-from . import runtime as R
 from . import types as T
 from .errors import FormulaError, FormulaSQLUnsupported
 from .pycompile import Env, compile_node
@@ -387,4 +385,4 @@ class _SQL:
 _FAILED = object()
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
-__all__ = ["compile_sql", "sql_supported", "Boolean", "Decimal", "R"]
+__all__ = ["compile_sql", "sql_supported"]

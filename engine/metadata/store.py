@@ -327,9 +327,8 @@ class MetadataStore:
             doc.setdefault("fields", []).append(fdoc)
             return doc
         name = fdoc.get("api_name") if isinstance(fdoc, dict) else None
-        restore = ()
         return self.change(api_name, mutate, author=author, action="add_field",
-                           summary=f"added field '{name}'", restore_fields=restore)
+                           summary=f"added field '{name}'")
 
     def update_field(self, api_name, field_name, patch, author=None):
         def mutate(doc):

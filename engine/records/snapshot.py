@@ -15,7 +15,7 @@ from sqlalchemy import MetaData
 
 from engine.metadata.ddl import build_table, unique_index_map
 from engine.metadata.field_types import field_types
-from engine.metadata.model import SYSTEM_FIELDS, build_object_def
+from engine.metadata.model import build_object_def
 from engine.metadata.store import current_version, load_docs
 
 # Hooks ``fn(snapshot)`` that compile more per-version state (formulas, permissions).
@@ -138,5 +138,3 @@ class SnapshotCache:
             v = current_version(conn)
         return self.get(v)
 
-
-SYSTEM = SYSTEM_FIELDS

@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, false, literal, or_, select, true, union, union_all
+from sqlalchemy import literal, or_, select, union, union_all
 
 from engine.db import users
 from engine.errors import Forbidden
@@ -209,4 +209,4 @@ def hidden_fields(plan, rt):
 
 
 __all__ = ["Plan", "PlanCache", "build_plan", "require", "visibility", "writable_check", "hidden_fields",
-           "ADMIN_PLAN", "and_", "false", "true"]
+           "has_shares", "ADMIN_PLAN"]

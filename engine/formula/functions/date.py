@@ -6,8 +6,6 @@ import datetime as _dt
 import re
 from decimal import Decimal
 
-from sqlalchemy import func
-
 from ..errors import FormulaRuntimeError
 from . import builtin
 
@@ -106,5 +104,3 @@ def hour(x):
 def minute(x):
     return Decimal(x.astimezone(UTC).minute)
 
-
-__all__ = ["func"]

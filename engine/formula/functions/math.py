@@ -122,5 +122,3 @@ def min_(*xs):
     vals = [x for x in xs if x is not None]
     return min(vals) if vals else None
 
-
-__all__ = ["case"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, literal
+from sqlalchemy import func
 
 from ..errors import FormulaRuntimeError
 from . import builtin
@@ -155,5 +155,3 @@ def includes(values, v):
         values = values.split(";")
     return v in values
 
-
-__all__ = ["literal"]
