@@ -1,5 +1,5 @@
 """The formula language: one typed language for formula fields, defaults, validation
-rules and filters, compiled once to Python closures and to SQLAlchemy expressions.
+rules and filters, compiled once to a generated Python function and to SQLAlchemy expressions.
 
 Contract: ../shared/specs/formula-language.md. Imports ``engine.errors`` and
 ``engine.registry`` only (no metadata, records or Flask).

@@ -1,8 +1,9 @@
-"""Security: users, password hashing, API tokens and the acting-user context.
+"""Security: users, password hashing, API tokens, roles, permission sets, sharing, field
+history and the audit log, and the acting-user context.
 
-Imports ``engine.db`` and ``engine.errors`` only; never Flask. The acting user is
-passed explicitly as an :class:`Actor` to every service call. Roles, permission sets
-and sharing (issue 4) plug in here.
+Imports ``engine.db``, ``engine.errors`` and ``engine.metadata`` (and hooks into the record
+service); never Flask. The acting user is passed explicitly as an :class:`Actor` (with its
+permission ``plan``) to every service call.
 """
 from __future__ import annotations
 
