@@ -58,7 +58,25 @@ def create_app(config=None):
     app.extensions["tessera"] = Services(config)
     from engine.api import register_api
     register_api(app)
+    _register_home(app)
     return app
+
+
+def _register_home(app):
+    from flask import jsonify, render_template
+
+    from engine.metadata.store import current_version
+
+    @app.get("/")
+    def home():
+        # anonymous: says nothing about the org's model
+        return render_template("engine/home.html")
+
+    @app.get("/healthz")
+    def healthz():
+        with app.extensions["tessera"].engine.connect() as conn:
+            version = current_version(conn)
+        return jsonify({"ok": True, "metadata_version": version})
 
 
 def _load_extensions():

@@ -24,3 +24,9 @@ def test_openapi_follows_metadata(crm):
 
 def test_openapi_needs_a_token(anon_api):
     assert anon_api.get("/api/v1/openapi.json").status_code == 401
+
+
+def test_home_and_health(crm):
+    r = crm.client.get("/")
+    assert r.status_code == 200 and b"<h1>Tessera</h1>" in r.data and b"deal" not in r.data
+    assert crm.client.get("/healthz").get_json()["ok"] is True
