@@ -7,6 +7,7 @@ token takes effect on the next request of every process.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import re
 import secrets
@@ -17,12 +18,16 @@ from sqlalchemy import insert, select, update
 from uuid6 import uuid7
 
 from engine.db import SECURITY_STATE, meta_state, tokens, users, utcnow
-from engine.errors import BadRequest, Conflict, NotFound
+from engine.errors import BadRequest, Conflict, NotFound, Unauthorized
+from engine.errors import TooManyRequests as TooManyAttempts
 
 from . import Actor
+from .audit import audit
+from .model import login_failures
 
 _hasher = PasswordHasher()
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,149}$")
+# fullmatch, never match with "$": "$" also matches before a final newline.
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,149}")
 TOKEN_PREFIX = "tsr_"
 
 
@@ -41,7 +46,7 @@ def verify_password(password_hash, password):
 
 def create_user(engine, username, password=None, *, is_admin=False, locale="en"):
     """Create a user; returns its row as a dict. Raises BadRequest/Conflict on bad input."""
-    if not isinstance(username, str) or not USERNAME_RE.match(username):
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
         raise BadRequest("security.E001", f"Invalid username '{username}': use letters, digits and _ . @ + - "
                          "(at most 150 characters).", fields={"username": ["invalid"]})
     if password is not None and (not isinstance(password, str) or len(password) < 8):
@@ -131,10 +136,6 @@ def actor_for_token(conn, secret):
 
 def note_token_use(engine, token_row, ip=None):
     """Record token use at most once an hour per token (last_used_at and the audit log)."""
-    import datetime as _dt
-
-    from engine.security.audit import audit
-
     last = token_row.last_used_at
     now = utcnow()
     if last is not None:
@@ -155,44 +156,67 @@ LOCK_MINUTES = 15
 def sign_in(engine, username, password, ip=None):
     """Check credentials with throttling; returns an Actor. Audits success, failure and lockout.
 
+    Each attempt reserves its place in the failure count *before* the password is checked,
+    under a row lock, so parallel attempts cannot all read "4 failures" and all get checked:
+    at most ``LOCK_AFTER`` passwords are checked per lockout, the attempt that reaches the
+    limit locks the username before its check, and a success resets the count. Once a lock
+    expires, one attempt is checked again (a wrong one locks again). API tokens are not
+    affected: a lockout is a denial of service against a username, not against its tokens.
+
     Raises Unauthorized for bad credentials and TooManyAttempts while locked.
     """
-    import datetime as _dt
-
-    from engine.errors import Unauthorized
-    from engine.security.audit import audit
-    from engine.security.model import login_failures as lf
-
     now = utcnow()
     uname = str(username)[:150]
-    with engine.connect() as conn:
-        row = conn.execute(select(lf).where(lf.c.username == uname)).first()
-    if row is not None and row.locked_until is not None:
-        until = row.locked_until if row.locked_until.tzinfo else row.locked_until.replace(tzinfo=_dt.timezone.utc)
-        if until > now:
-            with engine.begin() as conn:
-                audit(conn, "login_locked", username=uname, ip=ip, until=until.isoformat())
-            raise TooManyAttempts("security.E429", f"Too many failed sign-ins for '{uname}'; try again after "
-                                  f"{until.strftime('%H:%M')} UTC.")
+    attempt, until = _reserve_attempt(engine, uname, now, ip)
+    if attempt is None:
+        raise TooManyAttempts("security.E429", f"Too many failed sign-ins for '{uname}'; try again after "
+                              f"{until.strftime('%H:%M')} UTC.")
     actor = authenticate(engine, uname, password)
+    lf = login_failures
     with engine.begin() as conn:
         if actor is None:
-            failures = (row.failures if row is not None else 0) + 1
-            locked = now + _dt.timedelta(minutes=LOCK_MINUTES) if failures >= LOCK_AFTER else None
-            if row is None:
-                conn.execute(insert(lf).values(username=uname, failures=failures, locked_until=locked,
-                                               last_failure_at=now))
-            else:
-                conn.execute(update(lf).where(lf.c.username == uname).values(
-                    failures=failures, locked_until=locked, last_failure_at=now))
-            audit(conn, "login_failed", username=uname, ip=ip, failures=failures, locked=locked is not None)
+            conn.execute(update(lf).where(lf.c.username == uname).values(last_failure_at=now))
+            audit(conn, "login_failed", username=uname, ip=ip, failures=attempt, locked=attempt >= LOCK_AFTER)
         else:
-            if row is not None:
-                conn.execute(update(lf).where(lf.c.username == uname).values(failures=0, locked_until=None))
+            conn.execute(update(lf).where(lf.c.username == uname).values(failures=0, locked_until=None))
             audit(conn, "login", user_id=actor.user_id, username=uname, ip=ip)
     if actor is None:
         raise Unauthorized("security.E401", "Wrong username or password.")
     return actor
 
 
-from engine.errors import TooManyRequests as TooManyAttempts  # noqa: E402
+def _reserve_attempt(engine, uname, now, ip):
+    """Count one sign-in attempt atomically; return ``(attempt number, None)`` when its password
+    may be checked, or ``(None, locked_until)`` when the username is locked (audited)."""
+    lf = login_failures
+    with engine.begin() as conn:
+        # The row must exist before it can be locked; ON CONFLICT DO NOTHING never raises on
+        # a concurrent insert (PostgreSQL waits for the other transaction, SQLite serialises
+        # writers with BEGIN IMMEDIATE).
+        conn.execute(_insert_ignoring_conflict(conn, lf).values(username=uname, failures=0))
+        row = conn.execute(select(lf).where(lf.c.username == uname).with_for_update()).one()
+        until = row.locked_until
+        if until is not None and until.tzinfo is None:
+            until = until.replace(tzinfo=_dt.timezone.utc)
+        if until is not None and until > now:
+            audit(conn, "login_locked", username=uname, ip=ip, until=until.isoformat())
+            return None, until
+        # An expired lock leaves room for exactly one more check.
+        attempt = LOCK_AFTER if until is not None else min(row.failures, LOCK_AFTER) + 1
+        if attempt > LOCK_AFTER:  # only rows written before locks were taken up front
+            until = now + _dt.timedelta(minutes=LOCK_MINUTES)
+            conn.execute(update(lf).where(lf.c.username == uname).values(locked_until=until))
+            audit(conn, "login_locked", username=uname, ip=ip, until=until.isoformat())
+            return None, until
+        locked = now + _dt.timedelta(minutes=LOCK_MINUTES) if attempt >= LOCK_AFTER else None
+        conn.execute(update(lf).where(lf.c.username == uname).values(failures=attempt, locked_until=locked))
+    return attempt, None
+
+
+def _insert_ignoring_conflict(conn, table):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=[table.c.username])
+
