@@ -1,4 +1,4 @@
-"""Flask application factory."""
+"""Flask application factory: the web door over the services of ``engine.services``."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,7 @@ from decimal import Decimal
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from engine.config import Config
-from engine.db import init_db, make_engine
+from engine.services import build_services
 
 log = logging.getLogger("tessera")
 
@@ -27,35 +26,18 @@ class TesseraJSON(DefaultJSONProvider):
         return DefaultJSONProvider.default(o)
 
 
-class Services:
-    """Per-process services shared by every request (no per-request state)."""
-
-    def __init__(self, config):
-        from engine.metadata.store import MetadataStore
-        from engine.records.snapshot import SnapshotCache
-
-        self.config = config
-        self.engine = make_engine(config.database_url)
-        init_db(self.engine)
-        self.store = MetadataStore(self.engine)
-        self.snapshots = SnapshotCache(self.engine)
-        from engine.security.access import PlanCache
-        from engine.security.admin import AccessAdmin
-        self.plans = PlanCache()
-        self.access = AccessAdmin(self.engine)
-
-
-def create_app(config=None):
-    """Create the Tessera app. ``config``: a ``Config`` or a dict of overrides of the environment."""
-    if not isinstance(config, Config):
-        config = Config.from_env(config)
-    _load_extensions()
+def create_app(config=None, services=None):
+    """Create the Tessera web app. ``config``: a ``Config`` or a dict of overrides of the
+    environment; ``services``: already built ones (tests, a process that serves and works)."""
+    if services is None:
+        services = build_services(config)
+    config = services.config
     app = Flask(__name__, template_folder="ui_renderer/templates", static_folder="ui_renderer/static")
     app.json = TesseraJSON(app)
     app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=config.max_body_bytes,
                       TESTING=config.testing, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config.secure_cookies)
-    app.extensions["tessera"] = Services(config)
+    app.extensions["tessera"] = services
     from engine.api import register_api
     register_api(app)
     _register_home(app)
@@ -79,23 +61,8 @@ def _register_home(app):
         return jsonify({"ok": True, "metadata_version": version})
 
 
-def _load_extensions():
-    """Fill and freeze the registries (plugins through entry points), then wire the layers."""
-    from engine.metadata.field_types import field_types, load_field_type_plugins
-
-    load_field_type_plugins()
-    field_types.freeze()
-    import engine.security.wiring  # noqa: F401  (history, audit hooks)
-    try:
-        from engine.formula import compile_formula  # noqa: F401
-    except ImportError:  # the formula engine is optional until it lands
-        log.debug("formula integration not available")
-    else:
-        import engine.records.formulas  # noqa: F401  (formula fields, defaults, rules, where=)
-
-
 def services(app):
     return app.extensions["tessera"]
 
 
-__all__ = ["create_app", "json"]
+__all__ = ["create_app", "services", "json"]

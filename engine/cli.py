@@ -18,17 +18,20 @@ def _fail(message):
     sys.exit(1)
 
 
-def _engine():
+def _services():
+    """The process's services (engine.services.build_services), or one clear line and exit 1."""
     from engine.config import Config
-    from engine.db import init_db, make_engine
+    from engine.services import build_services
 
     cfg = Config.from_env()
     try:
-        engine = make_engine(cfg.database_url)
-        init_db(engine)
+        return build_services(cfg)
     except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback
         _fail(f"cannot open the database at {_safe_url(cfg.database_url)}: {str(exc).splitlines()[0][:200]}")
-    return engine
+
+
+def _engine():
+    return _services().engine
 
 
 def _safe_url(url):
@@ -117,14 +120,17 @@ def token_revoke(token_or_prefix):
     click.echo(f"revoked {n} token(s)")
 
 
-def _serve(host, port):
+def _serve(host, port, services):
     from werkzeug.serving import run_simple
 
-    from engine import create_app
+    from engine.app import create_app
 
-    app = create_app()
+    app = create_app(services=services)
     click.echo(f"serving Tessera on http://{host}:{port}/  (Ctrl+C to stop)")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    except OSError as exc:   # e.g. the port is in use: one line, not a traceback
+        _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
 
 
 @main.command()
@@ -132,8 +138,7 @@ def _serve(host, port):
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 def serve(host, port):
     """Serve the web UI and API (for production: gunicorn 'wsgi:app')."""
-    _engine()
-    _serve(host, port)
+    _serve(host, port, _services())
 
 
 @main.command()
@@ -146,13 +151,14 @@ def demo(host, port, records, no_serve):
     """Build a sample CRM (accounts, contacts, deals), create an admin, print a token, serve."""
     from engine.demo import build_demo
 
-    info = build_demo(_engine(), deals=records)
+    services = _services()
+    info = build_demo(services, deals=records)
     click.echo(f"admin login: {info['username']} / {info['password']}")
     click.echo(f"try: curl -H 'Authorization: Bearer {info['token']}' http://{host}:{port}/api/v1/records/deal?limit=5")
     click.echo("token:")
     click.echo(info["token"])
     if not no_serve:
-        _serve(host, port)
+        _serve(host, port, services)
 
 
 @main.group()

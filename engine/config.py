@@ -17,6 +17,7 @@ class Config:
     max_bulk_records: int = 10000
     testing: bool = False
     secure_cookies: bool = False     # set TESSERA_SECURE_COOKIES=1 behind HTTPS
+    sqlite_synchronous: str = "FULL"  # TESSERA_SQLITE_SYNCHRONOUS: FULL survives a power cut; NORMAL is faster
 
     @classmethod
     def from_env(cls, overrides=None):
@@ -30,6 +31,8 @@ class Config:
             values["secret_key"] = env["TESSERA_SECRET_KEY"]
         if env.get("TESSERA_SECURE_COOKIES", "").lower() in ("1", "true", "yes"):
             values["secure_cookies"] = True
+        if env.get("TESSERA_SQLITE_SYNCHRONOUS"):
+            values["sqlite_synchronous"] = env["TESSERA_SQLITE_SYNCHRONOUS"].upper()
         if env.get("TESSERA_MAX_BODY_BYTES"):
             values["max_body_bytes"] = int(env["TESSERA_MAX_BODY_BYTES"])
         cfg = cls(**values)

@@ -92,8 +92,16 @@ def utcnow():
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-def make_engine(url, *, pool=True):
-    """Create a SQLAlchemy engine configured for Tessera on SQLite or PostgreSQL."""
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def make_engine(url, *, pool=True, synchronous="FULL"):
+    """Create a SQLAlchemy engine configured for Tessera on SQLite or PostgreSQL.
+
+    ``synchronous``: SQLite's durability (``FULL``, the default, survives a power cut; ``NORMAL``
+    may lose the last transactions on one, never corrupting the file)."""
+    if str(synchronous).upper() not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)} (got {synchronous!r}).")
     kwargs = {"future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -107,18 +115,18 @@ def make_engine(url, *, pool=True):
         kwargs["max_overflow"] = 20
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, str(synchronous).upper())
     return engine
 
 
-def _configure_sqlite(engine):
+def _configure_sqlite(engine, synchronous):
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         # Let us issue BEGIN ourselves so that DDL is transactional.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")   # one of SYNCHRONOUS, checked above
         cur.execute("PRAGMA foreign_keys=OFF")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
@@ -135,9 +143,10 @@ METADATA_STATE, SECURITY_STATE = 1, 2
 
 
 def init_db(engine):
-    """Create the system tables (idempotent) and the version rows (metadata: 1, security: 2)."""
-    from engine.security import model as _security_tables  # noqa: F401  (registers tables)
+    """Create the system tables (idempotent) and the version rows (metadata: 1, security: 2).
 
+    Higher layers declare their tables on ``system_metadata``; the composition root imports them
+    before calling this."""
     with engine.begin() as conn:
         system_metadata.create_all(conn)
         for row_id in (METADATA_STATE, SECURITY_STATE):

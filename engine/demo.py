@@ -7,11 +7,8 @@ import random
 import secrets
 
 from engine.errors import Conflict
-from engine.metadata.store import MetadataStore
-from engine.records.service import RecordService
-from engine.records.snapshot import SnapshotCache
 from engine.security import SYSTEM_ACTOR
-from engine.security.users import create_token, create_user, get_user
+from engine.security.users import create_token, create_user
 
 INDUSTRIES = ["Energy", "Technology", "Manufacturing", "Education", "Retail", "Healthcare"]
 STAGES = ["Prospecting", "Qualification", "Proposal", "Negotiation", "Closed Won", "Closed Lost"]
@@ -45,12 +42,12 @@ DEAL = {"api_name": "deal", "label": "Deal", "plural_label": "Deals", "label_zh"
         ]}
 
 
-def build_demo(engine, deals=300, seed=7, admin="admin"):
+def build_demo(services, deals=300, seed=7, admin="admin"):
     """Create the demo model and data (idempotent for the model); return login and token."""
-    store = MetadataStore(engine)
+    engine = services.engine
     for doc in (ACCOUNT, CONTACT, DEAL):
         try:
-            store.create_object(doc)
+            services.store.create_object(doc, SYSTEM_ACTOR)
         except Conflict:
             pass
     password = secrets.token_urlsafe(10)
@@ -58,13 +55,12 @@ def build_demo(engine, deals=300, seed=7, admin="admin"):
         create_user(engine, admin, password, is_admin=True)
     except Conflict:
         password = "(unchanged: the admin existed already)"
-    user = get_user(engine, admin)
     token = create_token(engine, admin, label="demo")
-    svc = RecordService(engine, SnapshotCache(engine).refresh())
+    svc = services.records()
     if svc.list("deal", SYSTEM_ACTOR, limit=1)["records"]:
         return {"username": admin, "password": password, "token": token}
     rnd = random.Random(seed)
-    actor = SYSTEM_ACTOR.__class__(user_id=user.id, username=admin, is_admin=True)
+    actor = services.actor(admin)   # the sample data belongs to the admin
     accounts = svc.bulk_create("account", [
         {"name": f"{rnd.choice(['Acme', 'Globex', 'Initech', 'Umbrella', 'Hooli', 'Stark'])} "
                  f"{rnd.choice(['Energy', 'Labs', 'Works', 'Systems', 'Group'])} {i}",

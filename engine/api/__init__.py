@@ -13,10 +13,7 @@ from decimal import Decimal
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import BadRequest, EngineError, Forbidden, Unauthorized
-from dataclasses import replace
-
-from engine.security.users import actor_for_token, note_token_use
+from engine.errors import BadRequest, EngineError, Forbidden
 
 log = logging.getLogger("tessera.api")
 
@@ -107,17 +104,9 @@ def require_admin():
 def _authenticate():
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    s = svc()
-    with s.engine.connect().execution_options(tessera_readonly=True) as conn:
-        actor, version, sec_version, token_row = actor_for_token(
-            conn, token.strip() if scheme.lower() == "bearer" else None)
-    g.snapshot = s.snapshots.get(version)
-    if actor is None:
-        if not header:
-            raise Unauthorized("api.E401", "Sign in: send 'Authorization: Bearer <token>'.")
-        raise Unauthorized("api.E401", "The token is invalid or revoked.")
-    note_token_use(s.engine, token_row, ip=request.remote_addr)
-    g.actor = replace(actor, plan=s.plans.get(s.engine, actor.user_id, actor.is_admin, sec_version))
+    actor, g.snapshot = svc().authenticate(token.strip() if scheme.lower() == "bearer" else None,
+                                           ip=request.remote_addr, header_sent=bool(header))
+    g.actor = actor
     if actor.read_only and request.method not in ("GET", "HEAD", "OPTIONS"):
         raise Forbidden("api.E403", "This token is read-only.")
 

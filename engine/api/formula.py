@@ -4,22 +4,15 @@ from __future__ import annotations
 from flask import g, jsonify
 
 from engine.errors import BadRequest, NotFound
+from engine.formula import FormulaError, compile_formula
 from engine.metadata.checks import suggest
+from engine.records.field_security import reader_view
 
 from . import api, body_json
 
 
 @api.post("/formula/check")
 def check_formula():
-    try:
-        from engine.formula import FormulaError, compile_formula
-    except ImportError:
-        from engine.errors import EngineError
-
-        class Unavailable(EngineError):
-            status = 501
-        raise Unavailable("formula.E501", "The formula engine is not available in this build.") from None
-
     body = body_json()
     obj, source = body.get("object"), body.get("formula")
     if not isinstance(source, str):
@@ -28,8 +21,7 @@ def check_formula():
     rt = g.snapshot.get(obj) if isinstance(obj, str) else None
     if rt is None:
         raise NotFound("records.E404", f"Unknown object '{obj}'{suggest(str(obj), g.snapshot.objects)}.")
-    of = rt.extra.get("formulas")
-    fields = of.fields_map if of is not None else {}
+    fields = reader_view(g.snapshot, g.actor).fields_map(rt.name)   # the caller's fields only
     try:
         compiled = compile_formula(source, fields, return_type=body.get("return_type"))
     except FormulaError as exc:

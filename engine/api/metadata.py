@@ -59,35 +59,35 @@ def get_object(name):
 def create_object():
     require_admin()
     doc = body_json()
-    svc().store.create_object(doc, author=g.actor.user_id)
+    svc().store.create_object(doc, actor=g.actor)
     return jsonify(_one(doc["api_name"])), 201
 
 
 @api.patch("/objects/<name>")
 def patch_object(name):
     require_admin()
-    svc().store.update_object(name, body_json(), author=g.actor.user_id)
+    svc().store.update_object(name, body_json(), actor=g.actor)
     return jsonify(_one(name))
 
 
 @api.delete("/objects/<name>")
 def delete_object(name):
     require_admin()
-    svc().store.delete_object(name, author=g.actor.user_id)
+    svc().store.delete_object(name, actor=g.actor)
     return "", 204
 
 
 @api.post("/objects/<name>/restore")
 def restore_object(name):
     require_admin()
-    svc().store.restore_object(name, author=g.actor.user_id)
+    svc().store.restore_object(name, actor=g.actor)
     return jsonify(_one(name))
 
 
 @api.post("/objects/<name>/purge")
 def purge_object(name):
     require_admin()
-    svc().store.purge_object(name, author=g.actor.user_id)
+    svc().store.purge_object(name, actor=g.actor)
     return "", 204
 
 
@@ -105,7 +105,7 @@ def rollback_object(name):
     if not isinstance(version, int) or isinstance(version, bool):
         raise BadRequest("metadata.E002", "Send {\"version\": <number>} naming the version to roll back to.",
                          fields={"version": ["must be an integer"]})
-    svc().store.rollback(name, version, author=g.actor.user_id)
+    svc().store.rollback(name, version, actor=g.actor)
     return jsonify(_one(name))
 
 
@@ -113,7 +113,7 @@ def rollback_object(name):
 def add_field(name):
     require_admin()
     fdoc = body_json()
-    svc().store.add_field(name, fdoc, author=g.actor.user_id)
+    svc().store.add_field(name, fdoc, actor=g.actor)
     obj = _one(name)
     return jsonify(next(f for f in obj["fields"] if f["api_name"] == fdoc["api_name"])), 201
 
@@ -131,28 +131,28 @@ def get_field(name, field):
 @api.patch("/objects/<name>/fields/<field>")
 def patch_field(name, field):
     require_admin()
-    svc().store.update_field(name, field, body_json(), author=g.actor.user_id)
+    svc().store.update_field(name, field, body_json(), actor=g.actor)
     return get_field(name, field)
 
 
 @api.delete("/objects/<name>/fields/<field>")
 def delete_field(name, field):
     require_admin()
-    svc().store.delete_field(name, field, author=g.actor.user_id)
+    svc().store.delete_field(name, field, actor=g.actor)
     return "", 204
 
 
 @api.post("/objects/<name>/fields/<field>/restore")
 def restore_field(name, field):
     require_admin()
-    svc().store.restore_field(name, field, author=g.actor.user_id)
+    svc().store.restore_field(name, field, actor=g.actor)
     return get_field(name, field)
 
 
 @api.post("/objects/<name>/fields/<field>/purge")
 def purge_field(name, field):
     require_admin()
-    svc().store.purge_field(name, field, author=g.actor.user_id)
+    svc().store.purge_field(name, field, actor=g.actor)
     return "", 204
 
 
@@ -166,7 +166,7 @@ def _list_routes(kind):
     def add_item(name):
         require_admin()
         item = body_json()
-        svc().store.set_list(name, kind, item, author=g.actor.user_id)
+        svc().store.set_list(name, kind, item, actor=g.actor)
         return jsonify(item), 201
 
     def put_item(name, item_name):
@@ -175,12 +175,12 @@ def _list_routes(kind):
         item.setdefault("name", item_name)
         if item["name"] != item_name:
             raise BadRequest("metadata.E003", "The name in the body differs from the one in the URL.")
-        svc().store.set_list(name, kind, item, author=g.actor.user_id, replace=True)
+        svc().store.set_list(name, kind, item, actor=g.actor, replace=True)
         return jsonify(item)
 
     def delete_item(name, item_name):
         require_admin()
-        svc().store.remove_from_list(name, kind, item_name, author=g.actor.user_id)
+        svc().store.remove_from_list(name, kind, item_name, actor=g.actor)
         return "", 204
 
     api.add_url_rule(f"/objects/<name>/{kind}", f"list_{kind}", list_items, methods=["GET"])

@@ -43,7 +43,7 @@ def _field_schema(rt, fdef):
         ftypes = {"number": {"type": "number"}, "text": {"type": "string"}, "boolean": {"type": "boolean"},
                   "date": {"type": "string", "format": "date"},
                   "datetime": {"type": "string", "format": "date-time"}}
-        rtype = rt.extra.get("formula_types", {}).get(fdef.api_name)
+        rtype = rt.formulas.types.get(fdef.api_name)
         base = ftypes.get(rtype, {})
         schema = {"anyOf": [base, {"type": "null"}]} if base else {}
         schema["readOnly"] = True
@@ -233,7 +233,7 @@ def _platform_paths():
 
 @api.get("/openapi.json")
 def openapi_document():
-    cache = g.snapshot.extra
+    cache = g.snapshot.documents
     doc = cache.get("openapi")
     if doc is None:
         doc = cache["openapi"] = build_openapi(g.snapshot)

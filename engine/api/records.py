@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from engine.errors import BadRequest
-from engine.records.service import RecordService
+from engine.records.export import export_csv
 
 from . import api, body_json, svc
 
@@ -13,7 +13,7 @@ RESERVED_PARAMS = {"where", "order_by", "limit", "cursor", "fields", "with_total
 
 
 def records():
-    return RecordService(svc().engine, g.snapshot)
+    return svc().records(g.snapshot)
 
 
 def fresh_metadata(view):
@@ -77,45 +77,17 @@ def list_records(obj):
 
 
 @api.get("/records/<obj>/export")
+@fresh_metadata
 def export_records(obj):
-    """All records the caller may see (same filters and sort as the list), as CSV.
-
-    Pages through the record service with its cursor, so visibility, hidden fields and
-    formula fields are exactly those of the list endpoint.
-    """
-    import csv
-    import io
-
+    """All records the caller may see (same filters and sort as the list), streamed as CSV."""
     from flask import Response
 
     filters = {k: v for k, v in request.args.items() if k not in RESERVED_PARAMS | {"format"}}
-    service = records()
-    first = service.list(obj, g.actor, filters=filters, where=request.args.get("where") or None,
-                         order_by=request.args.get("order_by"), limit=200, fields=_fields_param())
-    rt = service.runtime(obj)
-    columns = list(first["records"][0].keys()) if first["records"] else \
-        ["id", "name"] + [f.api_name for f in rt.odef.fields]
-
-    def rows():
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(columns)
-        page = first
-        while True:
-            for rec in page["records"]:
-                writer.writerow([";".join(v) if isinstance(v, list) else ("" if v is None else v)
-                                 for v in (rec.get(c) for c in columns)])
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate(0)
-            if not page["next_cursor"]:
-                return
-            page = service.list(obj, g.actor, filters=filters, where=request.args.get("where") or None,
-                                order_by=request.args.get("order_by"), limit=200, cursor=page["next_cursor"],
-                                fields=_fields_param())
-
-    return Response(rows(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{rt.name}.csv"'})
+    filename, chunks = export_csv(records(), obj, g.actor, filters=filters,
+                                  where=request.args.get("where") or None,
+                                  order_by=request.args.get("order_by"), fields=_fields_param())
+    return Response(chunks, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @api.post("/records/<obj>")

@@ -8,10 +8,9 @@ import datetime as _dt
 from flask import g, jsonify, request
 
 from engine.errors import BadRequest, MetadataError
-from engine.records.service import RecordService
+from engine.records.history import field_history_of
 from engine.security.audit import search as audit_search
 from engine.security.users import create_token, create_user, sign_in
-from engine.security.wiring import history as field_history
 
 from . import api, body_json, require_admin, svc
 
@@ -120,12 +119,9 @@ def put_permission_set(name):
 
 def _criteria_check(obj, source):
     from engine.errors import EngineError
-    rt = g.snapshot.get(obj)
-    where_fn = rt.extra.get("where") if rt else None
-    if where_fn is None:
-        return [("criteria", "criteria rules need the formula engine")]
+    records = svc().records(g.snapshot)
     try:
-        where_fn(RecordService(svc().engine, g.snapshot), rt, source, g.actor)
+        records.where_sql(records.runtime(obj), source, g.actor)
     except EngineError as exc:
         return [("criteria", exc.message)]
     return []
@@ -153,16 +149,12 @@ def delete_sharing_rule(rule_id):
 
 def _editable_record(obj, rid):
     """The record must exist and the caller must be able to edit it (404 / 403 otherwise)."""
-    records = RecordService(svc().engine, g.snapshot)
-    rt = records.runtime(obj)
-    with svc().engine.begin() as conn:
-        records._lock_row(conn, rt, rid, actor=g.actor)
-    return rt
+    return svc().records(g.snapshot).lock_for_edit(obj, rid, g.actor)
 
 
 @api.get("/records/<obj>/<rid>/shares")
 def list_shares(obj, rid):
-    RecordService(svc().engine, g.snapshot).get(obj, rid, g.actor)
+    svc().records(g.snapshot).get(obj, rid, g.actor)
     return jsonify({"shares": svc().access.list_shares(obj, rid)})
 
 
@@ -183,10 +175,10 @@ def remove_share(obj, rid, username):
 
 @api.get("/records/<obj>/<rid>/history")
 def record_history(obj, rid):
-    rec = RecordService(svc().engine, g.snapshot).get(obj, rid, g.actor, include_deleted=True)
-    entries = field_history(svc().engine, obj, rid, request.args.get("field"))
-    visible = set(rec)
-    return jsonify({"history": [e for e in entries if e["field"] in visible]})
+    records = svc().records(g.snapshot)
+    records.get(obj, rid, g.actor, include_deleted=True)
+    hidden = records.hidden_fields(records.runtime(obj), g.actor)
+    return jsonify({"history": field_history_of(svc().engine, obj, rid, request.args.get("field"), hidden)})
 
 
 @api.get("/audit")

@@ -2,7 +2,8 @@
 
 ``check_object(doc, ctx)`` returns a list of ``(path, message)`` problems; the path
 is a JSON path such as ``objects.deal.fields[2].options[1].value``. Higher layers
-(formulas) add their own checks through ``register_check``.
+(formulas) add their own checks: the metadata store runs the ``checks`` hook point the
+composition root filled, after these built-in ones.
 """
 from __future__ import annotations
 
@@ -31,15 +32,6 @@ API_RESERVED = {"where", "order_by", "limit", "cursor", "fields", "with_total", 
 SQL_RESERVED = ({w.lower() for w in _PG_RESERVED} | {w.lower() for w in _ANSI_RESERVED}
                 | {w.lower() for w in SQLiteIdentifierPreparer.reserved_words})
 SCHEMA_NAMES = ("object", "field", "validation_rule", "layout", "list_view")
-
-_extra_checks = []
-
-
-def register_check(fn):
-    """Add a semantic check ``fn(doc, ctx) -> [(path, message)]`` run after the built-in ones."""
-    _extra_checks.append(fn)
-    return fn
-
 
 def suggest(name, candidates):
     """Return " (did you mean 'x'?)" for the closest candidate, or ""."""
@@ -172,10 +164,11 @@ def check_field(fdoc, prefix, ctx):
     return problems
 
 
-def check_object(doc, ctx):
+def check_object(doc, ctx, extra_checks=()):
     """Collect every problem of an object document.
 
-    ``ctx``: ``objects`` (dict of other existing object api_name -> doc).
+    ``ctx``: ``objects`` (dict of other existing object api_name -> doc). ``extra_checks``:
+    ``fn(doc, ctx) -> [(path, message)]`` run when the built-in checks found nothing.
     """
     if not isinstance(doc, dict):
         return [("object", "must be a JSON object")]
@@ -219,7 +212,7 @@ def check_object(doc, ctx):
                     problems.append((f"{prefix}.{kind}[{i}]",
                                      f"unknown field '{ref}'{suggest(ref, names)}"))
     if not problems:
-        for check in _extra_checks:
+        for check in extra_checks:
             problems += check(doc, ctx)
     return problems
 

@@ -14,7 +14,8 @@ import logging
 from sqlalchemy import insert, select, update
 
 from engine.db import meta_history, meta_objects, meta_state, utcnow
-from engine.errors import Conflict, MetadataError, NotFound
+from engine.errors import Conflict, Forbidden, MetadataError, NotFound
+from engine.hooks import HookSet
 from engine.metadata.checks import check_object, suggest
 from engine.metadata.ddl import SchemaChanger, _short
 from engine.metadata.field_types import field_types
@@ -22,12 +23,23 @@ from engine.metadata.model import build_field_def, build_object_def, table_name_
 
 log = logging.getLogger(__name__)
 
-# Callables ``fn(conn, old_doc, new_doc, all_docs) -> [(path, message)]`` that refuse a change
-# (e.g. deleting a field a formula uses); higher layers register them.
-dependency_checks = []
-# Callables ``fn(conn, old_odef, new_odef, all_docs, author=...)`` run after the DDL, in the transaction
-# (e.g. backfilling roll-ups); higher layers register them.
-after_change_hooks = []
+
+class MetadataHooks(HookSet):
+    """Where higher layers plug into a metadata change (filled by the composition root)."""
+
+    POINTS = {
+        "checks": "fn(doc, ctx) -> [(path, message)]: more semantic checks of a document (formulas)",
+        "dependency_checks": "fn(conn, old_doc, new_doc, all_docs) -> [(path, message)]: refuse a change "
+                             "that breaks something using it (a formula reading a deleted field)",
+        "after_change": "fn(conn, old_odef, new_odef, all_docs, actor=...): in the change's transaction, "
+                        "after the DDL (roll-up back-fill, audit)",
+    }
+
+
+def require_admin(actor, what="change metadata"):
+    """Only administrators (and the system actor) may change metadata."""
+    if actor is None or not getattr(actor, "is_admin", False):
+        raise Forbidden("metadata.E403", f"Only administrators may {what}.")
 
 
 def _lookup_dependants(conn, old_doc, new_doc, docs_after):
@@ -42,8 +54,6 @@ def _lookup_dependants(conn, old_doc, new_doc, docs_after):
                  f"{', '.join(refs)}; delete those fields first")]
     return []
 
-
-dependency_checks.append(_lookup_dependants)
 
 
 def _bump(conn):
@@ -81,8 +91,9 @@ def _lock_state(conn):
 class MetadataStore:
     """Apply, version and roll back metadata changes on a SQLAlchemy engine."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, hooks):
         self.engine = engine
+        self.hooks = hooks
 
     # -- reading -------------------------------------------------------------
     def history(self, api_name):
@@ -96,9 +107,12 @@ class MetadataStore:
                  "doc": json.loads(r.doc) if r.doc else None} for r in rows]
 
     # -- the one write path -------------------------------------------------
-    def change(self, api_name, mutate, *, author=None, action="update", summary="", create=False,
+    def change(self, api_name, mutate, *, actor, action="update", summary="", create=False,
                restore_fields=(), archive_object=False, restore_object=False):
-        """Apply ``mutate(doc) -> new doc`` to object ``api_name`` with its DDL, atomically."""
+        """Apply ``mutate(doc) -> new doc`` to object ``api_name`` with its DDL, atomically.
+        ``actor`` must be an administrator (or the system actor)."""
+        require_admin(actor)
+        author = actor.user_id
         with self.engine.begin() as conn:
             _lock_state(conn)
             rows = load_docs(conn, include_archived=True)
@@ -119,14 +133,15 @@ class MetadataStore:
             new_doc = mutate(copy.deepcopy(old_doc)) if not archive_object else old_doc
             others = {k: v["doc"] for k, v in active.items() if k != api_name}
             if not archive_object:
-                problems = check_object(new_doc, {"objects": others})
+                problems = check_object(new_doc, {"objects": others}, self.hooks.checks)
                 if problems:
                     raise MetadataError(problems)
             docs_after = dict(others)
             if not archive_object:
                 docs_after[api_name] = new_doc
-            problems = []
-            for check in dependency_checks:
+            problems = _lookup_dependants(conn, old_doc if not restore_object else None,
+                                          None if archive_object else new_doc, docs_after)
+            for check in self.hooks.dependency_checks:
                 problems += check(conn, old_doc if not restore_object else None,
                                   None if archive_object else new_doc, docs_after)
             if problems:
@@ -153,8 +168,8 @@ class MetadataStore:
             else:
                 archive = self._apply_field_diff(conn, changer, old_odef, new_odef, archive,
                                                  restore_fields, version, now)
-            for hook in after_change_hooks:
-                hook(conn, old_odef, new_odef, docs_after, author=author)
+            for hook in self.hooks.after_change:
+                hook(conn, old_odef, new_odef, docs_after, actor=actor)
             gv = _bump(conn)
             table_name = (_short(f"zz_{api_name}_v{version}") if archive_object else table_name_for(api_name))
             values = dict(version=version, doc=json.dumps(new_doc), status=status, table_name=table_name,
@@ -275,14 +290,14 @@ class MetadataStore:
         conn.execute(stmt, [{"_id": i, "_v": format_auto_number(fmt, n)} for i, n in zip(ids, numbers)])
 
     # -- conveniences used by the API and the CLI ---------------------------
-    def create_object(self, doc, author=None):
+    def create_object(self, doc, actor):
         if not isinstance(doc, dict) or not isinstance(doc.get("api_name"), str):
             problems = check_object(doc, {"objects": {}}) or [("object.api_name", "is required")]
             raise MetadataError(problems)
-        return self.change(doc["api_name"], lambda _old: doc, author=author, action="create_object",
+        return self.change(doc["api_name"], lambda _old: doc, actor=actor, action="create_object",
                            summary=f"created object '{doc['api_name']}'", create=True)
 
-    def update_object(self, api_name, patch, author=None):
+    def update_object(self, api_name, patch, actor):
         def mutate(doc):
             if not isinstance(patch, dict):
                 raise MetadataError([("object", "must be a JSON object")])
@@ -293,24 +308,25 @@ class MetadataStore:
                                              "use the fields endpoints"))])
             doc.update(patch)
             return doc
-        return self.change(api_name, mutate, author=author, action="update_object",
+        return self.change(api_name, mutate, actor=actor, action="update_object",
                            summary="changed " + ", ".join(sorted(patch)) if isinstance(patch, dict) else "")
 
-    def delete_object(self, api_name, author=None):
-        return self.change(api_name, None, author=author, action="delete_object",
+    def delete_object(self, api_name, actor):
+        return self.change(api_name, None, actor=actor, action="delete_object",
                            summary=f"archived object '{api_name}'", archive_object=True)
 
-    def restore_object(self, api_name, author=None):
+    def restore_object(self, api_name, actor):
         with self.engine.connect() as conn:
             row = load_docs(conn, include_archived=True).get(api_name)
         if row is None or row["status"] != "archived":
             raise NotFound("metadata.E404", f"No archived object '{api_name}'.")
         last = self.history(api_name)
         doc = next(h["doc"] for h in reversed(last) if h["doc"] is not None)
-        return self.change(api_name, lambda _d: doc, author=author, action="restore_object",
+        return self.change(api_name, lambda _d: doc, actor=actor, action="restore_object",
                            summary=f"restored object '{api_name}'", restore_object=True)
 
-    def purge_object(self, api_name, author=None):
+    def purge_object(self, api_name, actor):
+        require_admin(actor)
         with self.engine.begin() as conn:
             _lock_state(conn)
             row = load_docs(conn, include_archived=True).get(api_name)
@@ -322,15 +338,15 @@ class MetadataStore:
             conn.execute(delete(meta_history).where(meta_history.c.api_name == api_name))
             _bump(conn)
 
-    def add_field(self, api_name, fdoc, author=None):
+    def add_field(self, api_name, fdoc, actor):
         def mutate(doc):
             doc.setdefault("fields", []).append(fdoc)
             return doc
         name = fdoc.get("api_name") if isinstance(fdoc, dict) else None
-        return self.change(api_name, mutate, author=author, action="add_field",
+        return self.change(api_name, mutate, actor=actor, action="add_field",
                            summary=f"added field '{name}'")
 
-    def update_field(self, api_name, field_name, patch, author=None):
+    def update_field(self, api_name, field_name, patch, actor):
         def mutate(doc):
             fdoc = _find_field(doc, api_name, field_name)
             if not isinstance(patch, dict):
@@ -343,18 +359,18 @@ class MetadataStore:
                 if value is None and key not in ("default",):
                     del fdoc[key]
             return doc
-        return self.change(api_name, mutate, author=author, action="update_field",
+        return self.change(api_name, mutate, actor=actor, action="update_field",
                            summary=f"changed field '{field_name}'")
 
-    def delete_field(self, api_name, field_name, author=None):
+    def delete_field(self, api_name, field_name, actor):
         def mutate(doc):
             fdoc = _find_field(doc, api_name, field_name)
             doc["fields"].remove(fdoc)
             return doc
-        return self.change(api_name, mutate, author=author, action="delete_field",
+        return self.change(api_name, mutate, actor=actor, action="delete_field",
                            summary=f"archived field '{field_name}'")
 
-    def restore_field(self, api_name, field_name, author=None):
+    def restore_field(self, api_name, field_name, actor):
         with self.engine.connect() as conn:
             row = load_docs(conn).get(api_name)
         if row is None:
@@ -366,10 +382,11 @@ class MetadataStore:
         def mutate(doc):
             doc.setdefault("fields", []).append(entry["field"])
             return doc
-        return self.change(api_name, mutate, author=author, action="restore_field",
+        return self.change(api_name, mutate, actor=actor, action="restore_field",
                            summary=f"restored field '{field_name}'", restore_fields=(field_name,))
 
-    def purge_field(self, api_name, field_name, author=None):
+    def purge_field(self, api_name, field_name, actor):
+        require_admin(actor)
         with self.engine.begin() as conn:
             _lock_state(conn)
             row = load_docs(conn).get(api_name)
@@ -386,7 +403,7 @@ class MetadataStore:
                          .values(archive=json.dumps(archive)))
             _bump(conn)
 
-    def set_list(self, api_name, kind, item, author=None, *, replace=False):
+    def set_list(self, api_name, kind, item, actor, *, replace=False):
         """Add (or replace by name) a validation rule, layout or list view."""
         def mutate(doc):
             items = doc.setdefault(kind, [])
@@ -401,11 +418,11 @@ class MetadataStore:
             else:
                 items[existing] = item
             return doc
-        return self.change(api_name, mutate, author=author, action=f"set_{kind}",
+        return self.change(api_name, mutate, actor=actor, action=f"set_{kind}",
                            summary=f"{'changed' if replace else 'added'} {kind[:-1]} "
                                    f"'{item.get('name') if isinstance(item, dict) else '?'}'")
 
-    def remove_from_list(self, api_name, kind, name, author=None):
+    def remove_from_list(self, api_name, kind, name, actor):
         def mutate(doc):
             items = doc.get(kind) or []
             keep = [x for x in items if x.get("name") != name]
@@ -413,10 +430,10 @@ class MetadataStore:
                 raise NotFound("metadata.E404", f"Unknown {kind[:-1].replace('_', ' ')} '{name}'.")
             doc[kind] = keep
             return doc
-        return self.change(api_name, mutate, author=author, action=f"remove_{kind}",
+        return self.change(api_name, mutate, actor=actor, action=f"remove_{kind}",
                            summary=f"removed {kind[:-1]} '{name}'")
 
-    def rollback(self, api_name, version, author=None):
+    def rollback(self, api_name, version, actor):
         """Make an earlier version's definition current again (as a new version).
 
         Fields that the old version had and that were deleted since come back with
@@ -428,7 +445,7 @@ class MetadataStore:
             raise NotFound("metadata.E404", f"Object '{api_name}' has no version {version}.")
         doc = target["doc"]
         names = tuple(f["api_name"] for f in doc.get("fields", []))
-        return self.change(api_name, lambda _d: copy.deepcopy(doc), author=author, action="rollback",
+        return self.change(api_name, lambda _d: copy.deepcopy(doc), actor=actor, action="rollback",
                            summary=f"rolled back to version {version}", restore_fields=names)
 
 

@@ -5,13 +5,12 @@ formula what an object's fields (and related objects' fields) are."""
 from __future__ import annotations
 
 from engine.formula import FormulaError, compile_formula
-from engine.metadata import checks, store
+from engine.metadata import checks
 from engine.metadata.field_types import field_types
 
+from .resolver import SYSTEM_FORMULA_TYPES
+
 MAX_HOPS = 5
-SYSTEM_FORMULA_TYPES = {"id": "text", "name": "text", "owner_id": "text", "created_by": "text",
-                        "updated_by": "text", "created_at": "datetime", "updated_at": "datetime",
-                        "row_version": "number", "deleted_at": "datetime"}
 USER_FIELDS = {"id": "text", "username": "text", "name": "text", "is_admin": "boolean", "locale": "text"}
 
 
@@ -129,7 +128,6 @@ def _fmt(path, exc):
 
 
 
-@checks.register_check
 def check_formulas(doc, ctx):
     """Compile every formula of an object document; report errors with line and column."""
     docs = dict(ctx.get("objects", {}))
@@ -221,7 +219,7 @@ def _formula_sources(doc):
             yield f"list view {obj}.{view['name']}", view["where"], obj
 
 
-def _dependants(conn, old_doc, new_doc, docs_after):
+def check_formula_dependants(conn, old_doc, new_doc, docs_after):
     """Refuse deleting a field (or an object) that formulas, rules or filters use."""
     if old_doc is None:
         return []
@@ -273,8 +271,3 @@ def _path_hits(ref, base, obj, removed, docs, whole_object):
         if whole_object and current == obj:
             return True
     return False
-
-
-store.dependency_checks.append(_dependants)
-
-

@@ -1,64 +1,97 @@
 """The formula language inside the record service, compiled once per metadata version:
-formula fields (computed on read, a page at a time), default values, validation rules,
-``where=`` filters and sorting by formula fields.
+formula fields (computed on read, a page at a time), default values and validation rules.
 
-Save-time checks live in ``formula_checks``, roll-up summaries in ``rollups``. Wires
-``engine.formula`` into the snapshot and the record service through their hook lists;
-imports no Flask.
+``compile_object_formulas`` is called by the snapshot build (no hook, no import side effect).
+A formula that no longer compiles (a document that predates a stricter rule) does not make the
+object silently skip it: the object's runtime keeps the error, writes refuse with it, and it is
+logged. Save-time checks live in ``formula_checks``, roll-ups in ``rollups``, SQL paths in
+``resolver``, and what a reader may see in ``field_security``.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from decimal import Decimal
 
 from sqlalchemy import select
 
-from engine.errors import BadRequest
+from engine.errors import RecordValidationError
 from engine.formula import FormulaError, compile_formula
-from engine.records import service as service_mod
-from engine.records import snapshot as snapshot_mod
+from engine.security import SYSTEM_ACTOR
 
-from .formula_checks import SYSTEM_FORMULA_TYPES, FieldMaps, _declared
+from .formula_checks import FieldMaps, _declared
+from .resolver import SYSTEM_FORMULA_TYPES, formula_context
 
-# ---------------------------------------------------------------------------
-# per-version compilation
-# ---------------------------------------------------------------------------
+log = logging.getLogger("tessera.formulas")
+
 
 class ObjectFormulas:
     """Compiled formulas of one object for one metadata version."""
 
     def __init__(self, rt, maps, snap):
-        obj = rt.name
         self.rt = rt
-        self.fields_map = maps.fields(obj)
+        self.fields_map = maps.fields(rt.name)
         self.formula_fields = []        # (api_name, compiled, fdef) in dependency order
         self.defaults = []              # (fdef, compiled)
         self.rules = []                 # (ValidationRuleDef, compiled)
         self.types = {}
         for fdef in rt.odef.fields:
-            if fdef.type == "formula":
+            ft = rt.ftypes[fdef.api_name]
+            if ft.computed:
                 c = compile_formula(fdef.get("formula"), self.fields_map, return_type=_declared(fdef.doc),
                                     blank_as_zero=bool(fdef.get("blank_as_zero")))
                 self.formula_fields.append((fdef.api_name, c, fdef))
                 self.types[fdef.api_name] = c.return_type or "text"
-            if fdef.get("default") is not None and rt.ftypes[fdef.api_name].writable:
-                ft = rt.ftypes[fdef.api_name]
+            if fdef.get("default") is not None and ft.writable:
                 self.defaults.append((fdef, compile_formula(fdef.get("default"), self.fields_map,
                                                             return_type=ft.formula_type)))
         self.formula_fields = _order_by_deps(self.formula_fields)
+        self._by_name = {n: c for n, c, _f in self.formula_fields}
         for rule in rt.odef.validation_rules:
             if rule.active:
                 self.rules.append((rule, compile_formula(rule.condition, self.fields_map, return_type="boolean")))
         refs = set()
-        for _n, c, _f in self.formula_fields:
-            refs |= c.references
-        for _r, c in self.rules:
-            refs |= c.references
-        for _f, c in self.defaults:
+        for c in [c for _n, c, _f in self.formula_fields] + [c for _r, c in self.rules] + \
+                [c for _f, c in self.defaults]:
             refs |= c.references
         self.read_paths = _relationship_paths(refs, rt, snap)
-        self.rule_paths = self.read_paths
-        self.where_cache = {}
+
+    def field(self, name):
+        return self._by_name[name]
+
+
+class BrokenFormulas:
+    """Stands in for an object whose formulas no longer compile: reads show formula fields
+    blank, writes and ``where=`` refuse with the error (never a silent bypass)."""
+
+    formula_fields, defaults, rules, read_paths, types = (), (), (), (), {}
+
+    def __init__(self, rt, error):
+        self.rt = rt
+        self.error = error
+        self.fields_map = dict(SYSTEM_FORMULA_TYPES)
+
+    def field(self, name):
+        raise self.refusal()
+
+    def refusal(self):
+        return RecordValidationError(
+            {"_record": [f"The definition of {self.rt.odef.label} has a formula that does not compile: "
+                         f"{self.error.message} An administrator must correct it."]},
+            code="records.E050")
+
+
+def compile_object_formulas(snap):
+    """Compile every object's formulas for a snapshot (called once per metadata version)."""
+    docs = {name: dict(rt.odef.doc) for name, rt in snap.objects.items()}
+    maps = FieldMaps(docs)
+    for rt in snap.objects.values():
+        try:
+            rt.formulas = ObjectFormulas(rt, maps, snap)
+        except FormulaError as exc:
+            log.error("object '%s' (version %s) has a formula that does not compile: %s",
+                      rt.name, rt.odef.version, exc.message)
+            rt.formulas = BrokenFormulas(rt, exc)
 
 
 def _order_by_deps(items):
@@ -97,27 +130,6 @@ def _relationship_paths(refs, rt, snap):
     return sorted(paths, key=len)
 
 
-def _compile_snapshot(snap):
-    docs = {name: dict(rt.odef.doc) for name, rt in snap.objects.items()}
-    maps = FieldMaps(docs)
-    for rt in snap.objects.values():
-        try:
-            of = ObjectFormulas(rt, maps, snap)
-        except FormulaError:  # refused at save time; a stale document must not break reads
-            continue
-        rt.extra["formulas"] = of
-        rt.extra["formula_types"] = of.types
-        rt.extra["where"] = where_sql
-        rt.extra["order_sql"] = order_sql
-        if of.formula_fields:
-            rt.extra["compute"] = compute_fields
-        if of.defaults:
-            rt.extra["defaults"] = apply_defaults
-
-
-snapshot_mod.compile_hooks.append(_compile_snapshot)
-
-
 # ---------------------------------------------------------------------------
 # Python evaluation on read and write
 # ---------------------------------------------------------------------------
@@ -130,12 +142,14 @@ def record_for_formula(rt, row):
     return rec
 
 
-def load_related(service, rt, records, paths, conn=None, actor=None):
+def load_related(service, rt, records, paths, actor, conn=None):
     """Attach related records (as nested dicts) along ``paths`` to each formula record.
 
-    With an ``actor``, a related record the actor may not see reads as an empty lookup, so a
-    formula field never shows data from a record its reader cannot open.
+    A related record the actor may not see reads as an empty lookup, so a formula never shows
+    data from a record its reader cannot open (the same visibility as every query).
     """
+    from .visibility import visible
+
     if not paths:
         return
     snap = service.snapshot
@@ -164,7 +178,7 @@ def load_related(service, rt, records, paths, conn=None, actor=None):
         if ids:
             t = target_rt.table
             stmt = select(t).where(t.c.id.in_(list(ids)))
-            vis = service._vis(target_rt, actor, "read") if actor is not None else None
+            vis = visible(service, target_rt, actor, "read")
             if vis is not None:
                 stmt = stmt.where(vis)
             if conn is None:
@@ -183,28 +197,22 @@ def load_related(service, rt, records, paths, conn=None, actor=None):
         level[path] = children
 
 
-def _context(actor, prior=None, creating=False):
-    ctx = {"now": _dt.datetime.now(_dt.timezone.utc)}
-    if actor is not None:
-        ctx["user"] = {"id": actor.user_id, "username": actor.username, "name": actor.username,
-                       "is_admin": actor.is_admin, "locale": actor.locale}
-    if not creating:
-        ctx["prior"] = prior if prior is not None else {}
-    return ctx
-
-
-def compute_fields(service, rt, rows, outs, actor, conn=None):
-    """Add formula field values to JSON records, loading related records once per page."""
-    of = rt.extra["formulas"]
+def compute_fields(service, rt, rows, outs, actor, conn=None, skip=()):
+    """Add formula field values to JSON records, loading related records once per page.
+    Fields in ``skip`` (hidden from this reader) are not computed."""
+    of = rt.formulas
+    wanted = [(n, c, f) for n, c, f in of.formula_fields if n not in skip]
+    if not wanted:
+        return
     recs = [record_for_formula(rt, row) for row in rows]
-    load_related(service, rt, recs, of.read_paths, conn=conn, actor=actor)
-    ctx = _context(actor)  # one clock reading and one context for the whole page
+    load_related(service, rt, recs, of.read_paths, actor, conn=conn)
+    ctx = formula_context(actor)  # one clock reading and one context for the whole page
     for rec, out in zip(recs, outs):
-        _evaluate_into(of, rec, out, ctx)
+        _evaluate_into(wanted, rec, out, ctx)
 
 
-def _evaluate_into(of, rec, out, ctx):
-    for name, compiled, fdef in of.formula_fields:
+def _evaluate_into(formula_fields, rec, out, ctx):
+    for name, compiled, fdef in formula_fields:
         try:
             value = compiled.evaluate(rec, context=ctx)
         except FormulaError:
@@ -226,132 +234,58 @@ def _json(value, fdef):
     return value
 
 
-def apply_defaults(service, rt, values, data, actor, now):
-    of = rt.extra["formulas"]
-    ctx = _context(actor, creating=True)
-    ctx["now"] = now
+def apply_defaults(ctx):
+    """Pipeline hook (``defaults``): default formulas of fields the caller did not send."""
+    of = ctx.rt.formulas
+    if isinstance(of, BrokenFormulas):
+        raise of.refusal()
+    if not of.defaults:
+        return
+    fctx = formula_context(ctx.actor, creating=True, now=ctx.now)
     rec = None
     for fdef, compiled in of.defaults:
-        if fdef.api_name in (data or {}):
+        if fdef.api_name in ctx.sent:
             continue
         if rec is None:
-            rec = record_for_formula(rt, values)
+            rec = record_for_formula(ctx.rt, ctx.values)
         try:
-            value = compiled.evaluate(rec, context=ctx)
+            value = compiled.evaluate(rec, context=fctx)
         except FormulaError:
             continue
         if value is None:
             continue
-        ft = rt.ftypes[fdef.api_name]
-        if ft.family == "number" and fdef.type == "integer":
-            value = int(value)
-        elif ft.family == "number":
-            value = value.quantize(Decimal(1).scaleb(-ft.scale(fdef)))
-        values[fdef.column] = ft.to_storage(fdef, value)
-        rec[fdef.api_name] = values[fdef.column]
+        ft = ctx.rt.ftypes[fdef.api_name]
+        if ft.is_numeric:
+            scale = getattr(ft, "scale", None)
+            value = int(value) if scale is None else value.quantize(Decimal(1).scaleb(-scale(fdef)))
+        ctx.values[fdef.column] = ft.to_storage(fdef, value)
+        rec[fdef.api_name] = ctx.values[fdef.column]
 
 
-def run_validation_rules(service, conn, rt, values, prior, actor):
-    of = rt.extra.get("formulas")
-    if of is None or not of.rules:
-        return {}
-    rec = record_for_formula(rt, values)
-    prior_rec = record_for_formula(rt, prior) if prior is not None else None
-    load_related(service, rt, [rec], of.rule_paths, conn=conn)
+def run_validation_rules(ctx):
+    """Pipeline hook (``validate``): a rule whose condition is TRUE adds its message."""
+    of = ctx.rt.formulas
+    if isinstance(of, BrokenFormulas):
+        raise of.refusal()
+    if not of.rules:
+        return
+    rt = ctx.rt
+    rec = record_for_formula(rt, ctx.values)
+    prior_rec = record_for_formula(rt, ctx.prior) if ctx.prior is not None else None
+    # rules see every related record (they protect data; their messages name no related value)
+    load_related(ctx.service, rt, [rec], of.read_paths, SYSTEM_ACTOR, conn=ctx.conn)
+    plain = formula_context(ctx.actor)
     for name, compiled, _f in of.formula_fields:
         try:
-            rec[name] = compiled.evaluate(rec, context=_context(actor))
+            rec[name] = compiled.evaluate(rec, context=plain)
         except FormulaError:
             rec[name] = None
-    ctx = _context(actor, prior=prior_rec, creating=prior is None)
-    errors = {}
+    fctx = formula_context(ctx.actor, prior=prior_rec, creating=ctx.prior is None)
     for rule, compiled in of.rules:
         try:
-            hit = compiled.evaluate(rec, context=ctx)
+            hit = compiled.evaluate(rec, context=fctx)
         except FormulaError as exc:
-            errors.setdefault(rule.field or "_record", []).append(
-                f"Validation rule '{rule.name}' could not be evaluated: {exc.message}")
+            ctx.error(rule.field or "_record", f"Validation rule '{rule.name}' could not be evaluated: {exc.message}")
             continue
         if hit is True:
-            errors.setdefault(rule.field or "_record", []).append(rule.message)
-    return errors
-
-
-service_mod.validators.append(run_validation_rules)
-
-
-# ---------------------------------------------------------------------------
-# SQL: where=, order_by on formula fields
-# ---------------------------------------------------------------------------
-
-class SqlResolver:
-    """Resolve formula paths to SQL for one object: columns, formula fields, related fields
-    through correlated subqueries (one per hop, indexed by the related table's primary key)."""
-
-    def __init__(self, service, rt, dialect, ctx, actor=None):
-        self.service, self.rt, self.dialect, self.ctx, self.actor = service, rt, dialect, ctx, actor
-
-    def __call__(self, path):
-        return self._resolve(self.rt, self.rt.table, tuple(path), set())
-
-    def _resolve(self, rt, table, path, seen):
-        head = path[0]
-        if head in SYSTEM_FORMULA_TYPES:
-            return table.c[head]
-        fdef = rt.odef.field(head)
-        if fdef is None:
-            raise BadRequest("records.E020", f"Unknown field '{head}'.")
-        if len(path) == 1:
-            if fdef.column:
-                return table.c[fdef.column]
-            if fdef.type == "formula":
-                key = (rt.name, head)
-                if key in seen:
-                    raise BadRequest("records.E021", f"Formula field '{head}' refers to itself.")
-                of = rt.extra["formulas"]
-                compiled = next(c for n, c, _f in of.formula_fields if n == head)
-                return compiled.to_sql(lambda p: self._resolve(rt, table, tuple(p), seen | {key}),
-                                       self.dialect, context=self.ctx)
-            raise BadRequest("records.E022", f"Field '{head}' cannot be used in SQL.")
-        target_rt = self.service.snapshot.get(fdef.target)
-        alias = target_rt.table.alias()
-        inner = self._resolve(target_rt, alias, path[1:], seen)
-        conds = [alias.c.id == table.c[fdef.column]]
-        plan = getattr(self.actor, "plan", None)
-        if plan is not None and not plan.is_admin:
-            # a related record the reader may not see reads as an empty lookup, as in Python
-            from engine.security import access as acl
-            vis = acl.visibility(plan, target_rt, "read", None, True, table=alias)
-            if vis is not None:
-                conds.append(vis)
-        return select(inner).where(*conds).scalar_subquery()
-
-
-def where_sql(service, rt, source, actor):
-    """Compile a ``where=`` formula to a SQL condition (422 with line/column when it is wrong)."""
-    of = rt.extra["formulas"]
-    compiled = of.where_cache.get(source)
-    if compiled is None:  # a client repeats its filters: parse and check each text once per version
-        compiled = compile_formula(source, of.fields_map, return_type="boolean")
-        if len(of.where_cache) >= 256:
-            of.where_cache.pop(next(iter(of.where_cache)))
-        of.where_cache[source] = compiled
-    dialect = service.engine.dialect.name
-    expr = compiled.to_sql(SqlResolver(service, rt, dialect, _context(actor), actor), dialect,
-                           context=_context(actor))
-    return expr
-
-
-def order_sql(service, rt, name, actor):
-    of = rt.extra["formulas"]
-    compiled = next((c for n, c, _f in of.formula_fields if n == name), None)
-    if compiled is None:
-        return None
-    dialect = service.engine.dialect.name
-    return compiled.to_sql(SqlResolver(service, rt, dialect, _context(actor), actor), dialect,
-                           context=_context(actor))
-
-
-
-
-from . import rollups  # noqa: E402,F401  (registers the roll-up hooks)
+            ctx.error(rule.field or "_record", rule.message)

@@ -46,7 +46,7 @@ def _parse_value(rt, name, raw):
         if low not in ("true", "false", "1", "0"):
             raise RecordValidationError({name: ["Not a valid boolean (true or false)."]})
         return low in ("true", "1")
-    cache = rt.extra.setdefault("filter_fields", {})   # per metadata version, built once
+    cache = rt.filter_fields   # per metadata version, built once
     mfield = cache.get(name)
     if mfield is None:
         mfield = ftype.marshmallow_field(fdef)

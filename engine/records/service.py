@@ -1,103 +1,54 @@
 """The record service: the only code that writes records.
 
-Each call runs in one transaction: deserialise with the object's generated
-marshmallow schema, apply defaults and auto-numbers, check lookups, evaluate
-validation rules, write, and report unique violations by field. Reads add
-computed (formula) fields. Higher layers (formulas, security, workflow) plug in
-through the per-version state of the snapshot (``rt.extra``) and the hook lists
-below; this module imports no Flask.
+A façade over the write pipeline (:mod:`engine.records.pipeline`): every create, update,
+delete, restore and purge runs the named phases in one transaction, then ``after_commit``.
+What formulas, roll-ups, history — and next, approvals and automations — do on a write are
+hooks the composition root put on those phases; this module knows none of them. Reads and
+the query seam are in :mod:`engine.records.reader`. The acting user is always explicit
+(``engine.security.SYSTEM_ACTOR`` for internal work); this module imports no Flask.
 """
 from __future__ import annotations
 
 import re
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, delete, func, insert, select, update
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from uuid6 import uuid7
 
 from engine.db import users, utcnow
-from engine.errors import (BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed,
-                           RecordValidationError)
+from engine.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
 from engine.metadata.checks import suggest
 from engine.metadata.counters import next_numbers
 from engine.metadata.field_types.computed import format_auto_number
-from engine.metadata.field_types.scalar import iso_utc
 from engine.metadata.model import SYSTEM_FIELDS
 
-from engine.security import SYSTEM_ACTOR as _SYSTEM
-from engine.security import access as acl
-
-from . import query as q
+from .errors import record_errors, row_errors
+from .pipeline import Change, Event, RecordContext, WriteContext
+from .reader import RecordReader
+from .visibility import visible
 
 WRITABLE_SYSTEM = ("name", "owner_id")
 BATCH_PARAMS = 30000   # bound parameters per INSERT statement (SQLite allows 32766)
-
-# fn(service, conn, rt, new_values: dict, prior: dict|None, actor) -> {field: [messages]}
-validators = []
-# fn(service, conn, rt, event, records: list[dict], priors: list[dict|None], actor), in the transaction
-after_write = []
+EMPTY = (None, "", [])
 
 
-class RecordService:
-    """CRUD, recycle bin and queries over the records of a snapshot."""
+class RecordService(RecordReader):
+    """CRUD and the recycle bin over the records of one snapshot, through the write pipeline."""
 
-    def __init__(self, engine, snapshot):
-        self.engine = engine
-        self.snapshot = snapshot
+    def __init__(self, engine, snapshot, hooks):
+        super().__init__(engine, snapshot)
+        self.hooks = hooks
 
-    # -- helpers -------------------------------------------------------------
-    def runtime(self, object_name):
-        rt = self.snapshot.get(object_name)
-        if rt is None:
-            raise NotFound("records.E404", f"Unknown object '{object_name}'"
-                           f"{suggest(object_name, self.snapshot.objects)}.")
-        return rt
+    # -- phases shared by every write ----------------------------------------------
+    def _authorise(self, rt, actor, right):
+        self._require(rt, actor, right)
+        if actor.read_only:
+            raise Forbidden("records.E403", "This token is read-only.")
 
-    def to_json(self, rt, row, fields=None, actor=None, conn=None):
-        """Serialise a row (mapping) into the API's JSON record, formula fields computed."""
-        return self.page_json(rt, [row], fields, actor, conn=conn)[0]
-
-    def page_json(self, rt, rows, fields=None, actor=None, conn=None):
-        """Serialise rows; computed fields are evaluated once for the whole page (inside the
-        caller's transaction when ``conn`` is given)."""
-        outs = [self._plain_json(rt, row) for row in rows]
-        compute = rt.extra.get("compute")
-        if compute is not None and rows and (fields is None or any(
-                f in rt.ftypes and not rt.ftypes[f].stored for f in fields)):
-            compute(self, rt, rows, outs, actor, conn)
-        hidden = acl.hidden_fields(actor.plan, rt) if actor is not None else ()
-        if fields or hidden:
-            keep = (set(fields) | {"id"}) if fields else None
-            outs = [{k: v for k, v in out.items() if (keep is None or k in keep) and k not in hidden}
-                    for out in outs]
-        return outs
-
-    def _vis(self, rt, actor, access):
-        """The SQL visibility condition for the actor (None: everything)."""
-        plan = actor.plan if actor is not None else None
-        if plan is None:
-            return None
-        where_fn = rt.extra.get("where")
-        criteria = (lambda src: where_fn(self, rt, src, _SYSTEM)) if where_fn else None
-        if plan.is_admin:
-            return None
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
-            shares = acl.has_shares(conn, plan, rt.name)
-        return acl.visibility(plan, rt, access, criteria, shares_exist=shares)
-
-    def _require(self, rt, actor, right):
-        acl.require(actor.plan if actor is not None else None, rt, right)
-
-    def _plain_json(self, rt, row):
-        out = {"id": row["id"], "name": row["name"], "owner_id": row["owner_id"],
-               "created_at": iso_utc(row["created_at"]), "created_by": row["created_by"],
-               "updated_at": iso_utc(row["updated_at"]), "updated_by": row["updated_by"],
-               "row_version": row["row_version"], "deleted_at": iso_utc(row["deleted_at"])}
-        for name, col, conv, fdef in rt.json_out:
-            value = row[col]
-            out[name] = conv(fdef, value) if conv is not None and value is not None else value
-        return out
+    def _run(self, point, ctx):
+        for hook in getattr(self.hooks, point):
+            hook(ctx)
 
     def _check_writable(self, rt, data, row_no=None):
         if not isinstance(data, dict):
@@ -114,11 +65,19 @@ class RecordService:
                 errors[key] = [f"Unknown field{suggest(key, names)}."]
         return errors
 
-    def _deserialise(self, rt, data, *, partial, row_no=None, actor=None):
+    def _deserialise(self, rt, data, actor, *, partial, row_no=None):
+        """Phase ``deserialise``: the caller's JSON through the object's marshmallow schema."""
+        from engine.security import access as acl
+
         errors = self._check_writable(rt, data, row_no)
-        if actor is not None:
-            for k, v in acl.writable_check(actor.plan, rt, data).items():
-                errors.setdefault(k, v)
+        hidden = self.hidden_fields(rt, actor)
+        for k in list(errors):
+            if k in hidden:   # a hidden field does not exist for this writer
+                errors[k] = [f"Unknown field{suggest(k, [n for n in rt.writable if n not in hidden])}."]
+        for k, v in acl.writable_check(actor.plan, rt, data).items():
+            if k in hidden:
+                v = ["Unknown field."]
+            errors.setdefault(k, v)
         values = {}
         try:
             loaded = rt.schema.load(data, partial=partial)
@@ -134,58 +93,55 @@ class RecordService:
             values[fdef.column] = rt.ftypes[key].to_storage(fdef, value)
         return values, errors
 
-    def _required_errors(self, rt, values, *, creating):
-        errors = {}
+    def _required(self, ctx, creating):
+        """Phase ``required``."""
+        rt, values = ctx.rt, ctx.values
+        changed = ctx.sent if not creating else None
         for name, fdef in rt.writable.items():
-            if not fdef.required or not fdef.column:
+            if not fdef.required or not fdef.column or name in ctx.errors:
                 continue
-            if creating and values.get(fdef.column) in (None, "", []):
-                errors[name] = ["Required."]
-            elif not creating and fdef.column in values and values[fdef.column] in (None, "", []):
-                errors[name] = ["Required."]
-        if rt.odef.doc.get("name_required") and (
-                (creating and not values.get("name")) or (not creating and "name" in values and not values["name"])):
-            errors["name"] = ["Required."]
-        return errors
+            if (creating or name in changed) and values.get(fdef.column) in EMPTY:
+                ctx.error(name, "Required.")
+        if rt.odef.doc.get("name_required") and (creating or "name" in changed) and not values.get("name"):
+            ctx.error("name", "Required.")
 
-    def _check_lookups(self, conn, rt, rows, errors_for):
+    def _check_lookups(self, conn, rt, contexts, actor, only_sent=False):
+        """Phase ``lookups``: a lookup must point to a live record the writer can read (a
+        master-detail child: one the writer can edit); otherwise the same message as for an id
+        that does not exist, so a write never reveals a record the writer cannot see."""
         for name, fdef in rt.writable.items():
             if not fdef.target:
                 continue
-            ids = {r[fdef.column] for r in rows if r.get(fdef.column)}
-            if not ids:
-                continue
+            todo = [c for c in contexts if c.values.get(fdef.column) and (not only_sent or name in c.sent)]
+            ids = {c.values[fdef.column] for c in todo}
             target = self.snapshot.get(fdef.target)
-            if target is None:
+            if not ids or target is None:
                 continue
-            found = set()
-            id_list = list(ids)
+            t = target.table
+            vis = visible(self, target, actor, "edit" if rt.ftypes[name].cascade else "read")
+            found, id_list = set(), list(ids)
             for i in range(0, len(id_list), 5000):
-                chunk = id_list[i:i + 5000]
-                found |= set(conn.execute(select(target.table.c.id).where(
-                    target.table.c.id.in_(chunk), target.table.c.deleted_at.is_(None))).scalars())
-            for idx, r in enumerate(rows):
-                v = r.get(fdef.column)
-                if v and v not in found:
-                    errors_for(idx).setdefault(name, []).append(
-                        f"No {target.odef.label} with id '{str(v)[:40]}'.")
+                stmt = select(t.c.id).where(t.c.id.in_(id_list[i:i + 5000]), t.c.deleted_at.is_(None))
+                found |= set(conn.execute(stmt.where(vis) if vis is not None else stmt).scalars())
+            for c in todo:
+                v = c.values[fdef.column]
+                if v not in found:
+                    c.error(name, f"No {target.odef.label} with id '{str(v)[:40]}'.")
 
-    def _check_owner(self, conn, values, actor, rt=None, prior=None):
-        """Ownership transfer: admins, users with modify-all, and the current owner may give a
+    def _check_owner(self, conn, ctx):
+        """Ownership transfer: admins, users with Modify All, and the current owner may give a
         record to another active user."""
-        owner = values.get("owner_id")
-        if owner is None or (prior is None and owner == actor.user_id) or \
+        owner, prior, actor = ctx.values.get("owner_id"), ctx.prior, ctx.actor
+        if "owner_id" not in ctx.sent or owner is None or (prior is None and owner == actor.user_id) or \
                 (prior is not None and owner == prior["owner_id"]):
-            return {}
-        plan = actor.plan
-        allowed = actor.is_admin or plan is None or (rt is not None and plan.can(rt.name, "modify_all")) \
+            return
+        allowed = actor.is_admin or actor.plan.can(ctx.rt.name, "modify_all") \
             or (prior is not None and prior["owner_id"] == actor.user_id)
         if not allowed:
-            return {"owner_id": ["Only the owner, an administrator or a user with Modify All can transfer "
-                                 "this record."]}
-        if conn.execute(select(users.c.id).where(users.c.id == owner, users.c.active.is_(True))).first() is None:
-            return {"owner_id": [f"No active user with id '{str(owner)[:40]}'."]}
-        return {}
+            ctx.error("owner_id", "Only the owner, an administrator or a user with Modify All can transfer "
+                      "this record.")
+        elif conn.execute(select(users.c.id).where(users.c.id == owner, users.c.active.is_(True))).first() is None:
+            ctx.error("owner_id", f"No active user with id '{str(owner)[:40]}'.")
 
     def _unique_error(self, rt, exc):
         text = str(exc.orig)
@@ -197,21 +153,32 @@ class RecordService:
                                 fields={fname: ["Must be unique; this value is already used."]})
         return None
 
-    def _write(self, rt, fn):
-        try:
-            with self.engine.begin() as conn:
-                return fn(conn)
-        except IntegrityError as exc:
-            err = self._unique_error(rt, exc)
-            if err is not None:
-                raise err from None
-            raise
+    def _transaction(self, rt, fn):
+        """Run ``fn(conn) -> (result, WriteContext|None)`` in one transaction, then ``after_commit``."""
+        with self._database_errors("write"):
+            try:
+                with self.engine.begin() as conn:
+                    result, wctx = fn(conn)
+            except IntegrityError as exc:
+                err = self._unique_error(rt, exc)
+                if err is not None:
+                    raise err from None
+                raise
+        if wctx is not None and len(self.hooks.after_commit):
+            wctx.conn = None
+            self._run("after_commit", wctx)
+        return result
 
-    def _lock_row(self, conn, rt, record_id, *, deleted=False, actor=None):
+    def _after_write(self, conn, rt, actor, event, changes, now):
+        wctx = WriteContext(self, conn, actor, rt, event, changes, now)
+        self._run("after_write", wctx)
+        return wctx
+
+    def _lock_row(self, conn, rt, record_id, actor, *, deleted=False):
         """Lock a record the actor can see; 404 when invisible, 403 when visible but not editable."""
         t = rt.table
         stmt = select(t).where(t.c.id == str(record_id))
-        vis = self._vis(rt, actor, "read")
+        vis = visible(self, rt, actor, "read")
         if vis is not None:
             stmt = stmt.where(vis)
         stmt = stmt.where(t.c.deleted_at.is_not(None) if deleted else t.c.deleted_at.is_(None))
@@ -221,69 +188,65 @@ class RecordService:
         if row is None:
             where = " in the recycle bin" if deleted else ""
             raise NotFound("records.E404", f"No {rt.odef.label} with id '{str(record_id)[:40]}'{where}.")
-        edit = self._vis(rt, actor, "edit")
+        edit = visible(self, rt, actor, "edit")
         if edit is not None and conn.execute(select(t.c.id).where(t.c.id == row["id"], edit)).first() is None:
             raise Forbidden("security.E403", f"You may see this {rt.odef.label} but not change it.")
         return row
 
-    @staticmethod
-    def _writer(actor):
-        if actor.read_only:
-            raise Forbidden("records.E403", "This token is read-only.")
+    def lock_for_edit(self, object_name, record_id, actor):
+        """Check (in its own transaction) that ``actor`` may edit the record: 404 / 403 otherwise."""
+        rt = self.runtime(object_name)
+        self._require(rt, actor, "read")
+        with self.engine.begin() as conn:
+            self._lock_row(conn, rt, record_id, actor)
+        return rt
 
-    # -- create ----------------------------------------------------------------
+    # -- create ---------------------------------------------------------------------------
     def create(self, object_name, data, actor):
         rt = self.runtime(object_name)
-        self._writer(actor)
-        self._require(rt, actor, "create")
-        return self._write(rt, lambda conn: self._create_many(conn, rt, [data], actor, single=True))[0]
+        self._authorise(rt, actor, "create")
+        return self._transaction(rt, lambda conn: self._create_many(conn, rt, [data], actor, single=True))[0]
 
     def bulk_create(self, object_name, items, actor, max_records=10000):
         """Create many records, all or nothing; errors are keyed ``records[i].field``."""
         rt = self.runtime(object_name)
-        self._writer(actor)
-        self._require(rt, actor, "create")
-        if not items:
+        self._authorise(rt, actor, "create")
+        if not isinstance(items, list) or not items:
             raise BadRequest("records.E003", "Send at least one record.")
         if len(items) > max_records:
             raise BadRequest("records.E004", f"Send at most {max_records} records in one call (got {len(items)}).")
-        return self._write(rt, lambda conn: self._create_many(conn, rt, items, actor, single=False))
+        return self._transaction(rt, lambda conn: self._create_many(conn, rt, items, actor, single=False))
 
     def _create_many(self, conn, rt, items, actor, single):
         now = utcnow()
-        rows, errors = [], {}
-
-        def errors_for(i):
-            return errors.setdefault(i, {})
-
+        contexts = []
+        booleans = [f.column for n, f in rt.stored.items() if rt.ftypes[n].family == "boolean"]
         for i, data in enumerate(items):
-            values, errs = self._deserialise(rt, data, partial=False, row_no=None if single else i, actor=actor)
+            values, errs = self._deserialise(rt, data, actor, partial=False, row_no=None if single else i)
             values.setdefault("owner_id", actor.user_id)
-            errs.update(self._check_owner(conn, values, actor, rt) if "owner_id" in (data or {}) else {})
-            defaults = rt.extra.get("defaults")
-            if defaults:
-                defaults(self, rt, values, data, actor, now)
-            for name, fdef in rt.stored.items():
-                if rt.ftypes[name].family == "boolean" and values.get(fdef.column) is None:
-                    values[fdef.column] = False
-            errs.update({k: v for k, v in self._required_errors(rt, values, creating=True).items()
-                         if k not in errs})
-            if errs:
-                errors[i] = errs
+            ctx = RecordContext(self, conn, actor, rt, Event.CREATE, values, None, sent=data, now=now, errors=errs)
+            self._run("authorise", ctx)
+            self._check_owner(conn, ctx)
+            self._run("defaults", ctx)
+            for col in booleans:
+                if values.get(col) is None:
+                    values[col] = False
+            self._required(ctx, creating=True)
             values.update(id=str(uuid7()), created_at=now, updated_at=now, created_by=actor.user_id,
                           updated_by=actor.user_id, row_version=1, deleted_at=None)
-            rows.append(values)
-        if not errors:
-            self._check_lookups(conn, rt, rows, errors_for)
-        if not errors:
-            for i, values in enumerate(rows):
-                errs = self._run_validators(conn, rt, values, None, actor)
-                if errs:
-                    errors[i] = errs
-        if errors:
-            raise _row_errors(errors, single)
+            contexts.append(ctx)
+        if not any(c.errors for c in contexts):
+            self._check_lookups(conn, rt, contexts, actor)
+        if not any(c.errors for c in contexts):
+            for ctx in contexts:
+                self._run("validate", ctx)
+        if any(c.errors for c in contexts):
+            raise row_errors(rt, contexts, single)
+        for ctx in contexts:
+            self._run("before_save", ctx)
+        rows = [c.values for c in contexts]
         for name, fdef in rt.stored.items():
-            if fdef.type == "auto_number":
+            if rt.ftypes[name].assign_on_insert:
                 fmt = fdef.get("format", "{0}")
                 for values, n in zip(rows, next_numbers(conn, rt.name, fdef, len(rows))):
                     values[fdef.column] = format_auto_number(fmt, n)
@@ -292,191 +255,97 @@ class RecordService:
         per_stmt = max(1, BATCH_PARAMS // max(1, len(cols)))
         for start in range(0, len(full), per_stmt):
             chunk = full[start:start + per_stmt]
-            if len(chunk) == 1:
-                conn.execute(insert(rt.table).values(chunk[0]))
-            else:
-                conn.execute(insert(rt.table).values(chunk))
-        for hook in after_write:
-            hook(self, conn, rt, "create", full, [None] * len(full), actor)
-        return self.page_json(rt, full, actor=actor, conn=conn)
+            conn.execute(insert(rt.table).values(chunk[0] if len(chunk) == 1 else chunk))
+        wctx = self._after_write(conn, rt, actor, Event.CREATE, [Change(r) for r in full], now)
+        return self.page_json(rt, full, actor, conn=conn), wctx
 
-    def _run_validators(self, conn, rt, values, prior, actor):
-        errs = {}
-        for fn in validators:
-            for k, v in (fn(self, conn, rt, values, prior, actor) or {}).items():
-                errs.setdefault(k, []).extend(v)
-        return errs
-
-    # -- read ------------------------------------------------------------------
-    def get(self, object_name, record_id, actor, *, include_deleted=False, fields=None):
-        rt = self.runtime(object_name)
-        self._require(rt, actor, "read")
-        t = rt.table
-        stmt = select(t).where(t.c.id == str(record_id))
-        if not include_deleted:
-            stmt = stmt.where(t.c.deleted_at.is_(None))
-        vis = self._vis(rt, actor, "read")
-        if vis is not None:
-            stmt = stmt.where(vis)
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
-            row = conn.execute(stmt).mappings().first()
-        if row is None:
-            raise NotFound("records.E404", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")
-        return self.to_json(rt, row, fields=fields, actor=actor)
-
-    def list(self, object_name, actor, *, filters=None, where=None, order_by=None, limit=50, cursor=None,
-             fields=None, with_total=False, deleted=False, max_limit=200):
-        """List records: ``{"records": [...], "next_cursor": str|None[, "total": n]}``."""
-        rt = self.runtime(object_name)
-        self._require(rt, actor, "read")
-        hidden = acl.hidden_fields(actor.plan, rt) if actor is not None else ()
-        for key in list(filters or {}) + [k.strip().lstrip("+-") for k in (order_by or "").split(",")] + list(fields or []):
-            if key.partition("__")[0] in hidden:
-                raise BadRequest("records.E010", f"Unknown field '{key.partition('__')[0]}' on '{rt.name}'.",
-                                 fields={key: ["unknown field"]})
-        try:
-            limit = int(limit)
-        except (TypeError, ValueError):
-            raise BadRequest("records.E017", f"limit must be a whole number between 1 and {max_limit}.",
-                             fields={"limit": ["invalid"]}) from None
-        if not 1 <= limit <= max_limit:
-            raise BadRequest("records.E017", f"limit must be between 1 and {max_limit} (got {limit}).",
-                             fields={"limit": ["out of range"]})
-        t = rt.table
-        conds = [t.c.deleted_at.is_not(None) if deleted else t.c.deleted_at.is_(None)]
-        conds += q.build_filters(rt, filters or {})
-        if where:
-            where_fn = rt.extra.get("where")
-            if where_fn is None:
-                raise BadRequest("records.E018", "where= filters are not available.")
-            conds.append(where_fn(self, rt, where, actor))
-        vis = self._vis(rt, actor, "read")
-        if vis is not None:
-            conds.append(vis)
-        if fields is not None:
-            unknown = [f for f in fields if f not in SYSTEM_FIELDS and f not in rt.ftypes]
-            if unknown:
-                raise BadRequest("records.E019", f"Unknown field '{unknown[0]}' in fields="
-                                 f"{suggest(unknown[0], list(rt.ftypes))}.", fields={"fields": ["unknown field"]})
-        order_fn = rt.extra.get("order_sql")
-        keys = q.parse_order(rt, order_by, computed=(lambda n: order_fn(self, rt, n, actor)) if order_fn else None)
-        fp = q.fingerprint(object_name, sorted((filters or {}).items()), where, order_by, deleted)
-        stmt = select(t, *[col.label(f"_k{i}") for i, (_n, col, _d) in enumerate(keys)]).where(*conds)
-        if cursor:
-            values = q.decode_cursor(cursor, fp, len(keys))
-            stmt = stmt.where(q.keyset_condition(keys, values))
-        stmt = stmt.order_by(*q.order_clauses(keys)).limit(limit + 1)
-        try:
-            with self.engine.connect().execution_options(tessera_readonly=True) as conn:
-                rows = conn.execute(stmt).mappings().all()
-                total = None
-                if with_total:
-                    total = conn.execute(select(func.count()).select_from(t).where(*conds)).scalar()
-        except DataError as exc:  # e.g. a filter's arithmetic overflows in the database
-            raise RecordValidationError({"where": ["The database could not compute this filter: "
-                                                   f"{str(exc.orig).splitlines()[0][:200]}"]},
-                                        code="records.E030") from None
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = None
-        if more and rows:
-            last = rows[-1]
-            next_cursor = q.encode_cursor([last[f"_k{i}"] for i in range(len(keys))], fp)
-        out = {"records": self.page_json(rt, rows, fields=fields, actor=actor),
-               "next_cursor": next_cursor}
-        if with_total:
-            out["total"] = total
-        return out
-
-    # -- update ----------------------------------------------------------------
+    # -- update ---------------------------------------------------------------------------
     def update(self, object_name, record_id, data, actor, *, if_match=None):
+        """Change some fields of a record. A change that changes nothing writes nothing (the
+        row_version stays)."""
         rt = self.runtime(object_name)
-        self._writer(actor)
-        self._require(rt, actor, "edit")
+        self._authorise(rt, actor, "edit")
 
         def run(conn):
-            prior = self._lock_row(conn, rt, record_id, actor=actor)
+            prior = dict(self._lock_row(conn, rt, record_id, actor))
             if if_match is not None and str(prior["row_version"]) != str(if_match):
                 raise PreconditionFailed("records.E412", f"The {rt.odef.label} was changed by someone else "
                                          f"(version {prior['row_version']}, you sent {if_match}); "
                                          "reload it and apply your change again.")
-            values, errs = self._deserialise(rt, data, partial=True, actor=actor)
-            if "owner_id" in (data or {}):
-                errs.update(self._check_owner(conn, values, actor, rt, prior))
-            errs.update({k: v for k, v in self._required_errors(rt, values, creating=False).items()
-                         if k not in errs})
-            if errs:
-                raise RecordValidationError(errs)
-            self._check_lookups(conn, rt, [values], lambda _i: errs)
-            if errs:
-                raise RecordValidationError(errs)
-            merged = dict(prior)
-            merged.update(values)
-            errs = self._run_validators(conn, rt, merged, dict(prior), actor)
-            if errs:
-                raise RecordValidationError(errs)
-            now = utcnow()
-            values.update(updated_at=now, updated_by=actor.user_id, row_version=prior["row_version"] + 1)
+            values, errs = self._deserialise(rt, data, actor, partial=True)
+            ctx = RecordContext(self, conn, actor, rt, Event.UPDATE, dict(prior, **values), prior,
+                                sent=data, now=utcnow(), errors=errs)
+            self._run("authorise", ctx)
+            self._check_owner(conn, ctx)
+            self._required(ctx, creating=False)
+            if not ctx.errors:
+                self._check_lookups(conn, rt, [ctx], actor, only_sent=True)
+            if not ctx.errors:
+                self._run("validate", ctx)
+            if ctx.errors:
+                raise record_errors(rt, ctx.errors, prior)
+            self._run("before_save", ctx)
+            changed = {k: v for k, v in ctx.values.items() if k in rt.table.c and prior.get(k) != v}
+            if not changed:
+                return self.to_json(rt, prior, actor, conn=conn), None
+            changed.update(updated_at=ctx.now, updated_by=actor.user_id, row_version=prior["row_version"] + 1)
             res = conn.execute(update(rt.table).where(rt.table.c.id == prior["id"],
                                                       rt.table.c.row_version == prior["row_version"])
-                               .values(values))
+                               .values(changed))
             if res.rowcount != 1:
                 raise PreconditionFailed("records.E412", f"The {rt.odef.label} was changed by someone else; "
                                          "reload it and apply your change again.")
-            merged.update(values)
-            for hook in after_write:
-                hook(self, conn, rt, "update", [merged], [dict(prior)], actor)
-            return self.to_json(rt, merged, actor=actor, conn=conn)
+            merged = dict(prior, **changed)
+            wctx = self._after_write(conn, rt, actor, Event.UPDATE, [Change(merged, prior)], ctx.now)
+            return self.to_json(rt, merged, actor, conn=conn), wctx
 
-        return self._write(rt, run)
+        return self._transaction(rt, run)
 
-    # -- recycle bin -------------------------------------------------------------
+    # -- recycle bin ---------------------------------------------------------------------------
     def delete(self, object_name, record_id, actor):
         """Move a record (and its master-detail children) to the recycle bin."""
         rt = self.runtime(object_name)
-        self._writer(actor)
-        self._require(rt, actor, "delete")
+        self._authorise(rt, actor, "delete")
 
         def run(conn):
-            row = self._lock_row(conn, rt, record_id, actor=actor)
+            row = self._lock_row(conn, rt, record_id, actor)
             now = utcnow()
-            self._cascade_soft_delete(conn, rt, [row["id"]], now, actor)
+            self._cascade(conn, rt, [row["id"]], now, actor, Event.DELETE)
+            new = dict(row, deleted_at=now, updated_by=actor.user_id, row_version=row["row_version"] + 1)
             conn.execute(update(rt.table).where(rt.table.c.id == row["id"]).values(
-                deleted_at=now, updated_by=actor.user_id))
-            for hook in after_write:
-                hook(self, conn, rt, "delete", [dict(row, deleted_at=now)], [dict(row)], actor)
+                deleted_at=now, updated_by=actor.user_id, row_version=new["row_version"]))
+            return None, self._after_write(conn, rt, actor, Event.DELETE, [Change(new, dict(row))], now)
 
-        self._write(rt, run)
+        self._transaction(rt, run)
 
-    def _cascade_soft_delete(self, conn, rt, ids, now, actor, restore=False):
+    def _cascade(self, conn, rt, ids, now, actor, event):
+        """Children through master-detail follow their parent into (or out of) the recycle bin."""
+        restore = event is Event.RESTORE
         for child_name, fdef in rt.children:
             child = self.snapshot.get(child_name)
             if child is None or not child.ftypes[fdef.api_name].cascade:
                 continue
             ct = child.table
             col = ct.c[fdef.column]
-            if restore:
-                cond = and_(col.in_(ids), ct.c.deleted_at == now)
-            else:
-                cond = and_(col.in_(ids), ct.c.deleted_at.is_(None))
+            cond = and_(col.in_(ids), ct.c.deleted_at == now) if restore else \
+                and_(col.in_(ids), ct.c.deleted_at.is_(None))
             child_rows = [dict(r) for r in conn.execute(select(ct).where(cond)).mappings()]
             if not child_rows:
                 continue
             child_ids = [r["id"] for r in child_rows]
-            self._cascade_soft_delete(conn, child, child_ids, now, actor, restore)
-            conn.execute(update(ct).where(ct.c.id.in_(child_ids)).values(deleted_at=None if restore else now))
-            event = "restore" if restore else "delete"
-            for hook in after_write:
-                hook(self, conn, child, event, [dict(r, deleted_at=None if restore else now) for r in child_rows],
-                     child_rows, actor)
+            self._cascade(conn, child, child_ids, now, actor, event)
+            conn.execute(update(ct).where(ct.c.id.in_(child_ids)).values(
+                deleted_at=None if restore else now, row_version=ct.c.row_version + 1))
+            changes = [Change(dict(r, deleted_at=None if restore else now, row_version=r["row_version"] + 1), r)
+                       for r in child_rows]
+            self._after_write(conn, child, actor, event, changes, now)
 
     def restore(self, object_name, record_id, actor):
         rt = self.runtime(object_name)
-        self._writer(actor)
-        self._require(rt, actor, "delete")
+        self._authorise(rt, actor, "delete")
 
         def run(conn):
-            row = self._lock_row(conn, rt, record_id, deleted=True, actor=actor)
+            row = self._lock_row(conn, rt, record_id, actor, deleted=True)
             for name, fdef in rt.stored.items():
                 if rt.ftypes[name].cascade and row[fdef.column]:
                     parent = self.snapshot.get(fdef.target)
@@ -485,37 +354,39 @@ class RecordService:
                     if alive is None:
                         raise Conflict("records.E409", f"Restore the {parent.odef.label} "
                                        f"'{row[fdef.column]}' first: this {rt.odef.label} belongs to it.")
-            self._cascade_soft_delete(conn, rt, [row["id"]], row["deleted_at"], actor, restore=True)
-            conn.execute(update(rt.table).where(rt.table.c.id == row["id"]).values(deleted_at=None))
-            restored = dict(row, deleted_at=None)
-            for hook in after_write:
-                hook(self, conn, rt, "restore", [restored], [dict(row)], actor)
-            return self.to_json(rt, restored, actor=actor, conn=conn)
+            self._cascade(conn, rt, [row["id"]], row["deleted_at"], actor, Event.RESTORE)
+            restored = dict(row, deleted_at=None, row_version=row["row_version"] + 1)
+            conn.execute(update(rt.table).where(rt.table.c.id == row["id"]).values(
+                deleted_at=None, row_version=restored["row_version"]))
+            wctx = self._after_write(conn, rt, actor, Event.RESTORE, [Change(restored, dict(row))], utcnow())
+            return self.to_json(rt, restored, actor, conn=conn), wctx
 
-        return self._write(rt, run)
+        return self._transaction(rt, run)
 
     def purge(self, object_name, record_id, actor):
         """Delete a record from the recycle bin for good (children too; lookups to it cleared)."""
         rt = self.runtime(object_name)
-        self._writer(actor)
-        self._require(rt, actor, "delete")
+        self._authorise(rt, actor, "delete")
 
         def run(conn):
-            row = self._lock_row(conn, rt, record_id, deleted=True, actor=actor)
-            self._purge_ids(conn, rt, [row["id"]])
+            row = self._lock_row(conn, rt, record_id, actor, deleted=True)
+            now = utcnow()
+            self._purge_ids(conn, rt, [row["id"]], actor, now)
+            return None, self._after_write(conn, rt, actor, Event.PURGE, [Change(dict(row), dict(row))], now)
 
-        self._write(rt, run)
+        self._transaction(rt, run)
 
-    def _purge_ids(self, conn, rt, ids):
+    def _purge_ids(self, conn, rt, ids, actor, now):
         for child_name, fdef in rt.children:
             child = self.snapshot.get(child_name)
             if child is None:
                 continue
             col = child.table.c[fdef.column]
             if child.ftypes[fdef.api_name].cascade:
-                child_ids = list(conn.execute(select(child.table.c.id).where(col.in_(ids))).scalars())
-                if child_ids:
-                    self._purge_ids(conn, child, child_ids)
+                rows = [dict(r) for r in conn.execute(select(child.table).where(col.in_(ids))).mappings()]
+                if rows:
+                    self._purge_ids(conn, child, [r["id"] for r in rows], actor, now)
+                    self._after_write(conn, child, actor, Event.PURGE, [Change(r, r) for r in rows], now)
             else:
                 conn.execute(update(child.table).where(col.in_(ids)).values({fdef.column: None}))
         conn.execute(delete(rt.table).where(rt.table.c.id.in_(ids)))
@@ -535,14 +406,4 @@ def _flatten(v):
     return [str(v)]
 
 
-def _row_errors(errors, single):
-    if single:
-        return RecordValidationError(errors[0])
-    flat = {}
-    for i, errs in sorted(errors.items()):
-        for k, v in errs.items():
-            flat[f"records[{i}].{k}"] = v
-    first = min(errors)
-    return RecordValidationError(flat, message=f"{len(errors)} record(s) are invalid; nothing was saved. "
-                                 f"First: row {first}: " + "; ".join(
-                                     f"{k}: {' '.join(v)}" for k, v in errors[first].items()))
+__all__ = ["RecordService", "NotFound"]

@@ -1,9 +1,11 @@
 """One compiled, read-only snapshot per metadata version.
 
 A snapshot holds, for every object, its ``ObjectDef``, SQLAlchemy ``Table``, generated
-marshmallow schema and per-field converters. Every request of that version shares it;
-nothing is copied or re-read per request. ``SnapshotCache.get(version)`` rebuilds only
-when the global metadata version changed (checked once per request).
+marshmallow schema, per-field converters and compiled formulas. Every request of that version
+shares it; nothing is copied or re-read per request. ``SnapshotCache.get(version)`` rebuilds
+only when the global metadata version changed (checked once per request). The caches inside
+(``criteria_cache``, ``filter_fields``, ``reader_views``) only ever gain entries that are a pure
+function of the version, so request threads may fill them without a lock.
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from engine.metadata.field_types import field_types
 from engine.metadata.model import build_object_def
 from engine.metadata.store import current_version, load_docs
 
-# Hooks ``fn(snapshot)`` that compile more per-version state (formulas, permissions).
-compile_hooks = []
+from .formulas import compile_object_formulas
+from .rollups import index_rollups
 
 
 @dataclass
@@ -35,7 +37,9 @@ class ObjectRuntime:
     unique_indexes: dict            # index name -> field api_name
     json_out: list                  # [(api_name, column, converter or None)]
     children: list = field(default_factory=list)   # [(child ObjectRuntime name, FieldDef)] lookups in
-    extra: dict = field(default_factory=dict)      # per-version state added by hooks
+    formulas: object = None                        # formulas.ObjectFormulas (or BrokenFormulas)
+    criteria_cache: dict = field(default_factory=dict)   # sharing-rule criteria source -> compiled
+    filter_fields: dict = field(default_factory=dict)    # field -> marshmallow field for filters
 
     @property
     def name(self):
@@ -50,7 +54,9 @@ class Snapshot:
     version: int
     objects: dict
     metadata: MetaData
-    extra: dict = field(default_factory=dict)
+    rollups_by_child: dict = field(default_factory=dict)   # child object -> [(parent rt, FieldDef)]
+    reader_views: dict = field(default_factory=dict)       # hidden-field set -> field_security.ReaderView
+    documents: dict = field(default_factory=dict)          # generated documents (OpenAPI) by key
 
     def get(self, api_name):
         return self.objects.get(api_name)
@@ -94,8 +100,8 @@ def build_snapshot(conn):
             if f.target and f.target in objects:
                 objects[f.target].children.append((rt.name, f))
     snap = Snapshot(version=version, objects=objects, metadata=md)
-    for hook in compile_hooks:
-        hook(snap)
+    compile_object_formulas(snap)
+    snap.rollups_by_child = index_rollups(snap)
     return snap
 
 

@@ -46,12 +46,9 @@ def _iso(value):
     return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def metadata_audit_hook(conn, old_odef, new_odef, docs_after, author=None):
-    """Registered on the metadata store: every metadata change is audited in its transaction."""
-    from engine.db import users
-
+def metadata_audit_hook(conn, old_odef, new_odef, docs_after, actor):
+    """A ``MetadataHooks.after_change`` hook: every metadata change is audited in its transaction."""
     name = (new_odef or old_odef).api_name
-    username = conn.execute(select(users.c.username).where(users.c.id == author)).scalar() if author else None
-    audit(conn, "metadata_change", user_id=author, username=username, object=name,
+    audit(conn, "metadata_change", user_id=actor.user_id, username=actor.username, object=name,
           version=new_odef.version if new_odef else (old_odef.version + 1 if old_odef else None),
           change="deleted" if new_odef is None else ("created" if old_odef is None else "changed"))

@@ -221,7 +221,7 @@ def test_concurrent_auto_numbers_are_gap_free(crm, app):
     from engine.security import SYSTEM_ACTOR
 
     s = app.extensions["tessera"]
-    svc = RecordService(s.engine, s.snapshots.refresh())
+    svc = s.records()
     errors = []
 
     def work():

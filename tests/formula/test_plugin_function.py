@@ -12,6 +12,9 @@ from engine.formula import FormulaTypeError, compile_formula, functions, registe
 
 @pytest.fixture(scope="module", autouse=True)
 def discount():
+    # a plugin registers before build_services() freezes the registry; other tests may have
+    # built services in this process already, so open it for the test's own registrations
+    frozen, functions._frozen = functions._frozen, False
     if "DISCOUNT" not in functions:
         @register_function("DISCOUNT", params=("number", "number"), returns="number",
                            sql=lambda S, amount, pct: amount - amount * pct / 100, doc="Amount after a % discount.")
@@ -19,6 +22,7 @@ def discount():
             return amount - amount * pct / Decimal(100)
     if "SHOUT" not in functions:
         register_function("SHOUT", ("text",), "text", lambda t: t.upper() + "!")
+    functions._frozen = frozen
     yield
 
 
@@ -65,6 +69,7 @@ def test_plugin_function_through_entry_point(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     from engine.formula import functions as registry
     monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(registry, "_frozen", False)
     load_plugins()
     assert compile_formula("TRIPLE(2)", {}).evaluate({}) == Decimal(6)
     assert isinstance(registry, Registry)

@@ -5,34 +5,47 @@ import pytest
 from sqlalchemy import inspect, select
 
 from engine.db import init_db, make_engine, meta_history, meta_objects
-from engine.metadata import store as store_mod
+from engine.errors import Forbidden
 from engine.metadata.store import MetadataStore, current_version
+from engine.security import SYSTEM_ACTOR, Actor
+from engine.security.access import ADMIN_PLAN, Plan
+from engine.services import build_metadata_hooks
 
 
 class Boom(Exception):
     pass
 
 
+ARMED = {"on": False}
+
+
+def _boom(conn, old, new, docs, actor):
+    if ARMED["on"]:
+        raise Boom("failure after DDL")
+
+
 @pytest.fixture
 def store(db_url):
+    """A store built like the composition root builds it, plus a hook that can fail a change
+    after its DDL ran."""
     engine = make_engine(db_url)
     init_db(engine)
-    yield MetadataStore(engine)
+    hooks = build_metadata_hooks()
+    hooks.after_change.add("boom", _boom)
+    hooks.freeze()
+    yield MetadataStore(engine, hooks)
+    ARMED["on"] = False
     engine.dispose()
 
 
 @pytest.fixture
 def failing_hook():
     """Make the next metadata change fail after its DDL ran."""
-    armed = {"on": False}
+    return ARMED
 
-    def hook(conn, old, new, docs, author=None):
-        if armed["on"]:
-            raise Boom("failure after DDL")
 
-    store_mod.after_change_hooks.append(hook)
-    yield armed
-    store_mod.after_change_hooks.remove(hook)
+def admin(user_id):
+    return Actor(user_id=user_id, username=user_id, is_admin=True, plan=ADMIN_PLAN)
 
 
 def _state(store):
@@ -47,36 +60,54 @@ def _state(store):
 
 
 def test_failed_changes_leave_nothing_behind(store, failing_hook):
-    store.create_object({"api_name": "account", "fields": [{"api_name": "code", "type": "text"}]})
+    A = SYSTEM_ACTOR
+    store.create_object({"api_name": "account", "fields": [{"api_name": "code", "type": "text"}]}, A)
     before = _state(store)
     failing_hook["on"] = True
     changes = [
         lambda: store.create_object({"api_name": "deal", "fields": [
             {"api_name": "amount", "type": "currency", "filterable": True},
             {"api_name": "account", "type": "lookup", "target": "account"},
-            {"api_name": "n", "type": "auto_number", "format": "N-{00}"}]}),
-        lambda: store.add_field("account", {"api_name": "score", "type": "integer", "unique": True}),
-        lambda: store.update_field("account", "code", {"type": "integer"}),
-        lambda: store.update_field("account", "code", {"unique": True}),
-        lambda: store.delete_field("account", "code"),
-        lambda: store.delete_object("account"),
+            {"api_name": "n", "type": "auto_number", "format": "N-{00}"}]}, A),
+        lambda: store.add_field("account", {"api_name": "score", "type": "integer", "unique": True}, A),
+        lambda: store.update_field("account", "code", {"type": "integer"}, A),
+        lambda: store.update_field("account", "code", {"unique": True}, A),
+        lambda: store.delete_field("account", "code", A),
+        lambda: store.delete_object("account", A),
     ]
     for change in changes:
         with pytest.raises(Boom):
             change()
         assert _state(store) == before
     failing_hook["on"] = False
-    store.add_field("account", {"api_name": "score", "type": "integer", "unique": True})
+    store.add_field("account", {"api_name": "score", "type": "integer", "unique": True}, A)
     assert _state(store) != before
 
 
 def test_versions_and_history(store):
-    store.create_object({"api_name": "account"})
-    store.add_field("account", {"api_name": "code", "type": "text"}, author="u1")
-    store.update_object("account", {"label": "Customer"}, author="u2")
+    store.create_object({"api_name": "account"}, SYSTEM_ACTOR)
+    store.add_field("account", {"api_name": "code", "type": "text"}, admin("u1"))
+    store.update_object("account", {"label": "Customer"}, admin("u2"))
     hist = store.history("account")
     assert [(h["version"], h["action"], h["author_id"]) for h in hist] == [
         (1, "create_object", None), (2, "add_field", "u1"), (3, "update_object", "u2")]
     assert hist[1]["doc"]["fields"][0]["api_name"] == "code"
-    store.rollback("account", 1, author="u3")
+    store.rollback("account", 1, admin("u3"))
     assert store.history("account")[-1]["doc"] == {"api_name": "account"}
+
+
+def test_only_administrators_change_metadata_whatever_the_door(store):
+    """The store checks the actor itself: a script, the CLI or a pack cannot skip the check."""
+    rep = Actor(user_id="u9", username="rep", plan=Plan(user_id="u9", is_admin=False, role=None))
+    with pytest.raises(Forbidden) as exc:
+        store.create_object({"api_name": "account"}, rep)
+    assert (exc.value.code, exc.value.message) == ("metadata.E403", "Only administrators may change metadata.")
+    with pytest.raises(Forbidden):
+        store.create_object({"api_name": "account"}, None)
+    store.create_object({"api_name": "account"}, SYSTEM_ACTOR)
+    for change in (lambda: store.add_field("account", {"api_name": "x", "type": "text"}, rep),
+                   lambda: store.delete_object("account", rep), lambda: store.purge_object("account", rep),
+                   lambda: store.rollback("account", 1, rep)):
+        with pytest.raises(Forbidden):
+            change()
+    assert [h["version"] for h in store.history("account")] == [1]

@@ -20,11 +20,21 @@ class FieldType:
     writable = True        # accepted from clients
     sortable = True
     cascade = False        # master-detail: children follow their parent to the recycle bin
+    # Capabilities: code asks these, never the type's name.
+    computed = False           # evaluated from a formula on read (no column)
+    assign_on_insert = False   # the engine assigns the value when a record is created (auto-number)
+    summarises = False         # kept up to date from child records (roll-up summary)
+    relates = False            # points to another object's record (lookup, master-detail)
+    can_be_unique = True       # a unique index makes sense
     options_schema: dict = {}
     required_keys: tuple = ()
     openapi = {"type": "string"}
     # Families of types whose stored data convert into one another.
     family = "text"
+
+    @property
+    def is_numeric(self):
+        return self.family == "number"
 
     def column_type(self, fdef):
         raise NotImplementedError

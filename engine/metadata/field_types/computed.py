@@ -24,6 +24,7 @@ class AutoNumberType(FieldType):
     formula_type = "text"
     family = "auto"
     writable = False
+    assign_on_insert = True
     options_schema = {"format": {"type": "string", "minLength": 3, "maxLength": 60},
                       "start": {"type": "integer", "minimum": 0, "maximum": 10 ** 12}}
 
@@ -46,6 +47,8 @@ class FormulaType(FieldType):
     family = "computed"
     stored = False
     writable = False
+    computed = True
+    can_be_unique = False
     required_keys = ("formula",)
     options_schema = {"formula": {"type": "string", "minLength": 1, "maxLength": 5000},
                       "return_type": {"enum": ["number", "text", "boolean", "date", "datetime",
@@ -65,6 +68,8 @@ class RollUpSummaryType(FieldType):
     formula_type = "number"
     family = "computed"
     writable = False
+    summarises = True
+    can_be_unique = False
     required_keys = ("summary",)
     options_schema = {"summary": {
         "type": "object", "required": ["function", "object"], "additionalProperties": False,

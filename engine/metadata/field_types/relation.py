@@ -19,6 +19,7 @@ class LookupType(FieldType):
     name, label, widget = "lookup", "Lookup", "widgets/lookup.html"
     formula_type = "text"
     family = "lookup"
+    relates = True
     options_schema = _TARGET
     required_keys = ("target",)
     openapi = {"type": "string", "description": "id of the related record"}

@@ -1,0 +1,62 @@
+"""Field history: one row per tracked field whose value an update changed, written in the
+update's own transaction (a ``after_write`` hook of the write pipeline)."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+
+from sqlalchemy import insert, select
+
+from engine.db import utcnow
+from engine.security.model import field_history
+
+from .pipeline import Event
+
+
+def iso_utc(value):
+    """A stored date/time as ISO 8601 in UTC with a ``Z`` (SQLite hands back naive UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _jsonable(rt, name, fdef, value):
+    if value is not None:
+        value = rt.ftypes[name].to_json(fdef, value)
+    return json.dumps(value, default=str)
+
+
+def track_history(ctx):
+    """Pipeline hook (``after_write``): history rows for the tracked fields an update changed."""
+    if ctx.event is not Event.UPDATE:
+        return
+    rt = ctx.rt
+    track_all = bool(rt.odef.doc.get("track_history"))
+    tracked = [(n, f) for n, f in rt.stored.items() if f.track_history or (track_all and rt.ftypes[n].writable)]
+    if not tracked:
+        return
+    rows, now = [], ctx.now or utcnow()
+    for change in ctx.changes:
+        new, old = change.values, change.prior or {}
+        for name, fdef in tracked:
+            a, b = old.get(fdef.column), new.get(fdef.column)
+            if a == b or (a in (None, "", []) and b in (None, "", [])):
+                continue
+            rows.append({"object": rt.name, "record_id": new["id"], "field": name,
+                         "old_value": _jsonable(rt, name, fdef, a), "new_value": _jsonable(rt, name, fdef, b),
+                         "user_id": ctx.actor.user_id, "at": now})
+    if rows:
+        ctx.conn.execute(insert(field_history), rows)
+
+
+def field_history_of(engine, obj, record_id, field=None, hidden=()):
+    """The history of one record, oldest first, without fields in ``hidden``."""
+    q = select(field_history).where(field_history.c.object == obj, field_history.c.record_id == record_id)
+    if field:
+        q = q.where(field_history.c.field == field)
+    with engine.connect() as conn:
+        rows = conn.execute(q.order_by(field_history.c.id)).all()
+    return [{"field": r.field, "old": json.loads(r.old_value), "new": json.loads(r.new_value),
+             "user_id": r.user_id, "at": iso_utc(r.at)} for r in rows if r.field not in hidden]

@@ -1,0 +1,255 @@
+"""Reading records: the one query seam, single reads, list pages and serialisation.
+
+:meth:`RecordReader.select` is the seam every read builds on — lists, counts, cursor pages,
+CSV export and, next, reports, dashboards, segments and the pages. It returns the SQL for what
+an actor may see: visibility (:func:`~engine.records.visibility.visible`) and field security
+(:mod:`~engine.records.field_security`: a hidden field is unknown to the reader's filters,
+``where=``, sorting and field lists) are applied inside, never by a caller.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+
+from engine.errors import BadRequest, Forbidden, NotFound, RecordValidationError
+from engine.metadata.checks import suggest
+from engine.metadata.field_types.scalar import iso_utc
+from engine.metadata.model import SYSTEM_FIELDS
+from engine.security import access as acl
+
+from . import query as q
+from .field_security import reader_view
+from .formulas import BrokenFormulas, compute_fields
+from .resolver import SqlResolver
+from .visibility import visible
+
+log = logging.getLogger("tessera.records")
+
+
+@dataclass
+class RecordQuery:
+    """A planned read: the statement (visibility, filters, ``where=`` applied; not yet ordered)
+    and the sort keys ``[(name, column, descending)]`` ending with ``id``."""
+
+    rt: object
+    stmt: object
+    keys: list
+    conditions: list
+
+    def ordered(self):
+        return self.stmt.order_by(*q.order_clauses(self.keys))
+
+
+class RecordReader:
+    """Reads over the records of one snapshot, as one actor sees them. One per request."""
+
+    def __init__(self, engine, snapshot):
+        self.engine = engine
+        self.snapshot = snapshot
+        self._shares = {}
+
+    # -- helpers -----------------------------------------------------------------
+    def runtime(self, object_name):
+        rt = self.snapshot.get(object_name)
+        if rt is None:
+            raise NotFound("records.E404", f"Unknown object '{object_name}'"
+                           f"{suggest(object_name, self.snapshot.objects)}.")
+        return rt
+
+    @staticmethod
+    def _check_actor(actor):
+        if actor is None or getattr(actor, "plan", None) is None:
+            raise TypeError("the record service needs an actor with a plan "
+                            "(engine.security.SYSTEM_ACTOR for internal work)")
+
+    def _require(self, rt, actor, right):
+        self._check_actor(actor)
+        acl.require(actor.plan, rt, right)
+
+    def shares_exist(self, plan, obj):
+        """Whether any record of ``obj`` is shared with the user by hand (probed once per call)."""
+        key = (plan.user_id, obj)
+        if key not in self._shares:
+            with self.engine.connect().execution_options(tessera_readonly=True) as conn:
+                self._shares[key] = acl.has_shares(conn, plan, obj)
+        return self._shares[key]
+
+    def hidden_fields(self, rt, actor):
+        """Fields of ``rt`` hidden from ``actor`` (also formula fields and roll-ups built on them)."""
+        return reader_view(self.snapshot, actor).hidden_fields(rt.name)
+
+    @contextmanager
+    def _database_errors(self, what="query"):
+        """A database error is logged, never shown: one generic message (a stale snapshot is
+        re-raised so the door can retry on the new metadata)."""
+        try:
+            yield
+        except DBAPIError as exc:
+            from engine.metadata.store import current_version
+            with self.engine.connect() as conn:
+                if current_version(conn) != self.snapshot.version:
+                    raise
+            log.warning("database error in a record %s: %s", what, str(exc.orig).splitlines()[0][:300])
+            raise RecordValidationError({"_query": ["The database could not run this query."]},
+                                        message="The database could not run this query; check the filter's "
+                                                "values and try again.", code="records.E030") from None
+
+    # -- the query seam ------------------------------------------------------------
+    def plan_query(self, object_name, actor, *, filters=None, where=None, order_by=None, deleted=False,
+                   access="read"):
+        """Plan a read of ``object_name`` as ``actor`` (see :meth:`select`)."""
+        rt = self.runtime(object_name)
+        self._require(rt, actor, access)
+        hidden = self.hidden_fields(rt, actor)
+        names = list(filters or {}) + [k.strip().lstrip("+-") for k in (order_by or "").split(",")]
+        for key in names:
+            name = key.partition("__")[0]
+            if name in hidden:
+                raise BadRequest("records.E010", f"Unknown field '{name}' on '{rt.name}'.",
+                                 fields={key: ["unknown field"]})
+        t = rt.table
+        conds = [t.c.deleted_at.is_not(None) if deleted else t.c.deleted_at.is_(None)]
+        conds += q.build_filters(rt, filters or {})
+        if where:
+            conds.append(self.where_sql(rt, where, actor))
+        vis = visible(self, rt, actor, access)
+        if vis is not None:
+            conds.append(vis)
+        keys = q.parse_order(rt, order_by, computed=lambda n: self._formula_sql(rt, n, actor))
+        return RecordQuery(rt=rt, stmt=select(t).where(*conds), keys=keys, conditions=conds)
+
+    def select(self, object_name, actor, *, filters=None, where=None, order_by=None, deleted=False):
+        """The ``Select`` of the rows of ``object_name`` that ``actor`` may see, filtered and ordered."""
+        return self.plan_query(object_name, actor, filters=filters, where=where, order_by=order_by,
+                               deleted=deleted).ordered()
+
+    def where_sql(self, rt, source, actor):
+        """A ``where=`` formula as SQL, compiled against the fields ``actor`` may see."""
+        if isinstance(rt.formulas, BrokenFormulas):
+            raise rt.formulas.refusal()
+        compiled = reader_view(self.snapshot, actor).compile_where(rt, source)
+        return SqlResolver(self, rt, actor).compile(compiled)
+
+    def _formula_sql(self, rt, name, actor):
+        if not rt.ftypes[name].computed or isinstance(rt.formulas, BrokenFormulas):
+            return None
+        return SqlResolver(self, rt, actor).compile(rt.formulas.field(name))
+
+    # -- reads -----------------------------------------------------------------------
+    def get(self, object_name, record_id, actor, *, include_deleted=False, fields=None):
+        rt = self.runtime(object_name)
+        self._require(rt, actor, "read")
+        self._check_fields(rt, actor, fields)
+        t = rt.table
+        stmt = select(t).where(t.c.id == str(record_id))
+        if not include_deleted:
+            stmt = stmt.where(t.c.deleted_at.is_(None))
+        vis = visible(self, rt, actor, "read")
+        if vis is not None:
+            stmt = stmt.where(vis)
+        with self._database_errors("read"), \
+                self.engine.connect().execution_options(tessera_readonly=True) as conn:
+            row = conn.execute(stmt).mappings().first()
+        if row is None:
+            raise NotFound("records.E404", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")
+        return self.to_json(rt, row, actor, fields=fields)
+
+    def _check_fields(self, rt, actor, fields):
+        if fields is None:
+            return
+        hidden = self.hidden_fields(rt, actor)
+        unknown = [f for f in fields if (f not in SYSTEM_FIELDS and f not in rt.ftypes) or f in hidden]
+        if unknown:
+            visible_names = [n for n in rt.ftypes if n not in hidden]
+            raise BadRequest("records.E019", f"Unknown field '{unknown[0]}' in fields="
+                             f"{suggest(unknown[0], visible_names)}.", fields={"fields": ["unknown field"]})
+
+    def list(self, object_name, actor, *, filters=None, where=None, order_by=None, limit=50, cursor=None,
+             fields=None, with_total=False, deleted=False, max_limit=200):
+        """List records: ``{"records": [...], "next_cursor": str|None[, "total": n]}``."""
+        try:
+            limit = int(limit)
+        except (TypeError, ValueError):
+            raise BadRequest("records.E017", f"limit must be a whole number between 1 and {max_limit}.",
+                             fields={"limit": ["invalid"]}) from None
+        if not 1 <= limit <= max_limit:
+            raise BadRequest("records.E017", f"limit must be between 1 and {max_limit} (got {limit}).",
+                             fields={"limit": ["out of range"]})
+        plan = self.plan_query(object_name, actor, filters=filters, where=where, order_by=order_by,
+                               deleted=deleted)
+        rt, keys = plan.rt, plan.keys
+        self._check_fields(rt, actor, fields)
+        fp = q.fingerprint(object_name, sorted((filters or {}).items()), where, order_by, deleted)
+        t = rt.table
+        stmt = select(t, *[col.label(f"_k{i}") for i, (_n, col, _d) in enumerate(keys)]).where(*plan.conditions)
+        if cursor:
+            values = q.decode_cursor(cursor, fp, len(keys))
+            stmt = stmt.where(q.keyset_condition(keys, values))
+        stmt = stmt.order_by(*q.order_clauses(keys)).limit(limit + 1)
+        with self._database_errors("list"), \
+                self.engine.connect().execution_options(tessera_readonly=True) as conn:
+            rows = conn.execute(stmt).mappings().all()
+            total = None
+            if with_total:
+                total = conn.execute(select(func.count()).select_from(t).where(*plan.conditions)).scalar()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = None
+        if more and rows:
+            last = rows[-1]
+            next_cursor = q.encode_cursor([last[f"_k{i}"] for i in range(len(keys))], fp)
+        out = {"records": self.page_json(rt, rows, actor, fields=fields), "next_cursor": next_cursor}
+        if with_total:
+            out["total"] = total
+        return out
+
+    def visible_columns(self, object_name, actor, fields=None):
+        """The JSON keys a record of ``object_name`` has for ``actor`` (export headers)."""
+        rt = self.runtime(object_name)
+        self._check_fields(rt, actor, fields)
+        hidden = self.hidden_fields(rt, actor)
+        names = list(SYSTEM_FIELDS) + [f.api_name for f in rt.odef.fields]
+        if fields:
+            keep = set(fields) | {"id"}
+            names = [n for n in names if n in keep]
+        return [n for n in names if n not in hidden]
+
+    # -- serialisation ------------------------------------------------------------------
+    def to_json(self, rt, row, actor, fields=None, conn=None):
+        """Serialise a row (mapping) into the API's JSON record, formula fields computed."""
+        return self.page_json(rt, [row], actor, fields=fields, conn=conn)[0]
+
+    def page_json(self, rt, rows, actor, fields=None, conn=None):
+        """Serialise rows for ``actor``: hidden fields left out, formula fields evaluated once for
+        the page (inside the caller's transaction when ``conn`` is given)."""
+        hidden = self.hidden_fields(rt, actor)
+        outs = [_plain_json(rt, row) for row in rows]
+        if rows and rt.formulas.formula_fields and (fields is None or any(
+                f in rt.ftypes and rt.ftypes[f].computed for f in fields)):
+            skip = set(hidden)
+            if fields is not None:
+                skip |= {n for n in rt.ftypes if n not in fields}
+            compute_fields(self, rt, rows, outs, actor, conn=conn, skip=skip)
+        if fields or hidden:
+            keep = (set(fields) | {"id"}) if fields else None
+            outs = [{k: v for k, v in out.items() if (keep is None or k in keep) and k not in hidden}
+                    for out in outs]
+        return outs
+
+
+def _plain_json(rt, row):
+    out = {"id": row["id"], "name": row["name"], "owner_id": row["owner_id"],
+           "created_at": iso_utc(row["created_at"]), "created_by": row["created_by"],
+           "updated_at": iso_utc(row["updated_at"]), "updated_by": row["updated_by"],
+           "row_version": row["row_version"], "deleted_at": iso_utc(row["deleted_at"])}
+    for name, col, conv, fdef in rt.json_out:
+        value = row[col]
+        out[name] = conv(fdef, value) if conv is not None and value is not None else value
+    return out
+
+
+__all__ = ["RecordReader", "RecordQuery", "Forbidden"]
