@@ -6,6 +6,7 @@ Lark's exceptions are turned into ``FormulaSyntaxError`` here, in plain words.
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -15,6 +16,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .errors import FormulaSyntaxError, located
+from .limits import MAX_DEPTH, MAX_LENGTH, MAX_NODES
 
 
 @dataclass
@@ -31,23 +33,49 @@ class Node:
 
 _ESCAPES = {"'": "'", '"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 _COMMENT_OR_WS = re.compile(r"(\s|/\*([^*]|\*(?!/))*\*/)*")
+# NUL cannot be stored or bound by PostgreSQL, and a lone surrogate is not encodable as UTF-8
+_BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
+_SPLIT_HINT = "Split it into several formula fields"
 
 
-@lru_cache(maxsize=1)
-def _parser():
-    grammar = resources.files("engine.formula").joinpath("grammar.lark").read_text("utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=False)
+class _Source:
+    """The text being parsed, and how many parts and how deep the tree built so far is."""
+
+    def __init__(self, text):
+        self.text = text
+        self.count = 0
+        self.depth = {}   # id(node) -> nesting depth; the nodes stay alive in the tree being built
+
+
+_SOURCE = ContextVar("formula_source")
 
 
 class _Build(Transformer):
-    def __init__(self, source):
-        super().__init__()
-        self.source = source
+    """Builds ``Node``s as the LALR parser reduces, so that the limits on parts and nesting stop a
+    formula while it is being read (and no lark tree is built, nor walked recursively)."""
+
+    @property
+    def source(self):
+        return _SOURCE.get().text
+
+    def _made(self, node, children=()):
+        src = _SOURCE.get()
+        src.count += 1
+        if src.count > MAX_NODES:
+            raise located(FormulaSyntaxError, f"The formula has more than {MAX_NODES:,} parts (values, names, "
+                          "operators and function calls)", src.text, node.pos, code="formula.E010",
+                          hint=_SPLIT_HINT)
+        depth = 1 + max((src.depth[id(c)] for c in children), default=0)
+        if depth > MAX_DEPTH:
+            raise located(FormulaSyntaxError, f"The formula is nested more than {MAX_DEPTH} levels deep",
+                          src.text, node.pos, code="formula.E008",
+                          hint="Use CASE() instead of nested IFs, or split it into several formula fields")
+        src.depth[id(node)] = depth
+        return node
 
     def number(self, items):
         tok = items[0]
-        return Node("number", tok.start_pos, Decimal(str(tok)))
+        return self._made(Node("number", tok.start_pos, Decimal(str(tok))))
 
     def string(self, items):
         tok = items[0]
@@ -65,32 +93,38 @@ class _Build(Transformer):
             else:
                 out.append(ch)
                 i += 1
-        return Node("string", tok.start_pos, "".join(out))
+        return self._made(Node("string", tok.start_pos, "".join(out)))
 
     def path(self, items):
         names = [str(t) for t in items]
         low = [n.lower() for n in names]
         if len(low) == 1 and low[0] in ("true", "false"):
-            return Node("bool", items[0].start_pos, low[0] == "true")
+            return self._made(Node("bool", items[0].start_pos, low[0] == "true"))
         if len(low) == 1 and low[0] == "null":
-            return Node("null", items[0].start_pos, None)
-        return Node("path", items[0].start_pos, tuple(low), extra={"spelled": ".".join(names),
-                                                                   "positions": [t.start_pos for t in items]})
+            return self._made(Node("null", items[0].start_pos, None))
+        return self._made(Node("path", items[0].start_pos, tuple(low), extra={
+            "spelled": ".".join(names), "positions": [t.start_pos for t in items]}))
 
     def call(self, items):
         name_tok = items[0]
         args = [a for a in items[2:] if not isinstance(a, Token)]
-        return Node("call", name_tok.start_pos, str(name_tok).upper(), args,
-                    extra={"spelled": str(name_tok)})
+        return self._made(Node("call", name_tok.start_pos, str(name_tok).upper(), args,
+                               extra={"spelled": str(name_tok)}), args)
 
     def binop(self, items):
         left, op, right = items
         sym = {"==": "=", "<>": "!="}.get(str(op), str(op))
-        return Node("binop", op.start_pos, sym, [left, right])
+        return self._made(Node("binop", op.start_pos, sym, [left, right]), (left, right))
 
     def unary(self, items):
         op, operand = items
-        return Node("unary", op.start_pos, str(op), [operand])
+        return self._made(Node("unary", op.start_pos, str(op), [operand]), (operand,))
+
+
+@lru_cache(maxsize=1)
+def _parser():
+    grammar = resources.files("engine.formula").joinpath("grammar.lark").read_text("utf-8")
+    return Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=False, transformer=_Build())
 
 
 _EXPECT_WORDS = {
@@ -114,13 +148,23 @@ def parse(source):
     """Parse formula text into a ``Node`` tree; raises ``FormulaSyntaxError``."""
     if not isinstance(source, str):
         raise FormulaSyntaxError("The formula must be text.", code="formula.E001", position=0, line=1, column=1)
+    if len(source) > MAX_LENGTH:
+        raise located(FormulaSyntaxError, f"The formula is {len(source):,} characters long; the limit is "
+                      f"{MAX_LENGTH:,}", source, MAX_LENGTH, code="formula.E009", hint=_SPLIT_HINT)
+    bad = _BAD_CHAR.search(source)
+    if bad is not None:
+        what = "a NUL character" if bad.group() == "\x00" else "an invalid character (a lone surrogate)"
+        raise located(FormulaSyntaxError, f"The formula contains {what}", source, bad.start(),
+                      code="formula.E011", hint="Remove it")
     m = _COMMENT_OR_WS.fullmatch(source)
     if m is not None:
         raise located(FormulaSyntaxError, "The formula is empty", source, len(source), code="formula.E002",
                       hint="Write an expression such as amount * 2")
+    reading = _SOURCE.set(_Source(source))
     try:
-        tree = _parser().parse(source)
-        return _Build(source).transform(tree)
+        return _parser().parse(source)
+    except FormulaSyntaxError:
+        raise
     except VisitError as exc:
         if isinstance(exc.orig_exc, FormulaSyntaxError):
             raise exc.orig_exc from None
@@ -151,3 +195,5 @@ def parse(source):
     except UnexpectedInput as exc:  # pragma: no cover - other lark input errors
         raise located(FormulaSyntaxError, "The formula could not be read", source,
                       getattr(exc, "pos_in_stream", 0) or 0, code="formula.E003") from None
+    finally:
+        _SOURCE.reset(reading)
