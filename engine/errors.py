@@ -1,18 +1,16 @@
-"""Engine error hierarchy.
+"""Engine error hierarchy: one error shape for every door.
 
 Every error a user can cause is an :class:`EngineError` with a stable ``code``
-(``area.E###``), one clear ``message``, and where known the ``path`` (a JSON path
-or field name), the formula ``position``/``line``/``column`` and a ``hint``.
-Only :mod:`engine.api` maps these to HTTP status codes.
+(``area.E###``, one meaning per code: see docs/errors.md), one clear ``message``, and where
+known the ``path`` (a JSON path or field name), the formula ``position``/``line``/``column``
+and a ``hint``. Errors say nothing about HTTP: only :mod:`engine.api` maps a class to a status
+(``engine.api.errors.HTTP_STATUS``), the pages and the CLI map them their own way.
 """
 from __future__ import annotations
 
 
 class EngineError(Exception):
     """Base class of every user-facing engine error."""
-
-    status = 400
-    kind = "bad_request"
 
     def __init__(self, code, message, *, path=None, position=None, hint=None, fields=None,
                  line=None, column=None):
@@ -31,10 +29,7 @@ class EngineError(Exception):
 
 
 class MetadataError(EngineError):
-    """One or more problems in a metadata document (422)."""
-
-    status = 422
-    kind = "invalid_metadata"
+    """One or more problems in a metadata document."""
 
     def __init__(self, problems, code="metadata.E001"):
         # problems: list of (path, message)
@@ -48,41 +43,32 @@ class MetadataError(EngineError):
         super().__init__(code, message, fields=fields)
 
 
-class NotFound(EngineError):
-    status = 404
-    kind = "not_found"
+class NotFoundError(EngineError):
+    """The thing named does not exist — or the caller may not know that it does."""
 
 
-class Conflict(EngineError):
-    status = 409
-    kind = "conflict"
+class ConflictError(EngineError):
+    """The change conflicts with what is stored (a unique value, an existing name)."""
 
 
-class PreconditionFailed(EngineError):
-    status = 412
-    kind = "precondition_failed"
+class StaleVersionError(EngineError):
+    """The caller's version of a record (If-Match) is no longer the stored one."""
 
 
-class Forbidden(EngineError):
-    status = 403
-    kind = "forbidden"
+class PermissionDeniedError(EngineError):
+    """The caller is known but may not do this."""
 
 
-class Unauthorized(EngineError):
-    status = 401
-    kind = "unauthorized"
+class AuthenticationError(EngineError):
+    """The caller is not signed in, or the credentials are wrong."""
 
 
-class BadRequest(EngineError):
-    status = 400
-    kind = "bad_request"
+class InvalidRequestError(EngineError):
+    """The request itself is malformed (a parameter, a body, a cursor)."""
 
 
 class RecordValidationError(EngineError):
     """A record failed validation; ``fields`` maps field api_name -> messages."""
-
-    status = 422
-    kind = "validation_failed"
 
     def __init__(self, fields, message=None, code="records.E001"):
         if message is None:
@@ -92,15 +78,22 @@ class RecordValidationError(EngineError):
 
 
 class PackError(EngineError):
-    status = 422
-    kind = "invalid_pack"
+    """A problem in a pack (with its file and line in the message)."""
 
 
 class WorkflowError(EngineError):
-    status = 422
-    kind = "workflow_error"
+    """An approval or automation cannot do what was asked."""
 
 
-class TooManyRequests(EngineError):
-    status = 429
-    kind = "too_many_requests"
+class ThrottledError(EngineError):
+    """Too many attempts; try again later."""
+
+
+# Short names used across the code base (the classes above are the names to document).
+NotFound = NotFoundError
+Conflict = ConflictError
+PreconditionFailed = StaleVersionError
+Forbidden = PermissionDeniedError
+Unauthorized = AuthenticationError
+BadRequest = InvalidRequestError
+TooManyRequests = ThrottledError

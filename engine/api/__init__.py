@@ -15,6 +15,8 @@ from werkzeug.exceptions import HTTPException
 
 from engine.errors import BadRequest, EngineError, Forbidden
 
+from .errors import http_status
+
 log = logging.getLogger("tessera.api")
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -38,7 +40,7 @@ def _engine_error(exc):
         extra.update(line=exc.line, column=exc.column, position=exc.position)
     if exc.hint:
         extra["hint"] = exc.hint
-    return error_response(exc.status, exc.code, exc.message, exc.fields, extra)
+    return error_response(http_status(exc), exc.code, exc.message, exc.fields, extra)
 
 
 def svc():
