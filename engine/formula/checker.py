@@ -191,6 +191,11 @@ class Checker:
             if t == T.MULTI and T.MULTI not in allowed:
                 self.fail(arg, f"{name} cannot take a multi-select picklist", code="formula.E122")
             arg_types.append(t)
+        if fdef.check is not None:
+            problem = fdef.check(node.args)
+            if problem is not None:
+                index, message, hint = problem
+                self.fail(node.args[index], message, code="formula.E127", hint=hint)
         ret = fdef.returns
         if callable(ret):
             ret = ret(arg_types)

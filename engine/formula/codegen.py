@@ -73,6 +73,7 @@ HELPERS = {
     "_pow": _pow, "_path": _path, "_rel": _rel_id, "_dplus": R.date_plus, "_dtplus": R.datetime_plus,
     "_ddiff": R.date_diff, "_dtdiff": R.datetime_diff, "_text": R.text_of, "_UTC": R.UTC,
     "_N": R.NORMALISE, "_Z": Decimal(0), "_date_cls": __import__("datetime").date,
+    "_MAXT": R.MAX_TEXT, "_toolong": R.text_too_long, "_numtext": R.number_text, "_bounded": R.bounded_text,
 }
 _INLINE_READ = {T.TEXT: ("str", "_txt"), T.BOOLEAN: ("bool", "_bool"), T.DATE: ("_date_cls", "_date")}
 
@@ -161,8 +162,9 @@ class Codegen:
         if op in ("<", "<=", ">", ">="):
             extra = f" or {x} == '' or {y} == ''" if node.extra.get("operand_type") == T.TEXT else ""
             return f"(False if ({x} := {a}) is None or ({y} := {b}) is None{extra} else {x} {op} {y})"
-        if op == "&":
-            return f"((({a}) or '') + (({b}) or ''))"
+        if op == "&":  # lengths checked before joining: no text over MAX_TEXT is ever built
+            return (f"({x} + {y} if len({x} := ({a}) or '') + len({y} := ({b}) or '') <= _MAXT "
+                    f"else _toolong(\"'&'\", len({x}) + len({y})))")
         if op == "/":
             return f"_div({a}, {b})"
         if op == "^":
@@ -188,6 +190,12 @@ class Codegen:
         inline = self.inline(node)
         if inline is not None:
             return inline
+        code = self.call(node, fdef)
+        if fdef.builtin or node.type != T.TEXT:
+            return code
+        return f"_bounded({self.const(fdef.name)}, {code})"
+
+    def call(self, node, fdef):
         impl = self.const(fdef.impl)
         if fdef.handles_blank:
             return f"{impl}({', '.join(self.e(a) for a in node.args)})"
@@ -217,14 +225,14 @@ class Codegen:
         if name == "LEN":
             return f"_D(len(({self.e(args[0])}) or ''))"
         if name in ("LEFT", "RIGHT") and args[1].kind == "number":
-            n = max(int(args[1].value), 0)
+            n = max(R.to_int(args[1].value), 0)
             text = f"(({self.e(args[0])}) or '')"
             if name == "LEFT":
                 return f"{text}[:{n}]"
             return f"{text}[-{n}:]" if n else "''"
         if name in ("ROUND", "TRUNC") and len(args) == 2 and args[1].kind == "number":
             from decimal import ROUND_DOWN, ROUND_HALF_UP
-            q = self.const(Decimal(1).scaleb(-int(args[1].value)))
+            q = self.const(Decimal(1).scaleb(-R.to_int(args[1].value)))
             mode = self.const(ROUND_HALF_UP if name == "ROUND" else ROUND_DOWN)
             v = self.tmp()
             return f"(None if ({v} := {self.e(args[0])}) is None else {v}.quantize({q}, rounding={mode}))"
@@ -292,7 +300,7 @@ class Codegen:
         t = node.args[0].type
         if t == T.NUMBER:
             v = self.tmp()
-            return f"(None if ({v} := {self.e(node.args[0])}) is None else format({v}, 'f'))"
+            return f"(None if ({v} := {self.e(node.args[0])}) is None else _numtext({v}))"
         if t == T.TEXT:
             return self.e(node.args[0])
         return f"_text({self.e(node.args[0])}, {self.const(t)})"

@@ -112,7 +112,7 @@ class _Compiler:
                 return cmp(x, y)
             return compare
         if op == "&":
-            return lambda env: (fa(env) or "") + (fb(env) or "")
+            return lambda env: R.concat(fa(env), fb(env))
         if op in ("+", "-"):
             return self.additive(node, op, fa, fb, a.type, b.type)
         run = R.number_op(op)
@@ -140,6 +140,12 @@ class _Compiler:
         fdef = node.extra["fdef"]
         if fdef.special:
             return getattr(self, "sp_" + fdef.special.lower())(node)
+        run = self.call(node, fdef)
+        if fdef.builtin or node.type != T.TEXT:
+            return run
+        return lambda env: R.bounded_text(fdef.name, run(env))
+
+    def call(self, node, fdef):
         args = [self.c(a) for a in node.args]
         impl = fdef.impl
         if fdef.handles_blank:

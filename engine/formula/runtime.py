@@ -7,6 +7,7 @@ import decimal
 from decimal import Decimal
 
 from .errors import FormulaRuntimeError
+from .limits import MAX_TEXT
 
 UTC = _dt.timezone.utc
 CTX = decimal.Context()  # Python's default context: 28 significant digits
@@ -14,6 +15,56 @@ CTX.traps[decimal.InvalidOperation] = True
 CTX.traps[decimal.DivisionByZero] = True
 CTX.traps[decimal.Overflow] = True
 _DAY_US = Decimal(86_400_000_000)
+
+
+def to_int(d, bound=10 ** 18):
+    """``int(d)`` truncated toward zero, clamped to +-bound: a count, a position or a number of days.
+
+    ``int()`` of a number such as 10^999999 takes most of a minute; any count that large means
+    "more than any text or date has", so the clamp never changes a result."""
+    if d.adjusted() >= 18:
+        return bound if d > 0 else -bound
+    return int(d)
+
+
+def text_too_long(what, size):
+    raise FormulaRuntimeError(f"{what} would build a text of {size:,} characters; a formula may build at most "
+                              f"{MAX_TEXT:,}.", code="formula.E312")
+
+
+def concat(a, b):
+    """The formula '&' (blank reads as ''), refusing a result longer than ``MAX_TEXT``."""
+    a, b = a or "", b or ""
+    if len(a) + len(b) > MAX_TEXT:
+        text_too_long("'&'", len(a) + len(b))
+    return a + b
+
+
+def bounded_text(what, v):
+    """A text returned by a plugin function, refused when longer than ``MAX_TEXT``."""
+    if isinstance(v, str) and len(v) > MAX_TEXT:
+        text_too_long(what, len(v))
+    return v
+
+
+def fixed_length(v):
+    """The length of ``format(v, 'f')`` for a finite Decimal, computed without formatting it."""
+    sign, digits, exp = v.as_tuple()
+    if not isinstance(exp, int):
+        return 9
+    if exp >= 0:
+        body = 1 if digits == (0,) else len(digits) + exp
+    else:
+        body = max(len(digits) + exp, 1) + 1 - exp
+    return body + sign
+
+
+def number_text(v):
+    """TEXT(number): fixed-point, never an exponent; refused when longer than ``MAX_TEXT``."""
+    size = fixed_length(v)
+    if size > MAX_TEXT:
+        text_too_long("TEXT", size)
+    return format(v, "f")
 
 
 def to_number(v):
@@ -133,7 +184,7 @@ def number_op(op):
 def date_plus(d, n, sign=1):
     if d is None or n is None:
         return None
-    days = int(n) * sign
+    days = to_int(n) * sign
     try:
         return d + _dt.timedelta(days=days)
     except OverflowError:
@@ -143,7 +194,7 @@ def date_plus(d, n, sign=1):
 def datetime_plus(d, n, sign=1):
     if d is None or n is None:
         return None
-    us = int(CTX.multiply(n, _DAY_US)) * sign
+    us = to_int(CTX.multiply(n, _DAY_US)) * sign
     try:
         return d + _dt.timedelta(microseconds=us)
     except OverflowError:
@@ -169,7 +220,7 @@ def text_of(v, t):
     if v is None or (t == "multi" and not v):
         return None
     if t == "number":
-        return format(v, "f")
+        return number_text(v)
     if t == "boolean":
         return "true" if v else "false"
     if t == "date":

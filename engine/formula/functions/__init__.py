@@ -30,6 +30,8 @@ class FunctionDef:
     handles_blank: bool = False
     blank_text_as_blank: bool = False  # text parameters keep blanks (date parsing functions)
     special: str | None = None         # the checker/compiler treat these forms themselves
+    check: object = None               # fn(arg_nodes) -> (arg index, message, hint) or None: compile time
+    builtin: bool = False              # shipped with the engine (plugins' text results are length-checked)
     doc: str = ""
     family: str = "other"
     examples: tuple = field(default_factory=tuple)
@@ -62,7 +64,7 @@ def register_function(name, params=(), returns="number", impl=None, *, sql=None,
 def builtin(name, params, returns, *, family, **kw):
     """Decorator for built-in functions."""
     def deco(fn):
-        register_function(name, params, returns, fn, family=family, **kw)
+        register_function(name, params, returns, fn, family=family, builtin=True, **kw)
         return fn
     return deco
 

@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 
 from ..errors import FormulaRuntimeError
+from ..runtime import to_int
 from . import builtin
 
 D, DT, N, T = "date", "datetime", "number", "text"
@@ -25,7 +26,7 @@ def _date_of(x):
          sql=lambda S, y, m, d: S.make_date(y, m, d))
 def date(y, m, d):
     try:
-        return _dt.date(int(y), int(m), int(d))
+        return _dt.date(to_int(y), to_int(m), to_int(d))
     except (ValueError, OverflowError):
         raise FormulaRuntimeError(f"DATE({y}, {m}, {d}) is not a valid date.", code="formula.E320") from None
 
@@ -84,7 +85,7 @@ def weekday(x):
          doc="Add n months, clamped to the month's end; a month's last day stays the last day.")
 def addmonths(x, n):
     d = _date_of(x) if not isinstance(x, _dt.datetime) else x
-    months = d.year * 12 + (d.month - 1) + int(n)
+    months = d.year * 12 + (d.month - 1) + to_int(n)
     y, m = divmod(months, 12)
     m += 1
     if not 1 <= y <= 9999:

@@ -6,13 +6,14 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decim
 from sqlalchemy import case, func
 
 from ..errors import FormulaRuntimeError
+from ..runtime import to_int
 from . import builtin
 
 N = "number"
 
 
 def _digits(d):
-    return int(d)  # truncated toward zero (corner case 19)
+    return to_int(d)  # truncated toward zero (corner case 19)
 
 
 def _quant(x, digits, rounding):

@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from functools import lru_cache
 
+import re2
 from sqlalchemy import func
 
 from ..errors import FormulaRuntimeError
+from ..limits import MAX_TEXT
+from ..runtime import CTX, text_too_long, to_int
 from . import builtin
 
 T, N, B = "text", "number", "boolean"
-NUMBER_RE = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+# unambiguous (no two ways to split a run of digits), so a long non-number fails in linear time
+NUMBER_RE = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 
 
 def _n(x):
-    return max(int(x), 0)
+    return max(to_int(x), 0)
 
 
 @builtin("LEN", (T,), N, family="text", doc="Number of characters: LEN('abc') is 3 (0 for blank).",
@@ -39,7 +44,7 @@ def right(t, n):
 @builtin("MID", (T, N, N), T, family="text", doc="n characters from a 1-based start: MID('abcdef', 2, 3) is 'bcd'.",
          sql=lambda S, t, s, n: S.mid(t, s, n))
 def mid(t, start, n):
-    s = max(int(start), 1) - 1
+    s = max(to_int(start), 1) - 1
     return t[s:s + _n(n)]
 
 
@@ -74,9 +79,9 @@ def begins(t, prefix):
 @builtin("FIND", (T, T, N), N, min_args=2, family="text",
          doc="1-based position of a part, from an optional start; 0 when absent: FIND('e', 'Salesforce', 5) is 10.")
 def find(part, t, start=Decimal(1)):
-    s = max(int(start), 1)
+    s = max(to_int(start), 1)
     if part == "":
-        return Decimal(int(start))
+        return start.to_integral_value(rounding=ROUND_DOWN)
     i = t.find(part, s - 1)
     return Decimal(i + 1 if i >= 0 else 0)
 
@@ -85,7 +90,12 @@ def find(part, t, start=Decimal(1)):
          doc="Replace every occurrence: SUBSTITUTE('a-b-c', '-', '+') is 'a+b+c'.",
          sql=lambda S, t, old, new: S.substitute(t, old, new))
 def substitute(t, old, new):
-    return t if old == "" else t.replace(old, new)
+    if old == "":
+        return t
+    size = len(t) + t.count(old) * (len(new) - len(old))
+    if size > MAX_TEXT:
+        text_too_long("SUBSTITUTE", size)
+    return t.replace(old, new)
 
 
 @builtin("VALUE", (T,), N, family="text", doc="Read a number from text: VALUE('42') is 42.")
@@ -95,9 +105,12 @@ def value(t):
     if not NUMBER_RE.match(t):
         raise FormulaRuntimeError(f"VALUE cannot read '{t[:40]}' as a number.", code="formula.E310")
     try:
-        return Decimal(t.strip())
+        d = Decimal(t.strip())
     except InvalidOperation:
         raise FormulaRuntimeError(f"VALUE cannot read '{t[:40]}' as a number.", code="formula.E310") from None
+    if not CTX.Emin <= d.adjusted() <= CTX.Emax:  # e.g. '1e999999999': beyond what arithmetic can hold
+        raise FormulaRuntimeError(f"VALUE cannot read '{t[:40]}': the number is out of range.", code="formula.E310")
+    return d
 
 
 @builtin("ISNUMBER", (T,), B, family="logical", doc="TRUE when the text is a number: ISNUMBER('12.5').")
@@ -106,9 +119,11 @@ def isnumber(t):
 
 
 def _pad(t, n, pad, left):
-    n = int(n)
+    n = to_int(n)
     if n <= 0:
         return ""
+    if n > MAX_TEXT:
+        text_too_long("LPAD" if left else "RPAD", n)
     if len(t) >= n:
         return t[:n]
     if pad == "":
@@ -129,13 +144,45 @@ def rpad(t, n, pad=" "):
     return _pad(t, n, pad, False)
 
 
-@builtin("REGEX", (T, T), B, family="text",
-         doc="TRUE when the whole text matches the regular expression: REGEX('AB-12', '[A-Z]+-[0-9]+').")
-def regex(t, pattern):
+RE2_HINT = ("REGEX uses RE2 syntax: no backreferences (\\1) or look-around ((?=...), (?!...)), "
+            "and repetition counts up to 1000")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_RE2_OPTIONS.max_mem = 2 << 20   # a pattern whose automaton needs more is refused
+
+
+@lru_cache(maxsize=128)
+def _compiled(pattern):
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def regex_problem(pattern):
+    """Why RE2 refuses ``pattern`` (None when it compiles)."""
     try:
-        return re.fullmatch(pattern, t) is not None
-    except re.error as exc:
-        raise FormulaRuntimeError(f"REGEX pattern is not valid: {exc}.", code="formula.E311") from None
+        _compiled(pattern)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else ""
+        return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+    return None
+
+
+def _check_regex(args):
+    """Compile-time check of a literal pattern: (argument index, message, hint) or None."""
+    if len(args) == 2 and args[1].kind == "string":
+        problem = regex_problem(args[1].value)
+        if problem is not None:
+            return 1, f"REGEX pattern is not supported: {problem}", RE2_HINT
+    return None
+
+
+@builtin("REGEX", (T, T), B, family="text", check=_check_regex,
+         doc="TRUE when the whole text matches the regular expression (RE2 syntax): REGEX('AB-12', '[A-Z]+-[0-9]+').")
+def regex(t, pattern):
+    # RE2 matches in time linear in the text: no pattern can make the server backtrack for seconds
+    problem = regex_problem(pattern)
+    if problem is not None:
+        raise FormulaRuntimeError(f"REGEX pattern is not supported: {problem}.", code="formula.E311")
+    return _compiled(pattern).fullmatch(t) is not None
 
 
 @builtin("ISPICKVAL", (T, T), B, handles_blank=True, family="logical",
