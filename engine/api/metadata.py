@@ -7,22 +7,11 @@ from flask import g, jsonify
 from engine.errors import BadRequest, NotFound
 from engine.metadata.checks import suggest
 from engine.metadata.store import load_docs
+from engine.metadata.system_fields import SYSTEM_FIELD_DEFS
 
 from . import api, body_json, require_admin, svc
 
-SYSTEM_FIELD_DOCS = [
-    {"api_name": "id", "label": "Record ID", "type": "text", "system": True, "read_only": True},
-    {"api_name": "name", "label": "Name", "type": "text", "system": True, "max_length": 255},
-    {"api_name": "owner_id", "label": "Owner", "type": "lookup", "target": "user", "system": True},
-    {"api_name": "created_at", "label": "Created at", "type": "datetime", "system": True, "read_only": True},
-    {"api_name": "created_by", "label": "Created by", "type": "lookup", "target": "user", "system": True,
-     "read_only": True},
-    {"api_name": "updated_at", "label": "Updated at", "type": "datetime", "system": True, "read_only": True},
-    {"api_name": "updated_by", "label": "Updated by", "type": "lookup", "target": "user", "system": True,
-     "read_only": True},
-    {"api_name": "row_version", "label": "Version", "type": "integer", "system": True, "read_only": True},
-    {"api_name": "deleted_at", "label": "Deleted at", "type": "datetime", "system": True, "read_only": True},
-]
+SYSTEM_FIELD_DOCS = [f.describe() for f in SYSTEM_FIELD_DEFS]   # declared once, in engine.metadata
 
 
 def _describe(name, row):

@@ -12,12 +12,11 @@ import hashlib
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import (Column, ForeignKey, Index, Integer, MetaData, String, Table, func, inspect,
+from sqlalchemy import (Column, ForeignKey, Index, MetaData, String, Table, func, inspect,
                         select)
 
 from engine.errors import MetadataError
 from engine.metadata.field_types import field_types
-from engine.metadata.field_types.scalar import UTCDateTime
 
 
 def _short(name):
@@ -31,17 +30,8 @@ def index_name(table, column, kind="ix"):
 
 
 def system_columns():
-    return [
-        Column("id", String(36), primary_key=True),
-        Column("name", String(255), nullable=True),
-        Column("owner_id", String(36), nullable=True),
-        Column("created_at", UTCDateTime(), nullable=False),
-        Column("created_by", String(36), nullable=True),
-        Column("updated_at", UTCDateTime(), nullable=False),
-        Column("updated_by", String(36), nullable=True),
-        Column("row_version", Integer, nullable=False, default=1),
-        Column("deleted_at", UTCDateTime(), nullable=True),
-    ]
+    from engine.metadata.system_fields import SYSTEM_FIELD_DEFS
+    return [f.column() for f in SYSTEM_FIELD_DEFS]
 
 
 def field_column(odef_tables, fdef):

@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-SYSTEM_FIELDS = ("id", "name", "owner_id", "created_at", "created_by", "updated_at",
-                 "updated_by", "row_version", "deleted_at")
+from engine.metadata.system_fields import SYSTEM_FIELDS  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)

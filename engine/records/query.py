@@ -21,9 +21,7 @@ from engine.metadata.checks import suggest
 from engine.metadata.model import SYSTEM_FIELDS
 
 OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull", "startswith")
-SYSTEM_TYPES = {"id": "text", "name": "text", "owner_id": "text", "created_by": "text",
-                "updated_by": "text", "created_at": "datetime", "updated_at": "datetime",
-                "row_version": "integer", "deleted_at": "datetime"}
+from engine.metadata.system_fields import SYSTEM_FILTER_TYPES as SYSTEM_TYPES
 
 
 def _parse_value(rt, name, raw):

@@ -14,9 +14,7 @@ from sqlalchemy import select
 
 from engine.errors import BadRequest
 
-SYSTEM_FORMULA_TYPES = {"id": "text", "name": "text", "owner_id": "text", "created_by": "text",
-                        "updated_by": "text", "created_at": "datetime", "updated_at": "datetime",
-                        "row_version": "number", "deleted_at": "datetime"}
+from engine.metadata.system_fields import SYSTEM_FORMULA_TYPES  # noqa: F401  (re-exported)
 
 
 def formula_context(actor, *, prior=None, creating=False, now=None):

@@ -28,7 +28,7 @@ from .pipeline import Change, Event, RecordContext, WriteContext
 from .reader import RecordReader
 from .visibility import visible
 
-WRITABLE_SYSTEM = ("name", "owner_id")
+from engine.metadata.system_fields import WRITABLE_SYSTEM_FIELDS as WRITABLE_SYSTEM
 BATCH_PARAMS = 30000   # bound parameters per INSERT statement (SQLite allows 32766)
 EMPTY = (None, "", [])
 
@@ -71,12 +71,12 @@ class RecordService(RecordReader):
 
         errors = self._check_writable(rt, data, row_no)
         hidden = self.hidden_fields(rt, actor)
-        for k in list(errors):
-            if k in hidden:   # a hidden field does not exist for this writer
-                errors[k] = [f"Unknown field{suggest(k, [n for n in rt.writable if n not in hidden])}."]
+        if hidden:   # a hidden field answers as one that does not exist; no did-you-mean names one
+            known = [n for n in rt.writable if n not in hidden] + list(WRITABLE_SYSTEM)
+            for k in data:
+                if k in hidden or (k in errors and k not in rt.ftypes and k not in SYSTEM_FIELDS):
+                    errors[k] = [f"Unknown field{suggest(k, known)}."]
         for k, v in acl.writable_check(actor.plan, rt, data).items():
-            if k in hidden:
-                v = ["Unknown field."]
             errors.setdefault(k, v)
         values = {}
         try:

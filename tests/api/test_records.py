@@ -217,7 +217,6 @@ def test_auth_and_permissions(crm, anon_api, user_api, services):
 def test_concurrent_auto_numbers_are_gap_free(crm, app):
     import threading
 
-    from engine.records.service import RecordService
     from engine.security import SYSTEM_ACTOR
 
     s = app.extensions["tessera"]
