@@ -6,17 +6,19 @@ from engine.errors import RecordValidationError
 SYSTEM_LABELS = {"name": "Name", "owner_id": "Owner", "_record": None}
 
 
-def _label(rt, key):
+def _label(rt, key, messages=()):
     if key in SYSTEM_LABELS:
         return SYSTEM_LABELS[key]
     fdef = rt.odef.field(key)
-    return fdef.label if fdef is not None else key
+    if fdef is None or any(m.startswith("Unknown field") for m in messages):
+        return key   # unknown to the writer (e.g. hidden from them): named as sent, its label not revealed
+    return fdef.label
 
 
 def _describe(rt, errors):
     parts = []
     for key, messages in errors.items():
-        label = _label(rt, key)
+        label = _label(rt, key, messages)
         text = " ".join(messages)
         parts.append(f"{label}: {text}" if label else text)
     return "; ".join(parts)

@@ -105,12 +105,16 @@ class RecordReader:
         rt = self.runtime(object_name)
         self._require(rt, actor, access)
         hidden = self.hidden_fields(rt, actor)
-        names = list(filters or {}) + [k.strip().lstrip("+-") for k in (order_by or "").split(",")]
-        for key in names:
-            name = key.partition("__")[0]
-            if name in hidden:
-                raise BadRequest("records.E010", f"Unknown field '{name}' on '{rt.name}'.",
-                                 fields={key: ["unknown field"]})
+        if hidden:
+            # a hidden field answers exactly as a field that does not exist, and no did-you-mean
+            # names a hidden field
+            names = list(filters or {}) + [k.strip().lstrip("+-") for k in (order_by or "").split(",")]
+            known = list(SYSTEM_FIELDS) + [f.api_name for f in rt.odef.fields if f.api_name not in hidden]
+            for key in names:
+                name = key.partition("__")[0]
+                if name and (name in hidden or (name not in SYSTEM_FIELDS and name not in rt.ftypes)):
+                    raise BadRequest("records.E010", f"Unknown field '{name}' on '{rt.name}'"
+                                     f"{suggest(name, known)}.", fields={name: ["unknown field"]})
         t = rt.table
         conds = [t.c.deleted_at.is_not(None) if deleted else t.c.deleted_at.is_(None)]
         conds += q.build_filters(rt, filters or {})
