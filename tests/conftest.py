@@ -41,6 +41,50 @@ def db_url(request, tmp_path):
         admin.dispose()
 
 
+@pytest.fixture(scope="module", params=DB_KINDS)
+def module_db_url(request, tmp_path_factory):
+    """Like ``db_url``, shared by the tests of one module (for tests that change nothing)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'tessera.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("PostgreSQL variant: set TESSERA_TEST_POSTGRES_URL to run it")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _pg_schema_url(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_app(module_db_url):
+    from engine import create_app
+
+    application = create_app({"database_url": module_db_url, "testing": True})
+    yield application
+    application.extensions["tessera"].engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_crm(module_app):
+    """The sample model on a module-scoped app, signed in as an admin (tests must leave it as found)."""
+    from engine.security.users import create_token, create_user
+
+    services = module_app.extensions["tessera"]
+    create_user(services.engine, "admin", "admin-password", is_admin=True)
+    api = Api(module_app.test_client(), create_token(services.engine, "admin"))
+    for doc in (ACCOUNT, DEAL):
+        r = api.post("/api/v1/objects", json=doc)
+        assert r.status_code == 201, r.get_json()
+    api.services = services
+    return api
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'tessera.db'}"

@@ -88,7 +88,8 @@ def _tables(services):
 
 @pytest.mark.parametrize("doc, status, path, words", BAD_OBJECTS,
                          ids=[f"bad{i}" for i in range(len(BAD_OBJECTS))])
-def test_bad_object_documents(crm, services, doc, status, path, words):
+def test_bad_object_documents(module_crm, doc, status, path, words):
+    crm, services = module_crm, module_crm.services
     before = _tables(services)
     version = crm.get("/api/v1/objects/account").get_json()["version"]
     r = crm.post("/api/v1/objects", json=doc)
@@ -100,7 +101,8 @@ def test_bad_object_documents(crm, services, doc, status, path, words):
     assert crm.get("/api/v1/objects/account").get_json()["version"] == version
 
 
-def test_malformed_payloads(crm, services):
+def test_malformed_payloads(module_crm):
+    crm, services = module_crm, module_crm.services
     before = _tables(services)
     h = {"Authorization": f"Bearer {crm.token}", "Content-Type": "application/json"}
     cases = [b"[]", b"null", b"\"deal\"", b"{bad json", b"{\"api_name\": \"x\", \"fields\": [" + b"{}," * 5 + b"]}",
@@ -122,8 +124,9 @@ def test_malformed_payloads(crm, services):
     ({"max_length": "long"}, 422, "must be of type integer"),
     ({"type": "nope"}, 422, "unknown field type"),
 ])
-def test_bad_field_changes(crm, services, patch, status, words):
-    crm.post("/api/v1/objects/account/fields", json={"api_name": "code", "type": "text"})
+def test_bad_field_changes(module_crm, patch, status, words):
+    crm = module_crm
+    crm.post("/api/v1/objects/account/fields", json={"api_name": "code", "type": "text"})   # once per module
     before = crm.get("/api/v1/objects/account").get_json()
     r = crm.patch("/api/v1/objects/account/fields/code", json=patch)
     assert r.status_code == status, r.get_json()
