@@ -158,7 +158,7 @@ class MetadataStore:
                 changer.create_object(new_odef)
                 from engine.metadata.counters import ensure_counter
                 for fdef in new_odef.fields:
-                    if fdef.type == "auto_number":
+                    if field_types.get(fdef.type).assign_on_insert:
                         ensure_counter(conn, api_name, fdef)
             elif archive_object:
                 status = "archived"
@@ -201,7 +201,7 @@ class MetadataStore:
                 archive.remove(entry)
             else:
                 changer.add_field(new, fdef)
-                if fdef.type == "auto_number":
+                if field_types.get(fdef.type).assign_on_insert:
                     from engine.metadata.counters import ensure_counter
                     ensure_counter(conn, new.api_name, fdef)
                     self._backfill_auto_number(conn, new, fdef)
@@ -224,7 +224,7 @@ class MetadataStore:
                 (told.family == "lookup" and fold.target != fnew.target):
             raise MetadataError([(f"{path}.type", "cannot change a lookup's type or target; add a new field "
                                   "instead")], code="metadata.E021")
-        if fnew.type == "auto_number" and fold.type != "auto_number":
+        if tnew.assign_on_insert and not told.assign_on_insert:
             raise MetadataError([(f"{path}.type", "cannot turn an existing field into an auto_number; add a "
                                   "new auto_number field (existing records are numbered)")], code="metadata.E021")
         table = self._table(conn, new)

@@ -56,7 +56,7 @@ class FieldMaps:
             if not isinstance(fdoc, dict) or fdoc.get("type") not in field_types:
                 continue
             ftype = field_types.get(fdoc["type"])
-            if fdoc["type"] == "formula":
+            if ftype.computed:
                 formulas.append(fdoc)
             elif ftype.family == "lookup" and fdoc.get("target") in self.docs and depth < MAX_HOPS:
                 out[fdoc["api_name"]] = self.fields(fdoc["target"], depth + 1)
@@ -118,6 +118,12 @@ class CycleError(FormulaError):
         self.key = key
 
 
+def _is(fdoc, capability):
+    """Whether the field document's type has a capability (``computed``, ``summarises``, …)."""
+    kind = fdoc.get("type") if isinstance(fdoc, dict) else None
+    return kind in field_types and bool(getattr(field_types.get(kind), capability))
+
+
 def _declared(fdoc):
     rt = fdoc.get("return_type")
     return {"currency": "number", "percent": "number", "checkbox": "boolean"}.get(rt, rt)
@@ -143,7 +149,7 @@ def check_formulas(doc, ctx):
     for fdoc in doc.get("fields", []):
         path = f"{prefix}.fields.{fdoc['api_name']}"
         ftype = field_types.get(fdoc["type"])
-        if fdoc["type"] == "formula":
+        if ftype.computed:
             try:
                 maps.formula_type(obj, fdoc)
             except FormulaError as exc:
@@ -157,7 +163,7 @@ def check_formulas(doc, ctx):
                 compile_formula(fdoc["default"], fields, return_type=want)
             except FormulaError as exc:
                 problems.append(_fmt(f"{path}.default", exc))
-        if fdoc["type"] == "roll_up_summary":
+        if ftype.summarises:
             problems += _check_rollup(doc, fdoc, docs, maps, path)
     for i, rule in enumerate(doc.get("validation_rules", [])):
         try:
@@ -179,7 +185,7 @@ def _check_rollup(doc, fdoc, docs, maps, path):
     if child is None:
         return [(f"{path}.summary.object", f"unknown object '{summary['object']}'"
                  f"{checks.suggest(summary['object'], docs)}")]
-    links = [f for f in child.get("fields", []) if f.get("type") == "master_detail"
+    links = [f for f in child.get("fields", []) if _is(f, "cascade")
              and f.get("target") == doc["api_name"]]
     if summary.get("relationship_field"):
         links = [f for f in links if f["api_name"] == summary["relationship_field"]]
@@ -192,7 +198,7 @@ def _check_rollup(doc, fdoc, docs, maps, path):
         if target is None:
             problems.append((f"{path}.summary.field", f"{summary['function']} needs a number field of "
                              f"'{summary['object']}'"))
-        elif target.get("type") not in ("number", "integer", "currency", "percent"):
+        elif not _is(target, "is_numeric") or _is(target, "summarises"):
             problems.append((f"{path}.summary.field", f"'{target['api_name']}' is not a number field"))
     if summary.get("filter"):
         try:
@@ -206,11 +212,11 @@ def _formula_sources(doc):
     """Yield (description, source) for every formula in an object document."""
     obj = doc["api_name"]
     for fdoc in doc.get("fields", []):
-        if fdoc.get("type") == "formula":
+        if _is(fdoc, "computed"):
             yield f"formula field {obj}.{fdoc['api_name']}", fdoc["formula"], obj
         if fdoc.get("default"):
             yield f"default of {obj}.{fdoc['api_name']}", fdoc["default"], obj
-        if fdoc.get("type") == "roll_up_summary" and fdoc["summary"].get("filter"):
+        if _is(fdoc, "summarises") and fdoc["summary"].get("filter"):
             yield f"roll-up filter of {obj}.{fdoc['api_name']}", fdoc["summary"]["filter"], fdoc["summary"]["object"]
     for rule in doc.get("validation_rules", []):
         yield f"validation rule {obj}.{rule['name']}", rule["condition"], obj
@@ -244,7 +250,7 @@ def check_formula_dependants(conn, old_doc, new_doc, docs_after):
                     users.append(what)
                     break
     rollups = [f"roll-up {o}.{f['api_name']}" for o, d in docs_after.items() for f in d.get("fields", [])
-               if f.get("type") == "roll_up_summary" and f["summary"]["object"] == name
+               if _is(f, "summarises") and f["summary"]["object"] == name
                and (new_doc is None or f["summary"].get("field") in removed)]
     users += rollups
     if users:
