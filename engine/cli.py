@@ -169,7 +169,7 @@ def pack():
 @pack.command("list")
 def pack_list():
     """List available packs."""
-    click.echo("no packs are available yet (packs arrive with the packs issue)")
+    click.echo("no packs are installed or available yet")
 
 
 @main.command()
@@ -177,7 +177,7 @@ def worker():
     """Run the rq worker and scheduler (needs TESSERA_REDIS_URL)."""
     if not os.environ.get("TESSERA_REDIS_URL"):
         _fail("set TESSERA_REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run a worker")
-    _fail("the workflow engine is not available yet (it arrives with the workflow issue)")
+    _fail("this version has no background jobs to run yet")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 A plan is everything one user's access needs, computed once per (user, security
 version) and cached: object rights, field rights, role, applicable sharing rules.
 Visibility is compiled into SQL for every query — no post-filtering — so counts
-and cursors stay right. Rules (issue 4 / api.md):
+and cursors stay right. Rules (api.md, docs/security.md):
 
 - object rights come from the union of the user's permission sets; admins have all;
 - org-wide default per object (``sharing``): ``public_read_write`` (default), ``public_read``, ``private``;

@@ -1,2 +1,3 @@
-"""Workflow (approval processes, automations, the outbox and rq jobs) — arrives with the workflow
-issue. May import everything below it (metadata, formula, records, security); never Flask."""
+"""Workflow: approval processes, automation rules, the outbox and rq jobs. Plugs into the write
+pipeline through ``install(services)`` (see docs/architecture.md). May import everything below it
+(metadata, formula, records, security); never Flask."""
