@@ -75,10 +75,9 @@ class BrokenFormulas:
         raise self.refusal()
 
     def refusal(self):
-        return RecordValidationError(
-            {"_record": [f"The definition of {self.rt.odef.label} has a formula that does not compile: "
-                         f"{self.error.message} An administrator must correct it."]},
-            code="records.E050")
+        message = (f"The definition of {self.rt.odef.label} has a formula that does not compile: "
+                   f"{self.error.message} An administrator must correct it.")
+        return RecordValidationError({"_record": [message]}, message=message, code="records.E050")
 
 
 def compile_object_formulas(snap):

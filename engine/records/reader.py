@@ -139,8 +139,10 @@ class RecordReader:
         return SqlResolver(self, rt, actor).compile(compiled)
 
     def _formula_sql(self, rt, name, actor):
-        if not rt.ftypes[name].computed or isinstance(rt.formulas, BrokenFormulas):
+        if not rt.ftypes[name].computed:
             return None
+        if isinstance(rt.formulas, BrokenFormulas):
+            raise rt.formulas.refusal()
         return SqlResolver(self, rt, actor).compile(rt.formulas.field(name))
 
     # -- reads -----------------------------------------------------------------------
@@ -232,6 +234,9 @@ class RecordReader:
         the page (inside the caller's transaction when ``conn`` is given)."""
         hidden = self.hidden_fields(rt, actor)
         outs = [_plain_json(rt, row) for row in rows]
+        if isinstance(rt.formulas, BrokenFormulas):   # formula fields read blank until an admin fixes them
+            blank = {n: None for n, ft in rt.ftypes.items() if ft.computed}
+            outs = [dict(out, **blank) for out in outs]
         if rows and rt.formulas.formula_fields and (fields is None or any(
                 f in rt.ftypes and rt.ftypes[f].computed for f in fields)):
             skip = set(hidden)
