@@ -39,6 +39,7 @@ class RecordService(RecordReader):
     def __init__(self, engine, snapshot, hooks):
         super().__init__(engine, snapshot)
         self.hooks = hooks
+        self._written = []    # WriteContexts of the current transaction (after_write ran on each)
 
     # -- phases shared by every write ----------------------------------------------
     def _authorise(self, rt, actor, right):
@@ -154,24 +155,28 @@ class RecordService(RecordReader):
         return None
 
     def _transaction(self, rt, fn):
-        """Run ``fn(conn) -> (result, WriteContext|None)`` in one transaction, then ``after_commit``."""
+        """Run ``fn(conn) -> (result, WriteContext|None)`` in one transaction, then ``after_commit``
+        for every batch ``after_write`` saw in it (master-detail children cascaded too, same order)."""
+        written = self._written = []
         with self._database_errors("write"):
             try:
                 with self.engine.begin() as conn:
-                    result, wctx = fn(conn)
+                    result, _wctx = fn(conn)
             except IntegrityError as exc:
                 err = self._unique_error(rt, exc)
                 if err is not None:
                     raise err from None
                 raise
-        if wctx is not None and len(self.hooks.after_commit):
-            wctx.conn = None
-            self._run("after_commit", wctx)
+        if len(self.hooks.after_commit):
+            for wctx in written:
+                wctx.conn = None
+                self._run("after_commit", wctx)
         return result
 
     def _after_write(self, conn, rt, actor, event, changes, now):
         wctx = WriteContext(self, conn, actor, rt, event, changes, now)
         self._run("after_write", wctx)
+        self._written.append(wctx)
         return wctx
 
     def _lock_row(self, conn, rt, record_id, actor, *, deleted=False):

@@ -121,6 +121,7 @@ def test_after_commit_runs_after_the_commit_and_never_for_a_failed_write(svc):
 
 
 def test_recycle_bin_events_cascade_to_master_detail_children(svc):
+    """Children written by a cascade go through after_write and after_commit like their parent."""
     log = []
     records = with_hooks(svc, **probes(log))
     deal = svc.records().create("deal", {"name": "Acme", "stage": "New"}, SYSTEM_ACTOR)
@@ -131,13 +132,14 @@ def test_recycle_bin_events_cascade_to_master_detail_children(svc):
         log.clear()
         getattr(records, action)("deal", deal["id"], SYSTEM_ACTOR)
         assert log == [("after_write", event, "line", line_ids), ("after_write", event, "deal", [deal["id"]]),
-                       ("after_commit", event, "deal", [deal["id"]])], action
+                       ("after_commit", event, "line", line_ids), ("after_commit", event, "deal", [deal["id"]])], \
+            action
         assert len(svc.records().list("line", SYSTEM_ACTOR, deleted=event == "delete")["records"]) == 2
     records.delete("deal", deal["id"], SYSTEM_ACTOR)
     log.clear()
     records.purge("deal", deal["id"], SYSTEM_ACTOR)
     assert log == [("after_write", "purge", "line", line_ids), ("after_write", "purge", "deal", [deal["id"]]),
-                   ("after_commit", "purge", "deal", [deal["id"]])]
+                   ("after_commit", "purge", "line", line_ids), ("after_commit", "purge", "deal", [deal["id"]])]
     for obj in ("deal", "line"):
         assert svc.records().list(obj, SYSTEM_ACTOR, deleted=True)["records"] == []
 
