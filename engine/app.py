@@ -32,27 +32,24 @@ def create_app(config=None, services=None):
     if services is None:
         services = build_services(config)
     config = services.config
-    app = Flask(__name__, template_folder="ui_renderer/templates", static_folder="ui_renderer/static")
+    app = Flask(__name__, template_folder="ui_renderer/templates", static_folder=None)  # static: /assets
     app.json = TesseraJSON(app)
     app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=config.max_body_bytes,
                       TESTING=config.testing, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config.secure_cookies)
     app.extensions["tessera"] = services
     from engine.api import register_api
+    from engine.ui_renderer import register_pages
     register_api(app)
-    _register_home(app)
+    register_pages(app)       # the pages, with "/" (home, or a sign-in prompt for anonymous visitors)
+    _register_health(app)
     return app
 
 
-def _register_home(app):
-    from flask import jsonify, render_template
+def _register_health(app):
+    from flask import jsonify
 
     from engine.metadata.store import current_version
-
-    @app.get("/")
-    def home():
-        # anonymous: says nothing about the org's model
-        return render_template("engine/home.html")
 
     @app.get("/healthz")
     def healthz():

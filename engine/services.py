@@ -23,7 +23,7 @@ from engine.security import SYSTEM_ACTOR
 from engine.security.access import PlanCache
 from engine.security.admin import AccessAdmin
 from engine.security.audit import metadata_audit_hook
-from engine.security.sessions import actor_for_user, resolve_token
+from engine.security.sessions import actor_for_user, resolve_session, resolve_token
 
 log = logging.getLogger("tessera")
 
@@ -54,6 +54,12 @@ class Services:
     def authenticate(self, token, *, ip=None, header_sent=True):
         """``(actor, snapshot)`` for a bearer token; ``Unauthorized`` when it is missing or invalid."""
         resolved = resolve_token(self.engine, self.plans, token, ip=ip, header_sent=header_sent)
+        return resolved.actor, self.snapshots.get(resolved.metadata_version)
+
+    def authenticate_session(self, secret):
+        """``(actor, snapshot)`` for a browser session's secret (the pages); ``Unauthorized`` when
+        it is missing, revoked or expired, or its user is inactive."""
+        resolved = resolve_session(self.engine, self.plans, secret)
         return resolved.actor, self.snapshots.get(resolved.metadata_version)
 
     def actor(self, username):

@@ -1,0 +1,233 @@
+"""Languages of the pages: the locale of a request, the compiled message catalogues, the
+translated labels of metadata, and values formatted for the locale.
+
+Catalogues: ``translations/<locale>/LC_MESSAGES/messages.po`` is the source (committed). At app
+start :func:`prepare_catalogues` compiles each ``.po`` in memory with Babel and writes the
+``.mo`` beside it when it is missing or differs; when the package directory is read-only (a
+system-wide install) it writes them to a cache directory instead. So ``pip install .`` is enough,
+a changed ``.po`` takes effect at the next start, and no build hook can be forgotten.
+
+Locale of a request: the signed-in user's ``locale`` (``en`` or ``zh_CN``; the older ``zh`` is read
+as ``zh_CN``); for an anonymous visitor the language chosen with the switcher, else the browser's
+``Accept-Language``. Times are shown in the browser's time zone (a ``tz`` cookie the page script
+sets), UTC until it is known.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import logging
+import os
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from flask import request, session
+from flask_babel import Babel, format_date, format_datetime, get_locale
+
+log = logging.getLogger("tessera.ui")
+
+LOCALES = ("en", "zh_CN")
+LOCALE_NAMES = {"en": "English", "zh_CN": "简体中文"}
+TRANSLATIONS = Path(__file__).parent / "translations"
+_ALIASES = {"en": "en", "en_us": "en", "en_gb": "en", "zh": "zh_CN", "zh_cn": "zh_CN", "zh_hans": "zh_CN",
+            "zh_hans_cn": "zh_CN", "zh_sg": "zh_CN"}
+
+
+def normalise_locale(value):
+    """``'zh-CN'``, ``'zh'``, ``'zh_Hans'`` -> ``'zh_CN'``; ``'en-US'`` -> ``'en'``; unknown -> None."""
+    if not isinstance(value, str):
+        return None
+    return _ALIASES.get(value.strip().replace("-", "_").lower())
+
+
+def select_locale():
+    """The locale of the current request (see the module docstring)."""
+    from .auth import current_actor   # auth needs no i18n; imported here to keep the modules apart
+
+    actor = current_actor()
+    if actor is not None:
+        chosen = normalise_locale(actor.locale)
+        if chosen:
+            return chosen
+    chosen = normalise_locale(session.get("locale"))
+    if chosen:
+        return chosen
+    best = request.accept_languages.best_match(["en", "en-US", "en-GB", "zh", "zh-CN", "zh-Hans", "zh-SG"])
+    return normalise_locale(best) or "en"
+
+
+def select_timezone():
+    """The browser's time zone (``tz`` cookie, an IANA name), else UTC."""
+    name = request.cookies.get("tz", "")
+    if name and len(name) < 64:
+        try:
+            ZoneInfo(name)
+            return name
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return "UTC"
+
+
+def user_zone():
+    try:
+        return ZoneInfo(select_timezone())
+    except (ZoneInfoNotFoundError, ValueError):
+        return _dt.timezone.utc
+
+
+# -- catalogues ----------------------------------------------------------------------------
+def _compile(po_path):
+    with open(po_path, "rb") as fh:
+        catalog = read_po(fh, locale=po_path.parent.parent.name)
+    out = io.BytesIO()
+    write_mo(out, catalog, use_fuzzy=False)
+    return out.getvalue()
+
+
+def prepare_catalogues(source=TRANSLATIONS):
+    """Compile every ``.po`` under ``source``; return the directory Flask-Babel should read."""
+    compiled = {po: _compile(po) for po in sorted(source.glob("*/LC_MESSAGES/*.po"))}
+    try:
+        _write_all(compiled, source, source)
+        return str(source)
+    except OSError:
+        digest = hashlib.sha256(b"".join(compiled.values())).hexdigest()[:16]
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or tempfile.gettempdir()) / f"tessera-mo-{digest}"
+        _write_all(compiled, source, cache)
+        log.info("translations compiled into %s (the package directory is read-only)", cache)
+        return str(cache)
+
+
+def _write_all(compiled, source, target):
+    for po, data in compiled.items():
+        mo = target / po.relative_to(source).with_suffix(".mo")
+        if mo.exists() and mo.read_bytes() == data:
+            continue
+        mo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = mo.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, mo)   # atomic: two processes starting at once never read half a file
+
+
+def init_babel(app):
+    """Install Flask-Babel on ``app`` with our catalogues and selectors."""
+    directory = prepare_catalogues()
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = directory
+    Babel(app, locale_selector=select_locale, timezone_selector=select_timezone,
+          default_translation_directories=directory)
+
+
+def current_locale():
+    """``'en'`` or ``'zh_CN'`` for the current request."""
+    return str(get_locale() or "en")
+
+
+# -- labels from metadata ---------------------------------------------------------------------
+def translated(doc, key="label", default=None, locale=None):
+    """A metadata document's ``key`` in the current language.
+
+    Reads ``<key>_i18n: {"zh_CN": "..."}`` (the contract) and the older ``<key>_zh`` alike, then
+    falls back to ``doc[key]`` and ``default``."""
+    locale = locale or current_locale()
+    if doc is None:
+        return default
+    if locale != "en":
+        table = doc.get(f"{key}_i18n")
+        if isinstance(table, dict):
+            for name in (locale, locale.split("_")[0]):
+                if table.get(name):
+                    return table[name]
+        if locale.startswith("zh") and doc.get(f"{key}_zh"):
+            return doc[f"{key}_zh"]
+    return doc.get(key) or default
+
+
+def object_label(odef, plural=False):
+    """The object's (plural) label in the current language; Chinese has no plural, so the
+    singular translation serves when no plural one is given."""
+    if not plural:
+        return translated(odef.doc, "label", odef.label)
+    if current_locale() == "en":
+        return odef.plural_label
+    return translated(odef.doc, "plural_label", None) if (
+        odef.doc.get("plural_label_i18n") or odef.doc.get("plural_label_zh")) else \
+        translated(odef.doc, "label", odef.plural_label)
+
+
+def field_label(fdef):
+    return translated(fdef.doc, "label", fdef.label)
+
+
+def option_labels(fdef):
+    """``{value: label}`` of a picklist's options in the current language."""
+    return {o["value"]: translated(o, "label", o["value"]) for o in fdef.doc.get("options") or []}
+
+
+# -- formatting ---------------------------------------------------------------------------------
+def format_number(value, scale=None):
+    """A number for the current locale, with exactly ``scale`` decimals when given."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    try:
+        num = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    if scale is None:
+        return format_decimal(num, locale=current_locale())
+    pattern = "#,##0" + ("." + "0" * int(scale) if int(scale) > 0 else "")
+    return format_decimal(num, format=pattern, locale=current_locale())
+
+
+def parse_iso_date(value):
+    if isinstance(value, _dt.date):
+        return value
+    try:
+        return _dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def parse_iso_datetime(value):
+    if isinstance(value, _dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+    try:
+        parsed = _dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.timezone.utc)
+
+
+def format_day(value):
+    day = parse_iso_date(value)
+    return format_date(day, format="medium") if day else str(value)
+
+
+def format_moment(value):
+    moment = parse_iso_datetime(value)
+    return format_datetime(moment, format="medium") if moment else str(value)
+
+
+def local_input_datetime(value):
+    """An ISO UTC datetime as the ``YYYY-MM-DDTHH:MM`` a ``datetime-local`` input shows."""
+    moment = parse_iso_datetime(value) if value else None
+    if moment is None:
+        return value or ""
+    return moment.astimezone(user_zone()).strftime("%Y-%m-%dT%H:%M")
+
+
+def utc_from_local_input(raw):
+    """A ``datetime-local`` input's value (the user's time zone) as ISO 8601 UTC; unparsable text
+    is returned as sent so that the record service names the problem."""
+    try:
+        moment = _dt.datetime.fromisoformat(raw)
+    except ValueError:
+        return raw
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=user_zone())
+    return moment.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,292 @@
+"""View models: the compiled snapshot, a layout and the reader's rights turned into plain objects
+the templates only loop over (Layout → Section → FieldView).
+
+Nothing here knows an object by name: every page of every object is built from its ``ObjectDef``
+(fields, ``layouts``, ``list_views``) and the ``FieldType`` of each field (its ``widget`` template,
+its family). Values arrive as the record service's JSON (hidden fields already absent) and leave
+formatted for the request's locale.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import nh3
+from flask import url_for
+from flask_babel import gettext as _
+from markupsafe import Markup, escape
+
+from engine.errors import EngineError
+from engine.metadata.model import SYSTEM_FIELDS
+
+from . import i18n
+
+EMPTY = (None, "", [])
+WIDGET_FALLBACK = "engine/widgets/text.html"
+
+
+@dataclass
+class FieldView:
+    """One field on a form, a detail page or in a list column."""
+
+    name: str                      # api_name: the input's name
+    label: str
+    type: str
+    widget: str = WIDGET_FALLBACK  # template that draws the input
+    required: bool = False
+    help: str = ""
+    value: object = None           # the record's JSON value
+    display: Markup = Markup("")   # the value formatted for reading
+    input: object = ""             # the value an input shows (kept as typed after a failed save)
+    options: list = field(default_factory=list)   # [(value, label)] of picklists
+    errors: list = field(default_factory=list)
+    editable: bool = True
+    step: str | None = None
+    target: str | None = None      # lookup: the target object's api_name
+    target_label: str = ""
+    lookup_name: str = ""          # lookup: the name shown in the search box
+    numeric: bool = False
+
+    @property
+    def html_id(self):
+        return f"f-{self.name}"
+
+    @property
+    def error_id(self):
+        return f"f-{self.name}-error"
+
+    @property
+    def help_id(self):
+        return f"f-{self.name}-help"
+
+    @property
+    def describedby(self):
+        ids = ([self.help_id] if self.help else []) + ([self.error_id] if self.errors else [])
+        return " ".join(ids) or None
+
+
+@dataclass
+class SectionView:
+    label: str
+    columns: int
+    fields: list
+
+
+@dataclass
+class ObjectView:
+    """An object as the navigation and page titles show it."""
+
+    name: str
+    label: str
+    plural: str
+    can_create: bool = False
+    can_edit: bool = False
+    can_delete: bool = False
+
+    @property
+    def url(self):
+        return url_for("pages.list_view", obj=self.name)
+
+
+def object_view(rt, actor):
+    plan = actor.plan
+    return ObjectView(rt.name, i18n.object_label(rt.odef), i18n.object_label(rt.odef, plural=True),
+                      can_create=plan.can(rt.name, "create") and not actor.read_only,
+                      can_edit=plan.can(rt.name, "edit") and not actor.read_only,
+                      can_delete=plan.can(rt.name, "delete") and not actor.read_only)
+
+
+def navigation(snapshot, actor):
+    """The objects ``actor`` may read, sorted by their translated plural label."""
+    views = [object_view(rt, actor) for name, rt in snapshot.objects.items() if actor.plan.can(name, "read")]
+    return sorted(views, key=lambda v: v.plural.lower())
+
+
+# -- fields -------------------------------------------------------------------------------------
+def name_label(rt):
+    return i18n.translated(rt.odef.doc, "name_label", None) or _("Name")
+
+
+def system_label(rt, name):
+    return {"name": name_label(rt), "owner_id": _("Owner"), "created_at": _("Created"),
+            "updated_at": _("Last modified"), "created_by": _("Created by"), "updated_by": _("Modified by"),
+            "id": _("Record ID")}.get(name, name)
+
+
+def step_for(rt, fdef):
+    ftype = rt.ftypes[fdef.api_name]
+    if ftype.family != "number":
+        return None
+    if fdef.type == "integer":
+        return "1"
+    scale = int(fdef.get("scale") if fdef.get("scale") is not None else getattr(ftype, "default_scale", 2))
+    return "1" if scale == 0 else "0." + "0" * (scale - 1) + "1"
+
+
+def field_view(rt, name, record, ctx, *, editable=False):
+    """The :class:`FieldView` of ``name`` (a user or system field) for ``record`` (JSON or None)."""
+    value = (record or {}).get(name)
+    if name in SYSTEM_FIELDS:
+        view = FieldView(name=name, label=system_label(rt, name), type="text", value=value, editable=editable,
+                         required=name == "name" and bool(rt.odef.doc.get("name_required")))
+        view.display = ctx.display(rt, name, value)
+        view.input = "" if value is None else value
+        return view
+    fdef = rt.odef.field(name)
+    ftype = rt.ftypes[name]
+    view = FieldView(name=name, label=i18n.field_label(fdef), type=fdef.type,
+                     widget="engine/" + ftype.widget if editable else "engine/widgets/readonly.html",
+                     required=fdef.required, help=i18n.translated(fdef.doc, "help_text", "") or "",
+                     value=value, editable=editable, step=step_for(rt, fdef), numeric=ftype.is_numeric,
+                     target=fdef.target)
+    if fdef.doc.get("options"):
+        view.options = list(i18n.option_labels(fdef).items())
+    if fdef.target and fdef.target in ctx.snapshot.objects:
+        view.target_label = i18n.object_label(ctx.snapshot.objects[fdef.target].odef)
+        view.lookup_name = ctx.lookup_name(name, value) or ""
+    view.display = ctx.display(rt, name, value)
+    view.input = input_value(ftype, value)
+    return view
+
+
+def input_value(ftype, value):
+    """A stored JSON value as an input shows it."""
+    if value is None:
+        return [] if ftype.family == "multi" else ""
+    if ftype.family == "datetime":
+        return i18n.local_input_datetime(value)
+    if ftype.family == "boolean":
+        return bool(value)
+    if ftype.family == "multi":
+        return list(value)
+    return value
+
+
+# -- layouts --------------------------------------------------------------------------------------
+def pick_layout(odef, name=None):
+    """The layout named ``name``, else the one named ``default``, else the first; None when none."""
+    layouts = odef.doc.get("layouts") or []
+    for wanted in (name, "default"):
+        for layout in layouts:
+            if wanted and layout.get("name") == wanted:
+                return layout
+    return layouts[0] if layouts else None
+
+
+def layout_sections(rt, hidden, *, include=None):
+    """``[(label, columns, [field names])]`` of the object's layout as the reader sees it: hidden
+    fields dropped; without a layout, one section of every field. ``include`` filters names."""
+    known = set(rt.ftypes) | {"name", "owner_id", "created_at", "updated_at", "created_by", "updated_by"}
+    layout = pick_layout(rt.odef)
+    if layout is None:
+        names = ["name"] + [f.api_name for f in rt.odef.fields]
+        raw = [(None, 2, names)]
+    else:
+        raw = [(i18n.translated(s, "label", "") or None, s.get("columns") or 1, s.get("fields") or [])
+               for s in layout.get("sections") or []]
+        placed = {n for _l, _c, names in raw for n in names}
+        if "name" not in placed and raw:   # the name is always on the page
+            raw[0] = (raw[0][0], raw[0][1], ["name"] + list(raw[0][2]))
+    out = []
+    for label, columns, names in raw:
+        names = [n for n in names if n in known and n not in hidden and (include is None or include(n))]
+        if names:
+            out.append((label, 2 if columns == 2 else 1, names))
+    return out
+
+
+def key_fields(rt, hidden, count=5):
+    """The first ``count`` fields of the layout after the name: the highlights panel."""
+    names = [n for _l, _c, fields in layout_sections(rt, hidden) for n in fields if n != "name"]
+    return names[:count]
+
+
+# -- the display context: formatting, lookup names, user names ---------------------------------
+class DisplayContext:
+    """Formats values for one request: knows the names of looked-up records and of users."""
+
+    def __init__(self, snapshot, lookup_names=None, user_names=None):
+        self.snapshot = snapshot
+        self.lookups = lookup_names or {}        # record id -> name (ids are unique across objects)
+        self.users = user_names or {}            # user id -> username
+
+    def lookup_name(self, fname, value):
+        return self.lookups.get(value) if value else None
+
+    def display(self, rt, name, value):
+        """``value`` of field ``name`` as safe HTML for reading."""
+        if value in EMPTY:
+            return Markup('<span class="empty" aria-label="%s">—</span>') % _("empty")
+        if name in ("owner_id", "created_by", "updated_by"):
+            return escape(self.users.get(value, value))
+        if name in ("created_at", "updated_at", "deleted_at"):
+            return escape(i18n.format_moment(value))
+        if name in SYSTEM_FIELDS:
+            return escape(value)
+        fdef = rt.odef.field(name)
+        ftype = rt.ftypes[name]
+        family = ftype.family
+        if fdef.target:
+            label = self.lookup_name(name, value)
+            if label is None:
+                return Markup('<span class="muted" title="%s">%s</span>') % (value, _("(not visible)"))
+            href = url_for("pages.record", obj=fdef.target, rid=value)
+            return Markup('<a href="%s">%s</a>') % (href, label or _("(no name)"))
+        kind = (fdef.get("return_type") or "text") if ftype.computed else fdef.type
+        if family == "boolean" or kind in ("boolean", "checkbox") or isinstance(value, bool):
+            return Markup('<span class="tick %s" aria-hidden="true">%s</span><span class="sr-only">%s</span>') % (
+                "yes" if value else "no", "✓" if value else "✗", _("Yes") if value else _("No"))
+        if family == "number" or isinstance(value, (int, float)):
+            scale = fdef.get("scale")
+            if scale is None and kind == "currency":
+                scale = 2
+            text = i18n.format_number(value, scale)
+            if kind == "percent":
+                text += "%"
+            elif kind == "currency" and fdef.get("currency"):
+                text = f"{fdef.get('currency')} {text}"
+            return escape(text)
+        if family == "date" or kind == "date":
+            return escape(i18n.format_day(value))
+        if family == "datetime" or kind == "datetime":
+            return escape(i18n.format_moment(value))
+        if family == "multi":
+            labels = i18n.option_labels(fdef)
+            return Markup("").join(Markup('<span class="chip">%s</span>') % labels.get(v, v) for v in value)
+        if fdef.doc.get("options"):
+            return escape(i18n.option_labels(fdef).get(value, value))
+        if fdef.type == "url":
+            return Markup('<a href="%s" rel="noopener noreferrer nofollow">%s</a>') % (value, value) \
+                if str(value).startswith(("http://", "https://")) else escape(value)
+        if fdef.type == "email":
+            return Markup('<a href="mailto:%s">%s</a>') % (value, value)
+        if fdef.type == "phone":
+            return Markup('<a href="tel:%s">%s</a>') % ("".join(c for c in str(value) if c in "+0123456789"),
+                                                       value)
+        if fdef.type == "rich_text":
+            return Markup('<div class="rich">%s</div>') % Markup(nh3.clean(str(value)))
+        if fdef.type == "long_text":
+            return Markup('<span class="multiline">%s</span>') % value
+        return escape(value)
+
+
+def lookup_names(service, actor, rt, recs, names=None):
+    """``{id: name}`` for the lookups of ``recs`` that ``actor`` may read (one query per
+    target object, through the record service: invisible targets stay unnamed)."""
+    wanted = {}
+    for fdef in rt.odef.fields:
+        if fdef.target and (names is None or fdef.api_name in names):
+            for rec in recs:
+                if rec.get(fdef.api_name):
+                    wanted.setdefault(fdef.target, set()).add(rec[fdef.api_name])
+    out = {}
+    for target, ids in wanted.items():
+        ids = sorted(ids)
+        for start in range(0, len(ids), 200):
+            chunk = ids[start:start + 200]
+            try:
+                found = service.list(target, actor, filters={"id__in": ",".join(chunk)}, fields=["name"],
+                                     limit=len(chunk), max_limit=200)["records"]
+            except EngineError:
+                break
+            out.update({r["id"]: r.get("name") or "" for r in found})
+    return out
