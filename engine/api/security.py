@@ -10,7 +10,7 @@ from flask import g, jsonify, request
 from engine.errors import BadRequest, MetadataError
 from engine.records.history import field_history_of
 from engine.security.audit import search as audit_search
-from engine.security.users import create_token, create_user, sign_in
+from engine.security.users import create_token, sign_in
 
 from . import api, body_json, require_admin, svc
 
@@ -34,7 +34,7 @@ def login():
 @api.get("/users")
 def list_users():
     require_admin()
-    return jsonify({"users": svc().access.list_users()})
+    return jsonify({"users": svc().access.list_users(g.actor)})
 
 
 @api.post("/users")
@@ -48,18 +48,17 @@ def post_user():
         raise MetadataError([("password", "is required (at least 8 characters)")], code="security.E002")
     if "is_admin" in body and not isinstance(body["is_admin"], bool):
         raise MetadataError([("is_admin", "must be true or false")], code="security.E014")
-    create_user(svc().engine, body.get("username"), body["password"], is_admin=bool(body.get("is_admin")))
+    user = svc().access.create_user(body.get("username"), body["password"], g.actor,
+                                    is_admin=bool(body.get("is_admin")))
     rest = {k: v for k, v in body.items() if k in ("role", "manager", "locale", "active")}
-    user = svc().access.update_user(body["username"], rest, g.actor) if rest else \
-        svc().access.get_user(body["username"])
+    if rest:
+        user = svc().access.update_user(body["username"], rest, g.actor)
     return jsonify(user), 201
 
 
 @api.get("/users/<username>")
 def get_user(username):
-    if not g.actor.is_admin and username != g.actor.username:
-        require_admin()
-    return jsonify(svc().access.get_user(username))
+    return jsonify(svc().access.get_user(username, g.actor))
 
 
 @api.patch("/users/<username>")
@@ -73,7 +72,7 @@ def assign_permission_set(username):
     require_admin()
     body = body_json()
     svc().access.assign(username, body.get("permission_set"), g.actor)
-    return jsonify(svc().access.get_user(username)), 201
+    return jsonify(svc().access.get_user(username, g.actor)), 201
 
 
 @api.delete("/users/<username>/permission_sets/<ps>")
@@ -86,7 +85,7 @@ def unassign_permission_set(username, ps):
 @api.get("/roles")
 def list_roles():
     require_admin()
-    return jsonify({"roles": svc().access.list_roles()})
+    return jsonify({"roles": svc().access.list_roles(g.actor)})
 
 
 @api.post("/roles")
@@ -98,7 +97,7 @@ def post_role():
 @api.get("/permission_sets")
 def list_permission_sets():
     require_admin()
-    return jsonify({"permission_sets": svc().access.list_permission_sets()})
+    return jsonify({"permission_sets": svc().access.list_permission_sets(g.actor)})
 
 
 @api.post("/permission_sets")
@@ -130,7 +129,7 @@ def _criteria_check(obj, source):
 @api.get("/sharing_rules")
 def list_sharing_rules():
     require_admin()
-    return jsonify({"sharing_rules": svc().access.list_sharing_rules()})
+    return jsonify({"sharing_rules": svc().access.list_sharing_rules(g.actor)})
 
 
 @api.post("/sharing_rules")

@@ -10,16 +10,23 @@ from sqlalchemy import delete, insert, select, update
 from uuid6 import uuid7
 
 from engine.db import SECURITY_STATE, meta_state, users, utcnow
-from engine.errors import BadRequest, Conflict, MetadataError, NotFound
+from engine.errors import BadRequest, Conflict, Forbidden, MetadataError, NotFound
 from engine.metadata.checks import suggest
 
 from .access import FIELD_LEVELS, RIGHTS
 from .audit import audit
 from .model import (permission_sets, record_shares, role_closure, roles, sharing_rules,
                     user_permission_sets)
-from .users import hash_password
+from .users import create_user, hash_password
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def require_admin(actor):
+    """Managing users, roles, permission sets and sharing rules is for administrators."""
+    if actor is None or not actor.is_admin:
+        raise Forbidden("security.E403", "Only administrators may manage users, roles, permission sets "
+                        "and sharing rules.")
 
 
 def bump_security(conn):
@@ -41,12 +48,14 @@ class AccessAdmin:
         self.engine = engine
 
     # -- roles ---------------------------------------------------------------
-    def list_roles(self):
+    def list_roles(self, actor):
+        require_admin(actor)
         with self.engine.connect() as conn:
             return [dict(r._mapping) | {"created_at": r.created_at.isoformat()}
                     for r in conn.execute(select(roles).order_by(roles.c.api_name))]
 
     def create_role(self, doc, actor):
+        require_admin(actor)
         name = _name(doc.get("api_name"))
         label = doc.get("label") or name.replace("_", " ").title()
         parent = doc.get("parent")
@@ -71,7 +80,11 @@ class AccessAdmin:
         return {"api_name": name, "label": label, "parent": parent}
 
     # -- users -----------------------------------------------------------------
-    def list_users(self):
+    def list_users(self, actor):
+        require_admin(actor)
+        return self._all_users()
+
+    def _all_users(self):
         with self.engine.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.username)).all()
             by_id = {r.id: r.username for r in rows}
@@ -80,8 +93,11 @@ class AccessAdmin:
                 sets.setdefault(uid, []).append(ps)
         return [self._user_json(r, by_id, sets) for r in rows]
 
-    def get_user(self, username):
-        for u in self.list_users():
+    def get_user(self, username, actor):
+        """A user's record: for administrators, and for the user themself."""
+        if not (actor.is_admin or actor.username == username):
+            require_admin(actor)
+        for u in self._all_users():
             if u["username"] == username:
                 return u
         raise NotFound("security.E404", f"Unknown user '{username}'.")
@@ -92,7 +108,14 @@ class AccessAdmin:
                 "locale": r.locale, "role": r.role, "manager": by_id.get(r.manager_id),
                 "permission_sets": sorted(sets.get(r.id, []))}
 
+    def create_user(self, username, password, actor, *, is_admin=False):
+        """Create a user (administrators only); returns the user's record."""
+        require_admin(actor)
+        create_user(self.engine, username, password, is_admin=is_admin)
+        return self.get_user(username, actor)
+
     def update_user(self, username, patch, actor):
+        require_admin(actor)
         allowed = {"password", "is_admin", "role", "manager", "locale", "active"}
         unknown = set(patch) - allowed - {"username"}
         if unknown:
@@ -138,7 +161,7 @@ class AccessAdmin:
                 audit(conn, "user_change", user_id=actor.user_id, username=actor.username, target=username,
                       changed=sorted(k for k in patch if k != "password") + (["password"] if "password" in patch
                                                                              else []))
-        return self.get_user(username)
+        return self.get_user(username, actor)
 
     @staticmethod
     def _manages(conn, user_id, candidate_manager):
@@ -183,6 +206,7 @@ class AccessAdmin:
             raise MetadataError(problems, code="security.E015")
 
     def save_permission_set(self, doc, actor, objects, *, create=True):
+        require_admin(actor)
         """``objects``: object api_name -> set of field names (from the snapshot)."""
         name = _name(doc.get("api_name"))
         unknown = set(doc) - {"api_name", "label", "objects", "fields", "description"}
@@ -206,11 +230,13 @@ class AccessAdmin:
                   change="save_permission_set", permission_set=name)
         return doc
 
-    def list_permission_sets(self):
+    def list_permission_sets(self, actor):
+        require_admin(actor)
         with self.engine.connect() as conn:
             return [json.loads(r.doc) for r in conn.execute(select(permission_sets).order_by(permission_sets.c.api_name))]
 
     def assign(self, username, ps_name, actor, *, remove=False):
+        require_admin(actor)
         with self.engine.begin() as conn:
             u = conn.execute(select(users.c.id).where(users.c.username == username)).first()
             if u is None:
@@ -229,6 +255,7 @@ class AccessAdmin:
 
     # -- sharing rules -----------------------------------------------------------
     def create_sharing_rule(self, doc, actor, objects, check_criteria=None):
+        require_admin(actor)
         allowed = {"object", "name", "owned_by_role", "criteria", "include_subordinates", "share_with_role",
                    "share_with_subordinates", "access"}
         unknown = set(doc) - allowed
@@ -267,12 +294,14 @@ class AccessAdmin:
                   change="create_sharing_rule", object=obj, rule=name)
         return dict(doc, id=rid)
 
-    def list_sharing_rules(self):
+    def list_sharing_rules(self, actor):
+        require_admin(actor)
         with self.engine.connect() as conn:
             return [{k: v for k, v in r._mapping.items() if k != "created_at"}
                     for r in conn.execute(select(sharing_rules).order_by(sharing_rules.c.object, sharing_rules.c.name))]
 
     def delete_sharing_rule(self, rule_id, actor):
+        require_admin(actor)
         with self.engine.begin() as conn:
             res = conn.execute(delete(sharing_rules).where(sharing_rules.c.id == rule_id))
             if not res.rowcount:
