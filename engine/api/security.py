@@ -8,7 +8,6 @@ import datetime as _dt
 from flask import g, jsonify, request
 
 from engine.errors import BadRequest, MetadataError
-from engine.records.history import field_history_of
 from engine.security.audit import search as audit_search
 from engine.security.users import create_token, sign_in
 
@@ -146,38 +145,28 @@ def delete_sharing_rule(rule_id):
     return "", 204
 
 
-def _editable_record(obj, rid):
-    """The record must exist and the caller must be able to edit it (404 / 403 otherwise)."""
-    return svc().records(g.snapshot).lock_for_edit(obj, rid, g.actor)
-
-
 @api.get("/records/<obj>/<rid>/shares")
 def list_shares(obj, rid):
-    svc().records(g.snapshot).get(obj, rid, g.actor)
-    return jsonify({"shares": svc().access.list_shares(obj, rid)})
+    return jsonify({"shares": svc().records(g.snapshot).shares(obj, rid, g.actor)})
 
 
 @api.post("/records/<obj>/<rid>/shares")
 def add_share(obj, rid):
-    _editable_record(obj, rid)
     body = body_json()
-    svc().access.share(obj, rid, body.get("user"), body.get("access"), g.actor)
-    return jsonify({"shares": svc().access.list_shares(obj, rid)}), 201
+    shares = svc().records(g.snapshot).share(obj, rid, body.get("user"), body.get("access"), g.actor)
+    return jsonify({"shares": shares}), 201
 
 
 @api.delete("/records/<obj>/<rid>/shares/<username>")
 def remove_share(obj, rid, username):
-    _editable_record(obj, rid)
-    svc().access.share(obj, rid, username, None, g.actor, remove=True)
+    svc().records(g.snapshot).share(obj, rid, username, None, g.actor, remove=True)
     return "", 204
 
 
 @api.get("/records/<obj>/<rid>/history")
 def record_history(obj, rid):
-    records = svc().records(g.snapshot)
-    records.get(obj, rid, g.actor, include_deleted=True)
-    hidden = records.hidden_fields(records.runtime(obj), g.actor)
-    return jsonify({"history": field_history_of(svc().engine, obj, rid, request.args.get("field"), hidden)})
+    history = svc().records(g.snapshot).history(obj, rid, g.actor, field=request.args.get("field"))
+    return jsonify({"history": history})
 
 
 @api.get("/audit")

@@ -23,7 +23,10 @@ from engine.metadata.counters import next_numbers
 from engine.metadata.field_types.computed import format_auto_number
 from engine.metadata.model import SYSTEM_FIELDS
 
+from engine.security.admin import AccessAdmin
+
 from .errors import record_errors, row_errors
+from .history import field_history_of
 from .pipeline import Change, Event, RecordContext, WriteContext
 from .reader import RecordReader
 from .visibility import visible
@@ -205,6 +208,24 @@ class RecordService(RecordReader):
         with self.engine.begin() as conn:
             self._lock_row(conn, rt, record_id, actor)
         return rt
+
+    # -- around a record: shares and history ------------------------------------------------
+    def shares(self, object_name, record_id, actor):
+        """Who the record is shared with by hand (for whoever may see the record)."""
+        self.get(object_name, record_id, actor)
+        return AccessAdmin(self.engine).list_shares(object_name, str(record_id))
+
+    def share(self, object_name, record_id, username, access, actor, *, remove=False):
+        """Share a record with a user (or stop): for whoever may edit the record."""
+        self.lock_for_edit(object_name, record_id, actor)
+        AccessAdmin(self.engine).share(object_name, str(record_id), username, access, actor, remove=remove)
+        return self.shares(object_name, record_id, actor)
+
+    def history(self, object_name, record_id, actor, *, field=None):
+        """The field history of a record the actor may see, without the fields hidden from them."""
+        self.get(object_name, record_id, actor, include_deleted=True)
+        hidden = self.hidden_fields(self.runtime(object_name), actor)
+        return field_history_of(self.engine, object_name, str(record_id), field, hidden)
 
     # -- create ---------------------------------------------------------------------------
     def create(self, object_name, data, actor):
