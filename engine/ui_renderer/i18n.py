@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -106,13 +107,19 @@ def prepare_catalogues(source=TRANSLATIONS):
 
 def _write_all(compiled, source, target):
     for po, data in compiled.items():
-        mo = target / po.relative_to(source).with_suffix(".mo")
-        if mo.exists() and mo.read_bytes() == data:
-            continue
-        mo.parent.mkdir(parents=True, exist_ok=True)
-        tmp = mo.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, mo)   # atomic: two processes starting at once never read half a file
+        relative = po.relative_to(source).with_suffix(".mo")
+        paths = [target / relative]
+        # Babel names zh_CN 'zh_Hans_CN', and gettext looks the catalogue up under that name only
+        full = str(Locale.parse(relative.parts[0]))
+        if full != relative.parts[0]:
+            paths.append(target / full / Path(*relative.parts[1:]))
+        for mo in paths:
+            if mo.exists() and mo.read_bytes() == data:
+                continue
+            mo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = mo.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(data)
+            os.replace(tmp, mo)   # atomic: two processes starting at once never read half a file
 
 
 def init_babel(app):
@@ -125,7 +132,7 @@ def init_babel(app):
 
 def current_locale():
     """``'en'`` or ``'zh_CN'`` for the current request."""
-    return str(get_locale() or "en")
+    return normalise_locale(str(get_locale() or "en")) or "en"
 
 
 # -- labels from metadata ---------------------------------------------------------------------
