@@ -60,7 +60,18 @@ def _fields_param():
 
 
 def _etag(rec):
-    return f'"{rec["row_version"]}"'
+    """The record's ETag: its row_version, which If-Match expects back.
+
+    A projection without row_version (``?fields=name``) gets a weak ETag of its content
+    instead: still a cache validator, but never mistaken for a version by If-Match.
+    """
+    if "row_version" in rec:
+        return f'"{rec["row_version"]}"'
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(rec, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return f'W/"c{digest}"'
 
 
 @api.get("/records/<obj>")
@@ -121,7 +132,9 @@ def _if_match():
     if value.startswith("W/"):
         value = value[2:]
     value = value.strip('"')
-    if not value.isdigit():
+    # ASCII digits only: str.isdigit() accepts '²' and '٣', which int() refuses or misreads;
+    # 18 digits always fit a row_version.
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
         raise BadRequest("api.E011", "If-Match must be the record's row_version (its ETag).",
                          fields={"If-Match": ["invalid"]})
     return int(value)

@@ -11,10 +11,12 @@ import base64
 import datetime as _dt
 import hashlib
 import json
+import math
+import re
 from decimal import Decimal
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, false, or_, true
+from sqlalchemy import and_, false, literal, or_, true
 
 from engine.errors import BadRequest, RecordValidationError
 from engine.metadata.checks import suggest
@@ -24,25 +26,29 @@ OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull", "startswith")
 from engine.metadata.system_fields import SYSTEM_FILTER_TYPES as SYSTEM_TYPES
 
 
-def _parse_value(rt, name, raw):
-    """Turn a query-string value into a storage value for field ``name``."""
+def _bad_value(key, message):
+    # 422 like a field error on write (the API contract); the code says it is a filter.
+    return RecordValidationError({key: [message]}, f"Invalid value for filter '{key}': {message}",
+                                 code="records.E060")
+
+
+def _parse_value(rt, name, raw, key):
+    """Turn a query-string value into a storage value for field ``name`` (parameter ``key``)."""
     if name in SYSTEM_TYPES:
         kind = SYSTEM_TYPES[name]
-        try:
-            if kind == "datetime":
-                v = _dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-                return v if v.tzinfo else v.replace(tzinfo=_dt.timezone.utc)
-            if kind == "integer":
-                return int(raw)
-        except ValueError:
-            raise RecordValidationError({name: [f"Not a valid {kind}: '{raw[:50]}'."]}) from None
+        if kind == "datetime":
+            return _parse_datetime(raw, key)
+        if kind == "integer":
+            if not _INTEGER.fullmatch(raw):
+                raise _bad_value(key, f"Not a valid integer: '{raw[:50]}'.")
+            return int(raw)
         return raw
     fdef = rt.odef.field(name)
     ftype = rt.ftypes[name]
     if ftype.family == "boolean":
         low = raw.lower()
         if low not in ("true", "false", "1", "0"):
-            raise RecordValidationError({name: ["Not a valid boolean (true or false)."]})
+            raise _bad_value(key, "Not a valid boolean (true or false).")
         return low in ("true", "1")
     cache = rt.filter_fields   # per metadata version, built once
     mfield = cache.get(name)
@@ -54,8 +60,22 @@ def _parse_value(rt, name, raw):
         value = mfield.deserialize(raw)
     except ValidationError as exc:
         msgs = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]
-        raise RecordValidationError({name: [str(m) for m in msgs]}) from None
+        raise _bad_value(key, " ".join(str(m) for m in msgs)) from None
     return ftype.to_storage(fdef, value) if ftype.family != "multi" else value
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")   # ASCII digits only; always within 64 bits
+
+
+def _parse_datetime(raw, key):
+    try:
+        value = _dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value = value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+        # Binding converts to UTC; near year 1 or 9999 that conversion overflows.
+        return value.astimezone(_dt.timezone.utc)
+    except (ValueError, OverflowError):
+        raise _bad_value(key, f"Not a valid datetime: '{raw[:50]}' (ISO 8601, between years 1 and "
+                         "9999 in UTC).") from None
 
 
 def filterable_column(rt, name, computed=None):
@@ -77,8 +97,17 @@ def _not_filterable(rt, name):
                      "with simple parameters; use where=.", fields={name: ["not filterable"]})
 
 
+# Operators that make sense per field family (others: all of OPS).
+_FAMILY_OPS = {"boolean": ("eq", "ne", "in", "isnull"), "multi": ("isnull",)}
+MAX_IN_VALUES = 1000
+
+
 def build_filters(rt, params):
-    """Build SQL conditions from ``{"amount__gte": "10", "stage": "Won"}``."""
+    """Build SQL conditions from ``{"amount__gte": "10", "stage": "Won"}``.
+
+    Raises BadRequest naming the parameter for an unknown field or operator, an operator the
+    field's type cannot use, or a value that does not fit the field.
+    """
     conds = []
     for key, raw in params.items():
         name, _, op = key.partition("__")
@@ -87,14 +116,25 @@ def build_filters(rt, params):
             raise BadRequest("records.E012", f"Unknown filter operator '{op}' in '{key}'. Known: "
                              f"{', '.join(OPS)}.", fields={key: ["unknown operator"]})
         col = filterable_column(rt, name)
+        family = rt.ftypes[name].family if name not in SYSTEM_TYPES else None
+        if op not in _FAMILY_OPS.get(family, OPS):
+            raise _unsupported_op(rt, name, key, op, family)
         if op == "isnull":
-            conds.append(col.is_(None) if raw.lower() in ("true", "1") else col.is_not(None))
+            low = raw.lower()
+            if low not in ("true", "false", "1", "0"):
+                raise BadRequest("records.E061", f"Filter '{key}' must be true or false (got '{raw[:50]}').",
+                                 fields={key: ["must be true or false"]})
+            conds.append(col.is_(None) if low in ("true", "1") else col.is_not(None))
             continue
         if op == "in":
-            values = [_parse_value(rt, name, v) for v in raw.split(",") if v != ""]
+            raws = [v for v in raw.split(",") if v != ""]
+            if len(raws) > MAX_IN_VALUES:
+                raise BadRequest("records.E063", f"Filter '{key}' takes at most {MAX_IN_VALUES} values (got "
+                                 f"{len(raws)}); split the query or use where=.", fields={key: ["too many values"]})
+            values = [_parse_value(rt, name, v, key) for v in raws]
             conds.append(col.in_(values) if values else false())
             continue
-        value = _parse_value(rt, name, raw)
+        value = _parse_value(rt, name, raw, key)
         if op == "startswith":
             if not isinstance(value, str):
                 raise BadRequest("records.E013", f"'startswith' needs a text field ('{name}').")
@@ -107,6 +147,13 @@ def build_filters(rt, params):
             conds.append({"gt": col > value, "gte": col >= value, "lt": col < value,
                           "lte": col <= value}[op])
     return conds
+
+
+def _unsupported_op(rt, name, key, op, family):
+    ftype = rt.ftypes[name]
+    hint = {"multi": f" (to find records with a value use where=INCLUDES({name}, 'value'))"}.get(family, "")
+    return BadRequest("records.E062", f"Filter '{key}': a {ftype.name} field cannot be filtered with "
+                      f"'{op}'; use {', '.join(_FAMILY_OPS[family])}{hint}.", fields={key: ["unsupported operator"]})
 
 
 def parse_order(rt, order_by, computed=None):
@@ -138,17 +185,41 @@ def order_clauses(keys):
 
 
 def keyset_condition(keys, values):
-    """Rows strictly after the row whose sort values are ``values``."""
+    """Rows strictly after the row whose sort values are ``values`` (decoded from a cursor).
+
+    Raises BadRequest (records.E016) when a value does not fit its sort key's type: cursors are
+    opaque but not signed, so a forged one must fail here and not in the database.
+    """
     cond = None
     for (name, col, desc), v in reversed(list(zip(keys, values))):
+        if not _fits(v, col):
+            raise _bad_cursor()
         if v is None:
             after = false() if desc else col.is_not(None)
             equal = col.is_(None)
         else:
+            if isinstance(v, bool):   # SQLAlchemy refuses col < True; a bound literal is fine
+                v = literal(v, type_=col.type)
             after = or_(col < v, col.is_(None)) if desc else col > v
             equal = col == v
         cond = after if cond is None else or_(after, and_(equal, cond))
     return cond if cond is not None else true()
+
+
+def _fits(value, col):
+    if value is None:
+        return True
+    try:
+        expected = col.type.python_type
+    except NotImplementedError:   # an untyped expression: any scalar _dec accepts
+        return True
+    if expected is object:
+        return True
+    if expected in (int, float, Decimal):  # SQLite may hand back any number type for these
+        return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+    if expected is _dt.date:
+        return isinstance(value, _dt.date) and not isinstance(value, _dt.datetime)
+    return isinstance(value, expected)
 
 
 def _enc(v):
@@ -158,22 +229,46 @@ def _enc(v):
         return {"t": v.isoformat()}
     if isinstance(v, _dt.date):
         return {"d": v.isoformat()}
-    if isinstance(v, list):
-        return {"l": v}
     return v
+
+
+_INT64 = 2 ** 63 - 1
 
 
 def _dec(v):
-    if isinstance(v, dict):
-        if "n" in v:
-            return Decimal(v["n"])
-        if "t" in v:
-            return _dt.datetime.fromisoformat(v["t"])
-        if "d" in v:
-            return _dt.date.fromisoformat(v["d"])
-        if "l" in v:
-            return v["l"]
-    return v
+    """Decode one cursor value; ValueError unless it is one ``_enc`` can produce."""
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, str):
+        if "\x00" in v:
+            raise ValueError("NUL in a cursor value")
+        v.encode("utf-8")   # lone surrogates raise UnicodeEncodeError (a ValueError)
+        return v
+    if isinstance(v, int):
+        if not -_INT64 <= v <= _INT64:
+            raise ValueError("integer out of range")
+        return v
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError("not a finite number")
+        return v
+    if isinstance(v, dict) and len(v) == 1:
+        (tag, raw), = v.items()
+        if isinstance(raw, str):
+            if tag == "n":
+                num = Decimal(raw)
+                # PostgreSQL's numeric limits; anything larger was never a sort value.
+                if not num.is_finite() or not -16383 <= num.adjusted() <= 131071:
+                    raise ValueError("not a storable number")
+                return num
+            if tag == "t":
+                value = _dt.datetime.fromisoformat(raw)
+                if value.tzinfo is not None:
+                    value.astimezone(_dt.timezone.utc)   # OverflowError near years 1 and 9999
+                return value
+            if tag == "d":
+                return _dt.date.fromisoformat(raw)
+    raise ValueError("not a cursor value")
 
 
 def fingerprint(*parts):
@@ -186,14 +281,21 @@ def encode_cursor(values, fp):
 
 
 def decode_cursor(cursor, fp, nkeys):
+    """The sort values stored in ``cursor``; BadRequest (records.E016) when it is malformed,
+    forged or was made for another query."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
-        values = [_dec(v) for v in data["v"]]
-        ok = data.get("f") == fp and len(values) == nkeys
-    except (ValueError, TypeError, KeyError, AttributeError):
+        ok = (isinstance(data, dict) and data.get("f") == fp and isinstance(data.get("v"), list)
+              and len(data["v"]) == nkeys)
+        values = [_dec(v) for v in data["v"]] if ok else None
+    except (ValueError, TypeError, ArithmeticError, RecursionError):
         ok = False
     if not ok:
-        raise BadRequest("records.E016", "Invalid cursor: it is malformed or was made for another "
-                         "sort or filter; start again without cursor.", fields={"cursor": ["invalid"]})
+        raise _bad_cursor()
     return values
+
+
+def _bad_cursor():
+    return BadRequest("records.E016", "Invalid cursor: it is malformed or was made for another "
+                      "sort or filter; start again without cursor.", fields={"cursor": ["invalid"]})

@@ -8,11 +8,11 @@ from sqlalchemy import String
 from . import register_field_type
 from .base import FieldType
 
-AUTO_FORMAT = re.compile(r"^(?P<prefix>[^{}]*)\{(?P<zeros>0+)\}(?P<suffix>[^{}]*)$")
+AUTO_FORMAT = re.compile(r"(?P<prefix>[^{}]*)\{(?P<zeros>0+)\}(?P<suffix>[^{}]*)")   # fullmatch
 
 
 def format_auto_number(fmt, n):
-    m = AUTO_FORMAT.match(fmt)
+    m = AUTO_FORMAT.fullmatch(fmt)
     return f"{m['prefix']}{n:0{len(m['zeros'])}d}{m['suffix']}"
 
 
@@ -33,7 +33,7 @@ class AutoNumberType(FieldType):
 
     def check(self, fdoc, ctx):
         fmt = fdoc.get("format", "{0}")
-        if isinstance(fmt, str) and not AUTO_FORMAT.match(fmt):
+        if isinstance(fmt, str) and not AUTO_FORMAT.fullmatch(fmt):
             return [("format", f"must contain one counter like {{0000}}, e.g. 'INV-{{0000}}' (got '{fmt}')")]
         return []
 
@@ -82,6 +82,11 @@ class RollUpSummaryType(FieldType):
     def column_type(self, fdef):
         from sqlalchemy import Numeric
         return Numeric(18, 2, asdecimal=True)
+
+    def marshmallow_field(self, fdef):
+        """Never used for writes (read-only); parses filter values like a number(18, 2)."""
+        from .numeric import StrictDecimal
+        return StrictDecimal(18, 2, allow_none=True)
 
     def to_json(self, fdef, value):
         return None if value is None else float(value)

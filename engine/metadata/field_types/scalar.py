@@ -56,11 +56,30 @@ class DateType(FieldType):
         return None if value is None else value.isoformat()
 
 
+class StrictAwareDateTime(mf.AwareDateTime):
+    """An ISO 8601 date/time, converted to UTC (naive input is UTC); refuses values that
+    leave years 1..9999 once in UTC, which no database column can hold."""
+
+    def __init__(self, **kw):
+        super().__init__(default_timezone=_dt.timezone.utc, **kw)
+
+    def _deserialize(self, value, attr, data, **kw):
+        parsed = super()._deserialize(value, attr, data, **kw)
+        try:
+            return parsed.astimezone(_dt.timezone.utc)
+        except OverflowError:
+            raise ValidationError("Not a valid datetime: it must fall between years 1 and 9999 in UTC.") from None
+
+
 class UTCDateTime(TypeDecorator):
     """Aware UTC datetimes on both databases (SQLite stores naive UTC text)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    @property
+    def python_type(self):
+        return _dt.datetime
 
     def process_bind_param(self, value, dialect):
         if value is None:
@@ -95,7 +114,7 @@ class DateTimeType(FieldType):
         return UTCDateTime()
 
     def marshmallow_field(self, fdef):
-        return mf.AwareDateTime(allow_none=True, default_timezone=_dt.timezone.utc)
+        return StrictAwareDateTime(allow_none=True)
 
     def to_json(self, fdef, value):
         return iso_utc(value)
@@ -104,7 +123,7 @@ class DateTimeType(FieldType):
 _OPTIONS = {"options": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
     "type": "object", "required": ["value"], "additionalProperties": False,
     "properties": {"value": {"type": "string", "minLength": 1, "maxLength": 255,
-                             "pattern": "^[^;]+$"},
+                             "pattern": "^[^;]+$", "description": "text without ';'"},
                    "label": {"type": "string", "maxLength": 255},
                    "label_zh": {"type": "string", "maxLength": 255},
                    "color": {"type": "string", "maxLength": 20},
@@ -153,6 +172,10 @@ class SemicolonList(TypeDecorator):
 
     impl = Text
     cache_ok = True
+
+    @property
+    def python_type(self):
+        return list
 
     def process_bind_param(self, value, dialect):
         if value is None:
