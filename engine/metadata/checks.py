@@ -21,10 +21,14 @@ from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
 from sqlalchemy.sql.compiler import RESERVED_WORDS as _ANSI_RESERVED
 
 from engine.metadata.field_types import field_types
-from engine.metadata.model import SYSTEM_FIELDS
+from engine.metadata.model import SYSTEM_FIELDS, build_field_def
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Always fullmatch: "$" in a pattern also matches before a final newline.
+NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 MAX_NAME = 40
+# Every PostgreSQL table has these hidden columns; a field of that name cannot be created.
+PG_SYSTEM_COLUMNS = {"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid", "oid"}
+ARCHIVE_PREFIX = "zz_"   # archived tables and columns are renamed zz_<name>_v<N>
 # Names the REST API and the query string use for themselves.
 API_RESERVED = {"where", "order_by", "limit", "cursor", "fields", "with_total", "deleted",
                 "include_deleted", "purge", "q", "view", "restore", "approval", "shares",
@@ -94,6 +98,9 @@ def _schema_problems(validator, doc, prefix):
             message = f"must be of type {err.validator_value} (got {json.dumps(err.instance)[:60]})"
         elif err.validator == "enum":
             message = f"must be one of {', '.join(map(json.dumps, err.validator_value))} (got {json.dumps(err.instance)[:60]})"
+        elif err.validator == "pattern":
+            words = err.schema.get("description") or f"text matching {err.validator_value}"
+            message = f"must be {words} (got {json.dumps(err.instance)[:60]})"
         elif err.validator in ("maxLength", "minLength", "maxItems", "minItems", "maximum", "minimum"):
             shown = json.dumps(err.instance)
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
@@ -114,26 +121,41 @@ def _bound_message(err, shown):
     }[err.validator]
 
 
+def _show(name):
+    """A name as quoted in messages: control characters (a newline, a tab) made visible."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
 def check_name(name, path, what="api_name", *, allow_system=False):
-    """Check an api_name's syntax; return problems."""
+    """Check an api_name's syntax; return problems.
+
+    ``allow_system`` (object names): system field names and PostgreSQL's hidden column
+    names are allowed, since they only clash as columns.
+    """
     if not isinstance(name, str):
         return [(path, f"{what} must be a string")]
     if not name:
         return [(path, f"{what} must not be empty")]
     if len(name) > MAX_NAME:
-        return [(path, f"{what} '{name[:50]}' is longer than {MAX_NAME} characters")]
-    if not NAME_RE.match(name):
+        return [(path, f"{what} '{_show(name[:50])}' is longer than {MAX_NAME} characters")]
+    if not NAME_RE.fullmatch(name):
         fixed = re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
-        hint = f" (try '{fixed}')" if fixed and NAME_RE.match(fixed) else ""
-        return [(path, f"{what} '{name}' must be lowercase snake_case: a letter, then letters, digits or _{hint}")]
+        hint = f" (try '{fixed}')" if fixed and NAME_RE.fullmatch(fixed) else ""
+        return [(path, f"{what} '{_show(name)}' must be lowercase snake_case: a letter, then letters, digits "
+                 f"or _{hint}")]
     if "__" in name or name.endswith("_"):
         return [(path, f"{what} '{name}' must not contain '__' or end with '_'")]
+    if name.startswith(ARCHIVE_PREFIX):
+        return [(path, f"{what} '{name}' must not start with '{ARCHIVE_PREFIX}': that prefix is reserved for "
+                 "archived fields and objects")]
     if name in SQL_RESERVED:
         return [(path, f"{what} '{name}' is a reserved SQL word; choose another name")]
     if name in API_RESERVED:
         return [(path, f"{what} '{name}' is reserved by the API; choose another name")]
     if not allow_system and name in SYSTEM_FIELDS:
         return [(path, f"{what} '{name}' is a system field; every record has it already")]
+    if not allow_system and name in PG_SYSTEM_COLUMNS:
+        return [(path, f"{what} '{name}' is the name of a PostgreSQL system column; choose another name")]
     return []
 
 
@@ -159,9 +181,62 @@ def check_field(fdoc, prefix, ctx):
         problems.append((f"{prefix}.unique", f"a {tname} field cannot be unique"))
     if fdoc.get("required") and not ftype.writable:
         problems.append((f"{prefix}.required", f"a {tname} field is computed and cannot be required"))
+    if "column" in fdoc:
+        problems += check_name(fdoc["column"], f"{prefix}.column", "column")
     if not problems:
         problems += [(f"{prefix}.{p}", m) for p, m in ftype.check(fdoc, ctx)]
+    if not problems and ftype.writable:
+        problems += _check_constant_default(fdoc, ftype, prefix)
     return problems
+
+
+_TEXT_LITERAL = re.compile(r"\s*(?:'((?:\\.|[^'\\])*)'|\"((?:\\.|[^\"\\])*)\")\s*", re.S)
+_NUMBER_LITERAL = re.compile(r"\s*([-+]?)\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*")
+_ESCAPED = {"'": "'", '"': '"', "\\": "\\", "n": "\n", "t": "\t"}   # the formula language's escapes
+
+
+def constant_default(source):
+    """The value of a default formula that is a single text or number literal, else None.
+
+    Metadata sits below the formula package, so this reads the two literal forms itself
+    (the formula checks report any syntax error in the default).
+    """
+    from decimal import Decimal
+
+    if not isinstance(source, str):
+        return None
+    m = _TEXT_LITERAL.fullmatch(source)
+    if m:
+        body = m.group(1) if m.group(1) is not None else m.group(2)
+        parts = re.split(r"(\\.)", body)
+        if any(p.startswith("\\") and p[1:] not in _ESCAPED for p in parts):
+            return None
+        return "".join(_ESCAPED[p[1:]] if p.startswith("\\") else p for p in parts)
+    m = _NUMBER_LITERAL.fullmatch(source)
+    if m:
+        return Decimal(m.group(1) + m.group(2))
+    return None
+
+
+def _check_constant_default(fdoc, ftype, prefix):
+    """A constant default must be a value the field accepts: a text that fits max_length, one
+    of the picklist's options, a number that fits precision and scale. (The database would
+    refuse it, or keep it silently, on every record created without that field.)"""
+    from marshmallow import ValidationError
+
+    value = constant_default(fdoc.get("default"))
+    kind = "text" if isinstance(value, str) else "number"
+    if value is None or value == "" or ftype.formula_type != kind:
+        return []   # not a constant, blank, or of the wrong type (the formula checks report that)
+    mfield = ftype.marshmallow_field(build_field_def(fdoc))
+    try:
+        mfield.deserialize(value)
+    except ValidationError as exc:
+        msgs = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]
+        shown = _show(value if len(value) <= 40 else value[:37] + "...") if isinstance(value, str) else value
+        return [(f"{prefix}.default", f"the default '{shown}' is not a valid value for this field: "
+                 f"{' '.join(map(str, msgs))} Change the default or the field.")]
+    return []
 
 
 def check_object(doc, ctx, extra_checks=()):
@@ -183,13 +258,14 @@ def check_object(doc, ctx, extra_checks=()):
     fields = doc.get("fields") if isinstance(doc.get("fields"), list) else []
     for i, fdoc in enumerate(fields):
         fname = fdoc.get("api_name") if isinstance(fdoc, dict) else None
-        named = isinstance(fname, str) and NAME_RE.match(fname) and len(fname) <= MAX_NAME
+        named = isinstance(fname, str) and NAME_RE.fullmatch(fname) and len(fname) <= MAX_NAME
         fprefix = f"{prefix}.fields.{fname}" if named else f"{prefix}.fields[{i}]"
         problems += check_field(fdoc, fprefix, ctx)
         if isinstance(fname, str):
             if fname in seen:
                 problems.append((f"{fprefix}.api_name", f"duplicate field '{fname}' (also fields[{seen[fname]}])"))
             seen.setdefault(fname, i)
+    problems += _check_columns(fields, prefix)
     names = set(seen) | set(SYSTEM_FIELDS)
     problems += _check_named_list(doc, "validation_rules", prefix)
     for i, rule in enumerate(doc.get("validation_rules") or []):
@@ -214,6 +290,23 @@ def check_object(doc, ctx, extra_checks=()):
     if not problems:
         for check in extra_checks:
             problems += check(doc, ctx)
+    return problems
+
+
+def _check_columns(fields, prefix):
+    """Two stored fields may not share a physical column (``column`` defaults to the api_name)."""
+    problems, owners = [], {}
+    for fdoc in fields:
+        if not isinstance(fdoc, dict) or fdoc.get("type") not in field_types:
+            continue
+        name, column = fdoc.get("api_name"), fdoc.get("column") or fdoc.get("api_name")
+        if not field_types.get(fdoc["type"]).stored or not isinstance(name, str) or not isinstance(column, str):
+            continue
+        if column in owners and owners[column] != name:
+            problems.append((f"{prefix}.fields.{_show(name)}.column",
+                             f"column '{_show(column)}' is already used by field '{owners[column]}'; "
+                             "choose another column"))
+        owners.setdefault(column, name)
     return problems
 
 

@@ -91,7 +91,8 @@ class NumberType(_NumberBase):
 @register_field_type
 class CurrencyType(_NumberBase):
     name, label, widget = "currency", "Currency", "widgets/currency.html"
-    options_schema = dict(_PS, currency={"type": "string", "pattern": "^[A-Z]{3}$"})
+    options_schema = dict(_PS, currency={"type": "string", "pattern": r"^[A-Z]{3}$(?!\n)",
+                                             "description": "a currency code of three capital letters, such as EUR"})
 
 
 @register_field_type

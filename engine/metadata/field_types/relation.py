@@ -9,8 +9,11 @@ from sqlalchemy import String
 from . import register_field_type
 from .base import FieldType
 
-_TARGET = {"target": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"},
-           "relationship_name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"},
+# JSON Schema patterns are ECMA regexes, which jsonschema runs with Python's re.search, where "$"
+# also matches before a final newline: "(?!\n)" refuses it in both dialects.
+_NAME = {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,39}$(?!\n)",
+         "description": "lowercase snake_case of at most 40 characters: a letter, then letters, digits or _"}
+_TARGET = {"target": _NAME, "relationship_name": _NAME,
            "on_delete": {"enum": ["set_null", "restrict"]}}
 
 

@@ -90,7 +90,7 @@ class PhoneType(_TextBase):
 
     def validators(self, fdef):
         return super().validators(fdef) + [validate.Regexp(
-            r"^\+?[0-9 ()./\-]{3,}(\s*(x|ext\.?)\s*[0-9]+)?$",
+            r"^\+?[0-9 ()./\-]{3,}(\s*(x|ext\.?)\s*[0-9]+)?\Z",   # \Z: "$" allows a final newline
             error="Not a valid phone number (digits, spaces, + ( ) - . and an optional extension).")]
 
 
