@@ -4,7 +4,6 @@ Every command has ``--help``; bad input prints one clear line on stderr and exit
 """
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 
@@ -173,11 +172,18 @@ def pack_list():
 
 
 @main.command()
-def worker():
-    """Run the rq worker and scheduler (needs TESSERA_REDIS_URL)."""
-    if not os.environ.get("TESSERA_REDIS_URL"):
-        _fail("set TESSERA_REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run a worker")
-    _fail("this version has no background jobs to run yet")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.05, 3600),
+              help="Seconds between scheduler ticks (time-based and scheduled rules, retries).")
+@click.option("--burst", is_flag=True, help="Run what is queued and due now, then exit.")
+def worker(interval, burst):
+    """Run the workflow worker: an rq worker on TESSERA_REDIS_URL plus the scheduler.
+
+    Without TESSERA_REDIS_URL (the embedded mode) it runs the scheduler alone, carrying out due
+    outbox entries, retries and time-based and scheduled rules in this process.
+    """
+    from engine.workflow.worker import run_worker
+
+    run_worker(_services(), interval=interval, burst=burst, echo=click.echo)
 
 
 if __name__ == "__main__":

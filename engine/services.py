@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from engine import workflow
 from engine.config import Config
 from engine.db import init_db, make_engine
 from engine.metadata.store import MetadataHooks, MetadataStore
@@ -28,7 +29,7 @@ from engine.security.sessions import actor_for_user, resolve_session, resolve_to
 log = logging.getLogger("tessera")
 
 # Subsystems that add their own hooks and tables: ``install(services)`` each, in order.
-SUBSYSTEMS = ()
+SUBSYSTEMS = (workflow.install,)
 
 
 @dataclass
@@ -71,14 +72,18 @@ class Services:
 
 
 def load_registries():
-    """Load plugin field types and formula functions from their entry points, then freeze both."""
+    """Load plugin field types, formula functions and workflow actions from their entry points,
+    then freeze the registries."""
     from engine.formula.functions import functions, load_plugins
     from engine.metadata.field_types import field_types, load_field_type_plugins
+    from engine.workflow.actions import actions, load_action_plugins
 
     load_field_type_plugins()
     load_plugins()
+    load_action_plugins()
     field_types.freeze()
     functions.freeze()
+    actions.freeze()
 
 
 def build_record_hooks():

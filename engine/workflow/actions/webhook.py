@@ -1,0 +1,92 @@
+"""``webhook``: POST the record as JSON to a URL, signed.
+
+Headers: ``X-Tessera-Signature: sha256=<hex HMAC-SHA256 of the body with the secret>`` and
+``X-Tessera-Delivery: <outbox id>:<action index>`` (the idempotency key: the same on every retry,
+so a receiver that remembers keys applies each delivery once). The body is built when the rule
+fires and stored, so a retry sends the same bytes. The secret is named by ``secret_ref`` and kept
+out of the metadata (``TESSERA_WEBHOOK_SECRETS``); the API never returns it. Any answer other than
+2xx is retried with exponential backoff until the entry is dead.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+from . import Action, ActionError, PermanentActionError, register_action
+
+
+@register_action
+class Webhook(Action):
+    key = "webhook"
+    label = "Webhook"
+    options_schema = {"type": "object", "required": ["url", "secret_ref"], "properties": {
+        "url": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "secret_ref": {"type": "string", "minLength": 1, "maxLength": 80,
+                       "description": "the name of a signing secret in TESSERA_WEBHOOK_SECRETS"},
+        "payload": {"type": "array", "maxItems": 500, "items": {"type": "string", "maxLength": 40},
+                    "description": "the fields to send (default: every field)"}}}
+
+    def check(self, options, env):
+        problems = []
+        parts = urlsplit(options["url"])
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(("url", f"must be an http:// or https:// URL (got '{options['url'][:80]}')"))
+        secrets = env.config.webhook_secrets or {}
+        if options["secret_ref"] not in secrets:
+            known = ", ".join(sorted(secrets)) or "none"
+            problems.append(("secret_ref", f"unknown secret '{options['secret_ref']}'{env.suggest(options['secret_ref'], secrets)}; "
+                                           f"configure it in TESSERA_WEBHOOK_SECRETS (known: {known})"))
+        names = env.field_names(env.obj)
+        for i, name in enumerate(options.get("payload") or []):
+            if name not in names:
+                problems.append((f"payload[{i}]", env.unknown_field(env.obj, name)))
+        return problems
+
+    def prepare(self, options, formulas, fire):
+        record = fire.record_json()
+        if options.get("payload"):
+            keep = set(options["payload"]) | {"id"}
+            record = {k: v for k, v in record.items() if k in keep}
+        body = {"delivery": fire.key, "rule": fire.rule, "object": fire.object, "event": fire.event,
+                "occurred_at": fire.now_iso, "record": record}
+        return {"url": options["url"], "secret_ref": options["secret_ref"],
+                "body": json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)}
+
+    def run(self, ctx, options):
+        secret = (ctx.config.webhook_secrets or {}).get(options["secret_ref"])
+        if secret is None:
+            raise PermanentActionError(f"The webhook secret '{options['secret_ref']}' is not configured in "
+                                       "TESSERA_WEBHOOK_SECRETS.", code="workflow.E330")
+        data = options["body"].encode("utf-8")
+        signature = hmac.new(secret.encode("utf-8"), data, hashlib.sha256).hexdigest()
+        req = urllib.request.Request(options["url"], data=data, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": "Tessera-Webhook/1",
+            "X-Tessera-Signature": f"sha256={signature}", "X-Tessera-Delivery": ctx.key})
+        host = urlsplit(options["url"]).hostname
+        try:
+            with _opener.open(req, timeout=ctx.config.webhook_timeout_seconds) as resp:
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            raise ActionError(f"The webhook to {host} answered HTTP {exc.code}.", code="workflow.E331") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ActionError(f"The webhook to {host} could not be delivered: {type(reason).__name__}.",
+                              code="workflow.E332") from None
+        return {"status": status, "message": f"Delivered to {host} (HTTP {status})."}
+
+
+def sign(secret, body):
+    """The ``X-Tessera-Signature`` value of ``body`` (bytes) — for receivers and tests."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None   # a redirect is an answer other than 2xx, not a new destination
+
+
+_opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))

@@ -1,0 +1,252 @@
+"""Automation rules on the write pipeline: the hooks ``install`` puts on ``before_save``,
+``after_write`` and ``after_commit``.
+
+- ``before_save``: the rules whose trigger matches the event and whose condition holds (with
+  ``ISNEW``/``ISCHANGED``/``PRIORVALUE`` against the stored record) fire; their field updates on
+  the record are applied to the values about to be written — one transaction, one row version.
+  Every condition is evaluated on the record as the writer sent it, before any rule's update.
+- ``after_write`` (same transaction): each firing with other actions becomes an outbox row whose
+  actions' formulas are evaluated now, on the record as written; the run log notes the firing;
+  time-based rules are planned. Delete rules fire here (a delete has no ``before_save``).
+- ``after_commit``: the rows are handed to the dispatcher (rq, or run in this process).
+
+The loop guard: a write made by an action at depth ``d`` fires rules at depth ``d + 1``; beyond
+``TESSERA_AUTOMATION_MAX_DEPTH`` the rules are not run, the run log says why, and the write
+itself succeeds.
+"""
+from __future__ import annotations
+
+import weakref
+
+from marshmallow import ValidationError
+from sqlalchemy import insert, select
+
+from engine.db import users
+from engine.errors import RecordValidationError
+from engine.formula import FormulaError
+from engine.records.formulas import record_for_formula
+from engine.records.pipeline import Event
+from engine.records.resolver import formula_context
+
+from .actions import to_json_value
+from .fire import Fire, formula_record
+from .outbox import current_depth, new_id, outbox_row, run_row
+from .tables import outbox, runs
+
+WRITABLE_SYSTEM = ("name", "owner_id")
+
+
+def build_outbox_row(config, service, conn, rt, values, rec, rule, *, event, depth, actor, now, prior_values=None,
+                     creating=False, origin="automation", context=None):
+    """``(outbox row, warnings)`` for a firing of ``rule`` on the record ``values`` (a row): the
+    rule's deferred actions resolved now, in the caller's transaction."""
+    oid = new_id()
+    prior = record_for_formula(rt, prior_values) if prior_values is not None else None
+    fire = Fire(service, conn, rt, values, rec, event=event, rule=rule.name, outbox_id=oid, now=now, actor=actor,
+                prior_rec=prior, creating=creating, context=context)
+    resolved = []
+    for action in rule.deferred:
+        fire.index = action.index
+        resolved.append({"index": action.index, "type": action.key,
+                         "options": action.action.prepare(action.options, action.formulas, fire)})
+    row = outbox_row(id=oid, origin=origin, obj=rt.name, record_id=values.get("id"), rule=rule.name, event=event,
+                     depth=depth, actions_payload=resolved, max_attempts=config.workflow_max_attempts, now=now,
+                     run_as=rule.run_as, record=fire.built_json, context=context)
+    return row, fire.warnings
+
+
+class Firing:
+    """The rules that fired on one record in ``before_save``, waiting for ``after_write``."""
+
+    def __init__(self, depth):
+        self.depth = depth
+        self.rules = []
+        self.logs = []          # run log rows (kwargs) to write with the firing
+        self.inline = {}        # rule name -> run log rows of its field updates
+        self.guarded = False
+
+
+class _ByIdentity:
+    """A map from live objects (that need not be hashable) to values; entries go with their object."""
+
+    def __init__(self):
+        self._items = {}
+
+    def put(self, obj, value):
+        key = id(obj)
+        self._items[key] = (weakref.ref(obj, lambda _r, k=key: self._items.pop(k, None)), value)
+
+    def pop(self, obj):
+        entry = self._items.pop(id(obj), None)
+        return entry[1] if entry is not None and entry[0]() is obj else None
+
+
+class Automations:
+    """The record hooks of automation rules (see the module docstring)."""
+
+    def __init__(self, workflow):
+        self.wf = workflow
+        self.config = workflow.config
+        self._pending = weakref.WeakKeyDictionary()    # connection -> {(object, id): Firing}
+        self._written = _ByIdentity()                  # WriteContext -> outbox ids
+
+    # -- before_save ------------------------------------------------------------------
+    def before_save(self, ctx):
+        rules = self.wf.rules(ctx.service.snapshot, ctx.rt.name)
+        if not rules.has_event_rules:
+            return
+        matching = rules.for_event(ctx.event)
+        pending = self._pending.setdefault(ctx.conn, {})
+        key = (ctx.rt.name, ctx.values["id"])
+        pending.pop(key, None)
+        if not matching:
+            return
+        firing = Firing(current_depth() + 1)
+        rec = formula_record(ctx.service, ctx.rt, ctx.values, ctx.conn, rules.references)
+        prior = record_for_formula(ctx.rt, ctx.prior) if ctx.prior is not None else None
+        fctx = formula_context(ctx.actor, prior=prior, creating=ctx.prior is None, now=ctx.now)
+        for rule in matching:
+            if rule.condition is not None:
+                try:
+                    hit = rule.condition.evaluate(rec, context=fctx)
+                except FormulaError as exc:
+                    firing.logs.append(dict(status="error", rule=rule.name, code="workflow.E201",
+                                            message=f"Rule '{rule.label}' was not run: its condition could not "
+                                                    f"be evaluated ({exc.message})."))
+                    continue
+                if hit is not True:
+                    continue
+            firing.rules.append(rule)
+        if not firing.rules and not firing.logs:
+            return
+        pending[key] = firing
+        if firing.depth > self.config.automation_max_depth:
+            firing.guarded = True
+            return
+        for rule in firing.rules:
+            for action in rule.inline:
+                self._field_update(ctx, rule, action, rec, fctx)
+                firing.inline.setdefault(rule.name, []).append(dict(
+                    status="done", rule=rule.name, action_index=action.index, action_type=action.key,
+                    message=f"Set {action.options['field']} (field update, in the same write)."))
+
+    def _field_update(self, ctx, rule, action, rec, fctx):
+        rt, name = ctx.rt, action.options["field"]
+        fdef = rt.writable.get(name)
+        label = fdef.label if fdef is not None else name.replace("_", " ").capitalize().replace(" id", "")
+
+        def refuse(detail, code):
+            message = f"Automation rule '{rule.label}' set an invalid value: {detail}"
+            shown = ctx.values.get("name") or ctx.values.get("id")
+            raise RecordValidationError({name: [message]}, code=code,
+                                        message=f"{rt.odef.label} '{shown}' was not saved: {label}: {message}")
+        try:
+            value = to_json_value(action.formulas["value"].evaluate(rec, context=fctx))
+        except FormulaError as exc:
+            refuse(f"the formula could not be evaluated ({exc.message})", "workflow.E121")
+        mfield = rt.schema.fields[name]
+        try:
+            loaded = mfield.deserialize(value) if value is not None else None
+        except ValidationError as exc:
+            msgs = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]
+            refuse(" ".join(map(str, msgs)), "workflow.E120")
+        if name in WRITABLE_SYSTEM:
+            stored, column = loaded, name
+            if name == "owner_id" and (loaded is None or ctx.conn.execute(select(users.c.id).where(
+                    users.c.id == loaded, users.c.active.is_(True))).first() is None):
+                refuse(f"no active user with id '{str(loaded)[:40]}'", "workflow.E120")
+        else:
+            stored, column = rt.ftypes[name].to_storage(fdef, loaded), fdef.column
+            if fdef.required and stored in (None, "", []):
+                refuse("the field is required", "workflow.E120")
+        ctx.values[column] = stored
+        rec[name] = stored
+
+    # -- after_write ------------------------------------------------------------------
+    def after_write(self, wctx):
+        rules = self.wf.rules(wctx.service.snapshot, wctx.rt.name)
+        if not rules.rules and rules.error is None:
+            return
+        if rules.time_rules:
+            self.wf.planner.plan_after_write(wctx, rules)
+        if wctx.event in (Event.CREATE, Event.UPDATE):
+            pending = self._pending.get(wctx.conn) or {}
+            firings = [(c, pending.pop((wctx.rt.name, c.values["id"]), None)) for c in wctx.changes]
+        elif wctx.event is Event.DELETE:
+            firings = self._delete_firings(wctx, rules)
+        else:
+            return
+        log_rows, out_rows = [], []
+        now = wctx.now
+        for change, firing in firings:
+            if firing is None:
+                continue
+            rid = change.values["id"]
+            for entry in firing.logs:
+                log_rows.append(run_row(wctx.rt.name, rid, now=now, **entry))
+            if firing.guarded:
+                limit = self.config.automation_max_depth
+                for rule in firing.rules:
+                    log_rows.append(run_row(
+                        wctx.rt.name, rid, status="error", rule=rule.name, code="workflow.E501", now=now,
+                        message=f"Rule '{rule.label}' was not run: the chain of automations would be {firing.depth} "
+                                f"deep, deeper than TESSERA_AUTOMATION_MAX_DEPTH ({limit}). Rules that update "
+                                "records trigger each other; change a condition to end the loop. The write "
+                                "itself was saved."))
+                continue
+            rec = None
+            for rule in firing.rules:
+                log_rows.append(run_row(wctx.rt.name, rid, f"Rule '{rule.label}' fired ({wctx.event}).",
+                                        status="fired", rule=rule.name, now=now))
+                log_rows += [run_row(wctx.rt.name, rid, now=now, **e) for e in firing.inline.get(rule.name, ())]
+                if not rule.deferred:
+                    continue
+                if rec is None:
+                    rec = formula_record(wctx.service, wctx.rt, change.values, wctx.conn, rules.references)
+                row, warnings = self.build_row(wctx, rule, change, rec, firing.depth)
+                out_rows.append(row)
+                log_rows += [run_row(wctx.rt.name, rid, w, status="error", rule=rule.name, outbox_id=row["id"],
+                                     code="workflow.E202", now=now) for w in warnings]
+        if out_rows:
+            wctx.conn.execute(insert(outbox), out_rows)
+            self._written.put(wctx, [r["id"] for r in out_rows])
+        if log_rows:
+            wctx.conn.execute(insert(runs), log_rows)
+
+    def build_row(self, wctx, rule, change, rec, depth):
+        """The outbox row of one firing: its deferred actions resolved on the record as written."""
+        return build_outbox_row(self.config, wctx.service, wctx.conn, wctx.rt, change.values, rec, rule,
+                                event=wctx.event, depth=depth, actor=wctx.actor, now=wctx.now,
+                                prior_values=change.prior, creating=wctx.event is Event.CREATE)
+
+    def _delete_firings(self, wctx, rules):
+        matching = rules.for_event(Event.DELETE)
+        if not matching:
+            return []
+        out = []
+        depth = current_depth() + 1
+        for change in wctx.changes:
+            firing = Firing(depth)
+            rec = formula_record(wctx.service, wctx.rt, change.values, wctx.conn, rules.references)
+            same = record_for_formula(wctx.rt, change.values)
+            fctx = formula_context(wctx.actor, prior=same, creating=False, now=wctx.now)
+            for rule in matching:
+                try:
+                    hit = rule.condition is None or rule.condition.evaluate(rec, context=fctx) is True
+                except FormulaError as exc:
+                    firing.logs.append(dict(status="error", rule=rule.name, code="workflow.E201",
+                                            message=f"Rule '{rule.label}' was not run: its condition could not "
+                                                    f"be evaluated ({exc.message})."))
+                    continue
+                if hit:
+                    firing.rules.append(rule)
+            firing.guarded = depth > self.config.automation_max_depth
+            if firing.rules or firing.logs:
+                out.append((change, firing))
+        return out
+
+    # -- after_commit -----------------------------------------------------------------
+    def after_commit(self, wctx):
+        ids = self._written.pop(wctx)
+        if ids:
+            self.wf.dispatch(ids)

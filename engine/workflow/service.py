@@ -1,0 +1,276 @@
+"""The workflow service (``services.extensions["workflow"]``): automation rules as documents, the
+dispatcher, the outbox and the run log for the doors, and the seams approvals build on.
+
+Every method that a door calls takes the acting user and checks rights itself.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from sqlalchemy import func, insert, select, update
+
+from engine.db import utcnow
+from engine.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
+from engine.metadata.checks import suggest
+from engine.metadata.store import load_docs
+
+from .automation import Automations, build_outbox_row
+from .model import RuleCache, compile_rule
+from .outbox import Runner, run_row
+from .scheduler import Planner
+from .tables import applied, iso, mail, outbox, runs
+
+log = logging.getLogger("tessera.workflow")
+STATUSES = ("pending", "failed", "done", "dead")
+KIND = "automation_rules"
+
+
+class WorkflowService:
+    """What the workflow subsystem offers the rest of the process (see the module docstring)."""
+
+    def __init__(self, services):
+        self.services = services
+        self.config = services.config
+        self.engine = services.engine
+        self.rule_cache = RuleCache()
+        self.automations = Automations(self)
+        self.runner = Runner(services, self)
+        self.planner = Planner(self)
+        self.due_hooks = []          # fn(now) run by every scheduler tick (approval deadlines)
+        self._queue = None
+
+    # -- compiled rules ---------------------------------------------------------------------
+    def rules(self, snapshot, obj):
+        """The active automation rules of ``obj`` compiled for ``snapshot`` (an ``ObjectRules``)."""
+        return self.rule_cache.get(snapshot, obj)
+
+    # -- dispatch and execution ----------------------------------------------------------------
+    @property
+    def queue(self):
+        """The rq queue (``TESSERA_REDIS_URL``), or None in the embedded mode."""
+        if self._queue is None and self.config.redis_url:
+            from redis import Redis
+            from rq import Queue
+            from rq.serializers import JSONSerializer
+
+            self._queue = Queue(self.config.workflow_queue, connection=Redis.from_url(self.config.redis_url),
+                                serializer=JSONSerializer)
+        return self._queue
+
+    def dispatch(self, ids, now=None):
+        """Hand outbox rows to rq (jobs carry the id only), or run them here (embedded mode).
+        Never raises: a row that could not be handed over stays pending and the scheduler retries."""
+        if not ids:
+            return
+        if self.config.redis_url:
+            try:
+                q = self.queue
+                q.enqueue_many([q.prepare_data("engine.workflow.jobs.run_outbox", args=(i,),
+                                               timeout=self.config.workflow_job_timeout, result_ttl=0,
+                                               failure_ttl=86400, description=f"outbox {i}") for i in ids])
+            except Exception as exc:  # noqa: BLE001 - Redis down: the rows wait in the database
+                log.warning("could not enqueue %d outbox rows (the scheduler will): %s", len(ids), exc)
+            return
+        for outbox_id in ids:
+            self.run_outbox(outbox_id, now=now)
+
+    def run_outbox(self, outbox_id, now=None):
+        """Run one outbox row now (if it is due and free); never raises."""
+        try:
+            return self.runner.run(outbox_id, now=now)
+        except Exception:  # noqa: BLE001
+            log.exception("running outbox row %s failed", outbox_id)
+            return "error"
+
+    def run_due(self, now=None):
+        """One scheduler tick: time-based and scheduled rules, retries, stale rows."""
+        return self.planner.run_due(now)
+
+    # -- automation rules as documents ---------------------------------------------------------
+    @staticmethod
+    def _admin(actor, what="see or change automation rules"):
+        if actor is None or not getattr(actor, "is_admin", False):
+            raise PermissionDeniedError("workflow.E403", f"Only administrators may {what}.")
+
+    def _doc(self, obj):
+        with self.engine.connect() as conn:
+            docs = load_docs(conn)
+        if obj not in docs:
+            raise NotFoundError("metadata.E404", f"Unknown object '{obj}'{suggest(obj, docs)}.")
+        return docs[obj]["doc"]
+
+    def list_rules(self, obj, actor):
+        self._admin(actor)
+        return list(self._doc(obj).get(KIND) or [])
+
+    def get_rule(self, obj, name, actor):
+        self._admin(actor)
+        rules = self._doc(obj).get(KIND) or []
+        for rule in rules:
+            if isinstance(rule, dict) and rule.get("name") == name:
+                return rule
+        names = [r.get("name") for r in rules if isinstance(r, dict)]
+        raise NotFoundError("workflow.E404", f"Unknown automation rule '{name}' on '{obj}'{suggest(name, names)}.")
+
+    def add_rule(self, obj, rule, actor):
+        self._admin(actor)
+        if not isinstance(rule, dict):
+            raise InvalidRequestError("workflow.E400", "Send the automation rule as a JSON object.")
+        name = rule.get("name")
+        if isinstance(name, str) and any(isinstance(r, dict) and r.get("name") == name
+                                         for r in self._doc(obj).get(KIND) or []):
+            raise ConflictError("workflow.E409", f"There is already an automation rule named '{name}' on '{obj}'.",
+                                fields={"name": ["already exists"]})
+        self.services.store.set_list(obj, KIND, rule, actor)
+        return self.get_rule(obj, name, actor)
+
+    def update_rule(self, obj, name, patch, actor):
+        """Change some keys of a rule (``null`` removes an optional key); the name cannot change."""
+        self._admin(actor)
+        if not isinstance(patch, dict):
+            raise InvalidRequestError("workflow.E400", "Send the keys to change as a JSON object.")
+        if "name" in patch and patch["name"] != name:
+            raise InvalidRequestError("workflow.E401", f"The name of automation rule '{name}' cannot change; "
+                                                       "create a new rule and delete this one.")
+        rule = dict(self.get_rule(obj, name, actor))
+        rule.update(patch)
+        rule = {k: v for k, v in rule.items() if v is not None}
+        self.services.store.set_list(obj, KIND, rule, actor, replace=True)
+        return self.get_rule(obj, name, actor)
+
+    def delete_rule(self, obj, name, actor):
+        self.get_rule(obj, name, actor)
+        self.services.store.remove_from_list(obj, KIND, name, actor)
+
+    # -- the outbox for admins ---------------------------------------------------------------
+    def list_outbox(self, actor, *, status=None, limit=100, record=None):
+        """Outbox entries, newest first, with their attempts, last error and per-action results
+        (webhook secrets are never stored in them)."""
+        self._admin(actor, "see the outbox")
+        if status is not None and status not in STATUSES:
+            raise InvalidRequestError("workflow.E410", f"Unknown outbox status '{status}'; use one of "
+                                                       f"{', '.join(STATUSES)}.")
+        try:
+            limit = int(limit)
+        except (TypeError, ValueError):
+            limit = 0
+        if not 1 <= limit <= 500:
+            raise InvalidRequestError("workflow.E411", "limit must be a whole number between 1 and 500.")
+        stmt = select(outbox).order_by(outbox.c.created_at.desc(), outbox.c.id.desc()).limit(limit)
+        if status:
+            stmt = stmt.where(outbox.c.status == status)
+        if record:
+            stmt = stmt.where(outbox.c.record_id == str(record))
+        return self._entries(stmt)
+
+    def get_outbox(self, outbox_id, actor):
+        """One outbox entry (admins)."""
+        self._admin(actor, "see the outbox")
+        found = self._entries(select(outbox).where(outbox.c.id == str(outbox_id)))
+        if not found:
+            raise NotFoundError("workflow.E412", f"No outbox entry with id '{str(outbox_id)[:40]}'.")
+        return found[0]
+
+    def _entries(self, stmt):
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+            ids = [r["id"] for r in rows]
+            results = {}
+            for i in range(0, len(ids), 500):
+                for a in conn.execute(select(applied).where(applied.c.outbox_id.in_(ids[i:i + 500]))):
+                    results.setdefault(a.outbox_id, {})[a.action_index] = json.loads(a.result)
+                for m in conn.execute(select(mail).where(mail.c.outbox_id.in_(ids[i:i + 500]))):
+                    index = int(m.key.rsplit(":", 1)[1])
+                    results.setdefault(m.outbox_id, {}).setdefault(index, {})["mail"] = {
+                        "status": m.status, "to": json.loads(m.recipients), "subject": m.subject, "body": m.body}
+        return [self._entry(r, results.get(r["id"], {})) for r in rows]
+
+    @staticmethod
+    def _entry(row, results):
+        payload = json.loads(row["payload"])
+        now_running = row["locked_until"] is not None and row["status"] in ("pending", "failed") and \
+            iso(row["locked_until"]) > iso(utcnow())
+        actions = []
+        for item in payload.get("actions", []):
+            entry = {"index": item["index"], "type": item["type"], "key": f"{row['id']}:{item['index']}",
+                     "applied": item["index"] in results}
+            if item["index"] in results:
+                entry["result"] = results[item["index"]]
+            actions.append(entry)
+        return {"id": row["id"], "origin": row["origin"], "object": row["object"], "record_id": row["record_id"],
+                "rule": row["rule"], "event": row["event"], "depth": row["depth"], "status": row["status"],
+                "running": now_running, "attempts": row["attempts"], "max_attempts": row["max_attempts"],
+                "next_attempt_at": iso(row["next_attempt_at"]) if row["status"] in ("pending", "failed") else None,
+                "last_error": row["last_error"], "created_at": iso(row["created_at"]),
+                "done_at": iso(row["done_at"]), "actions": actions}
+
+    def retry(self, outbox_id, actor):
+        """Put a failed or dead entry back in the queue now, with a fresh set of attempts."""
+        self._admin(actor, "retry outbox entries")
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(outbox).where(outbox.c.id == str(outbox_id))).mappings().first()
+            if row is None:
+                raise NotFoundError("workflow.E412", f"No outbox entry with id '{str(outbox_id)[:40]}'.")
+            if row["status"] in ("done", "pending"):
+                what = "is done" if row["status"] == "done" else "is already waiting to run"
+                raise ConflictError("workflow.E413", f"Outbox entry '{row['id']}' {what}; only failed or dead "
+                                                     "entries can be retried.")
+            conn.execute(update(outbox).where(outbox.c.id == row["id"]).values(
+                status="pending", attempts=0, next_attempt_at=now, locked_until=None, enqueued_at=now,
+                updated_at=now))
+            conn.execute(insert(runs).values(run_row(
+                row["object"], row["record_id"], f"Retry asked by {actor.username}.", status="retry",
+                rule=row["rule"], outbox_id=row["id"], now=now)))
+        self.dispatch([row["id"]])
+        return self.get_outbox(row["id"], actor)
+
+    # -- the run log ------------------------------------------------------------------------
+    def runs_of(self, obj, record_id, actor, records, *, limit=200):
+        """The run log of a record the actor may read, oldest first."""
+        records.get(obj, record_id, actor, include_deleted=True)
+        try:
+            limit = int(limit)
+        except (TypeError, ValueError):
+            limit = 0
+        if not 1 <= limit <= 1000:
+            raise InvalidRequestError("workflow.E414", "limit must be a whole number between 1 and 1000.")
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs).where(runs.c.object == obj, runs.c.record_id == str(record_id))
+                                .order_by(runs.c.id.desc()).limit(limit)).mappings().all()
+        return [{"id": r["id"], "at": iso(r["created_at"]), "rule": r["rule"], "status": r["status"],
+                 "code": r["code"], "message": r["message"], "outbox_id": r["outbox_id"],
+                 "action_index": r["action_index"], "action_type": r["action_type"]} for r in reversed(rows)]
+
+    def outbox_counts(self):
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all())
+
+    # -- seams for approvals ---------------------------------------------------------------------
+    def write_actions(self, conn, service, rt, values, action_docs, *, origin, label, actor, now=None,
+                      context=None, run_as=None):
+        """Write one outbox row for ``action_docs`` (checked action documents) on the record ``values``
+        (a stored row), inside the caller's transaction; every action — field updates too — runs
+        after the commit through the record service. Returns the outbox id (or None when there are
+        no actions); hand it to :meth:`dispatch` after the commit."""
+        if not action_docs:
+            return None
+        now = now or utcnow()
+        doc = {"name": label, "trigger": {"schedule": "* * * * *"}, "actions": action_docs}
+        from engine.records.formula_checks import FieldMaps
+
+        from .fire import formula_record
+
+        fields_map = FieldMaps({n: dict(r.odef.doc) for n, r in service.snapshot.objects.items()}).fields(rt.name)
+        rule = compile_rule(rt.name, doc, fields_map)
+        rule.run_as = run_as
+        rec = formula_record(service, rt, values, conn, rule.references)
+        row, warnings = build_outbox_row(self.config, service, conn, rt, values, rec, rule, event=origin, depth=1,
+                                         actor=actor, now=now, origin=origin, context=context)
+        conn.execute(insert(outbox).values(row))
+        logs = [run_row(rt.name, values.get("id"), w, status="error", rule=label, outbox_id=row["id"],
+                        code="workflow.E202", now=now) for w in warnings]
+        if logs:
+            conn.execute(insert(runs), logs)
+        return row["id"]

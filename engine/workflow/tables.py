@@ -1,0 +1,131 @@
+"""The workflow's own tables: the outbox, the applied-action keys, the run log, kept mail, and the
+durable state of time-based and scheduled rules.
+
+They live on their own ``MetaData``; :func:`engine.workflow.install` creates them (idempotent). Every
+column that names another row (a record, an outbox entry, a user) is indexed.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+
+workflow_metadata = MetaData()
+
+TS = DateTime(timezone=True)
+
+# One row per rule firing (or approval step outcome) whose actions run after the commit.
+# ``payload`` (JSON) holds the resolved actions: every formula was evaluated in the triggering
+# transaction, so a retry sends exactly what the first attempt sent.
+outbox = Table(
+    "tessera_wf_outbox", workflow_metadata,
+    Column("id", String(36), primary_key=True),
+    Column("origin", String(20), nullable=False),            # automation | approval | ...
+    Column("object", String(64), nullable=False),
+    Column("record_id", String(36), nullable=True),
+    Column("rule", String(80), nullable=True),
+    Column("event", String(20), nullable=False),
+    Column("depth", Integer, nullable=False),
+    Column("status", String(10), nullable=False),            # pending | failed | done | dead
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("locked_until", TS, nullable=True),               # a worker holds it (running) until then
+    Column("enqueued_at", TS, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("done_at", TS, nullable=True),
+    Index("ix_tessera_wf_outbox_status", "status", "next_attempt_at"),
+    Index("ix_tessera_wf_outbox_record", "object", "record_id"),
+)
+
+# An action applied, by its idempotency key ``<outbox id>:<action index>``. The primary key is
+# the guarantee: an action whose effect is in this database writes its key in the same
+# transaction, so a second application cannot commit.
+applied = Table(
+    "tessera_wf_applied", workflow_metadata,
+    Column("key", String(80), primary_key=True),
+    Column("outbox_id", String(36), nullable=False, index=True),
+    Column("action_index", Integer, nullable=False),
+    Column("result", Text, nullable=False),
+    Column("applied_at", TS, nullable=False),
+)
+
+# The run log: rules fired, actions run, results and errors, per record.
+runs = Table(
+    "tessera_wf_runs", workflow_metadata,
+    Column("id", String(36), primary_key=True),               # time-ordered
+    Column("object", String(64), nullable=False),
+    Column("record_id", String(36), nullable=True),
+    Column("rule", String(80), nullable=True),
+    Column("outbox_id", String(36), nullable=True, index=True),
+    Column("action_index", Integer, nullable=True),
+    Column("action_type", String(64), nullable=True),
+    Column("status", String(10), nullable=False),             # fired | done | skipped | retry | error | dead
+    Column("code", String(20), nullable=True),
+    Column("message", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Index("ix_tessera_wf_runs_record", "object", "record_id"),
+)
+
+# Mail sent (SMTP) or kept (no SMTP configured): what admins see as sent mail.
+mail = Table(
+    "tessera_wf_mail", workflow_metadata,
+    Column("key", String(80), primary_key=True),
+    Column("outbox_id", String(36), nullable=False, index=True),
+    Column("recipients", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(10), nullable=False),             # sent | kept
+    Column("created_at", TS, nullable=False),
+)
+
+# Time-based rules: one planned run per (record, rule).
+due = Table(
+    "tessera_wf_due", workflow_metadata,
+    Column("object", String(64), primary_key=True),
+    Column("record_id", String(36), primary_key=True),
+    Column("rule", String(80), primary_key=True),
+    Column("due_at", TS, nullable=False),
+    Column("status", String(10), nullable=False),             # planned | done | cancelled
+    Column("outbox_id", String(36), nullable=True, index=True),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_tessera_wf_due_when", "status", "due_at"),
+    Index("ix_tessera_wf_due_record", "record_id"),
+)
+
+# Time-based and scheduled rules as the scheduler knows them: the next cron run, and whether a
+# time-based rule's plan must be rebuilt (its field, offset or condition changed).
+rule_state = Table(
+    "tessera_wf_rule_state", workflow_metadata,
+    Column("object", String(64), primary_key=True),
+    Column("rule", String(80), primary_key=True),
+    Column("kind", String(10), nullable=False),               # time | schedule
+    Column("spec", Text, nullable=False),                     # trigger + condition, to notice changes
+    Column("next_run_at", TS, nullable=True),
+    Column("last_run_at", TS, nullable=True),
+    Column("replan", Boolean, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+
+def create_tables(engine):
+    """Create the workflow tables (idempotent)."""
+    with engine.begin() as conn:
+        workflow_metadata.create_all(conn)
+
+
+def aware(value):
+    """A stored timestamp as an aware UTC datetime (SQLite hands back naive UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=_dt.timezone.utc)
+    return value.astimezone(_dt.timezone.utc)
+
+
+def iso(value):
+    value = aware(value)
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
