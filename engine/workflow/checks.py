@@ -9,6 +9,7 @@ too (``context_keys={"submitter"}``).
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -86,6 +87,12 @@ class CheckEnv:
         kind = field_types.get(fdoc["type"]).formula_type
         return None if kind in (None, "multi") else kind
 
+    def not_writable(self, obj, name):
+        """The problem of a field a write cannot set: read-only, or unknown."""
+        if name in self.field_names(obj):
+            return f"field '{name}' of '{obj}' cannot be written (it is computed or kept by the system)"
+        return self.unknown_field(obj, name)
+
     def unknown_field(self, obj, name):
         names = sorted(n for n in self.field_names(obj) if n)
         return f"unknown field '{name}' on '{obj}'{suggest(name, names)}"
@@ -115,10 +122,7 @@ class CheckEnv:
         for name, source in values.items():
             fdoc = writable.get(name)
             if fdoc is None:
-                if name in self.field_names(target):
-                    problems.append((f"{path}.{name}", f"field '{name}' of '{target}' cannot be written"))
-                else:
-                    problems.append((f"{path}.{name}", self.unknown_field(target, name)))
+                problems.append((f"{path}.{name}", self.not_writable(target, name)))
                 continue
             problems += self.formula(f"{path}.{name}", source, self.formula_type(fdoc))
         return problems
@@ -139,7 +143,7 @@ class CheckEnv:
     # -- users ----------------------------------------------------------------------
     def user_exists(self, username):
         if username not in self._users:
-            with self.engine.connect() as conn:
+            with self.engine.connect().execution_options(tessera_readonly=True) as conn:
                 self._users[username] = conn.execute(select(users.c.id).where(
                     users.c.username == username, users.c.active.is_(True))).first() is not None
         return self._users[username]
@@ -151,6 +155,15 @@ class CheckEnv:
         if not self.user_exists(value[5:]):
             return [(path, f"unknown user '{value[5:]}' (no active user has this username)")]
         return []
+
+
+def schema_problems(validator, doc, prefix):
+    """JSON Schema problems in the metadata's words ("x: is required" rather than jsonschema's)."""
+    out = []
+    for path, message in _schema_problems(validator, doc, prefix):
+        m = re.fullmatch(r"'([^']+)' is a required property", message)
+        out.append((f"{path}.{m.group(1)}", "is required") if m else (path, message))
+    return out
 
 
 def check_actions(env, items, prefix):
@@ -169,9 +182,9 @@ def check_actions(env, items, prefix):
             problems.append((f"{path}.type", f"unknown action type '{shown}'{suggest(str(shown), actions.keys())}. "
                                              f"Known: {', '.join(actions.keys())}"))
             continue
-        schema_problems = _schema_problems(action_validator(kind), item, path)
-        if schema_problems:
-            problems += schema_problems
+        found = schema_problems(action_validator(kind), item, path)
+        if found:
+            problems += found
             continue
         action = actions.get(kind)
         if env.trigger_kind == "delete" and not action.allowed_on_delete:
@@ -184,7 +197,7 @@ def check_actions(env, items, prefix):
 
 def check_rule(env, rule, prefix):
     """Problems of one automation rule document."""
-    problems = _schema_problems(_validator("automation_rule"), rule, prefix)
+    problems = schema_problems(_validator("automation_rule"), rule, prefix)
     if problems:
         return problems
     trigger, problem = parse_trigger(rule["trigger"])

@@ -132,25 +132,26 @@ class Runner:
             return conn.execute(select(t).where(t.c.id == outbox_id)).mappings().first()
 
     def is_applied(self, key):
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             return conn.execute(select(applied.c.key).where(applied.c.key == key)).first() is not None
 
     def _applied_keys(self, outbox_id):
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             return set(conn.execute(select(applied.c.key).where(applied.c.outbox_id == outbox_id)).scalars())
 
     # -- running ----------------------------------------------------------------------
     def run(self, outbox_id, now=None):
         """Run one outbox row if it is due and nobody holds it: ``"done"``, ``"failed"``, ``"dead"`` or
         ``"skipped"`` (not claimable: done, dead, held by another worker, or not yet due)."""
-        row = self.claim(outbox_id, now or utcnow())
+        now = now or utcnow()
+        row = self.claim(outbox_id, now)
         if row is None:
             return "skipped"
         payload = json.loads(row["payload"])
         try:
             actor = self._actor(payload.get("run_as"))
         except EngineError as exc:
-            return self._fail(row, None, PermanentActionError(exc.message, code=exc.code))
+            return self._fail(row, None, PermanentActionError(exc.message, code=exc.code), now)
         done = self._applied_keys(outbox_id)
         items = payload["actions"]
         for n, item in enumerate(items):
@@ -160,7 +161,7 @@ class Runner:
                 if last:
                     self._finish(row, None)
                 continue
-            outcome = self._run_action(row, payload, item, key, actor, last)
+            outcome = self._run_action(row, payload, item, key, actor, last, now)
             if outcome != "done":
                 return outcome
         if not items:
@@ -178,11 +179,11 @@ class Runner:
             raise PermanentActionError(f"The rule runs as '{run_as}', who is not an active user: {exc}.",
                                        code="workflow.E301") from None
 
-    def _run_action(self, row, payload, item, key, actor, last):
+    def _run_action(self, row, payload, item, key, actor, last, now):
         try:
             action = actions.get(item["type"])
         except RegistryError as exc:
-            return self._fail(row, item, PermanentActionError(str(exc), code="workflow.E302"))
+            return self._fail(row, item, PermanentActionError(str(exc), code="workflow.E302"), now)
         ctx = ActionContext(services=self.services, workflow=self.workflow, key=key, outbox_id=row["id"],
                             index=item["index"], object=row["object"], record_id=row["record_id"],
                             record=payload.get("record"), actor=actor, rule=row["rule"], event=row["event"],
@@ -199,7 +200,7 @@ class Runner:
                 result = {"message": "Already applied (by another attempt)."}
                 run.consumed = True
             else:
-                return self._fail(row, item, exc)
+                return self._fail(row, item, exc, now)
         finally:
             _current.reset(token)
         if run.result and "message" not in result:
@@ -239,9 +240,9 @@ class Runner:
         conn.execute(update(outbox).where(outbox.c.id == row["id"], outbox.c.status != "done").values(
             status="done", done_at=now, locked_until=None, last_error=None, updated_at=now))
 
-    def _fail(self, row, item, exc):
-        """Record a failed attempt: retry later with backoff, or dead (permanent, or out of attempts)."""
-        now = utcnow()
+    def _fail(self, row, item, exc, now):
+        """Record a failed attempt: retry later with backoff, or dead (permanent, or out of attempts).
+        ``now``: the clock the attempt was claimed with (the scheduler's, in tests a chosen one)."""
         permanent = isinstance(exc, PermanentActionError) or (
             isinstance(exc, EngineError) and not isinstance(exc, (StaleVersionError, ConflictError))
             and exc.code != "records.E030")

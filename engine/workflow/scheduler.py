@@ -169,7 +169,7 @@ class Planner:
         return summary
 
     def _replan(self, snap, now):
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             todo = conn.execute(select(rule_state).where(rule_state.c.kind == "time",
                                                          rule_state.c.replan.is_(True))).all()
         done = 0
@@ -194,7 +194,7 @@ class Planner:
         return done
 
     def _fire_time(self, snap, now):
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             todo = conn.execute(select(due).where(due.c.status == "planned", due.c.due_at <= now)
                                 .order_by(due.c.due_at).limit(CHUNK)).all()
         ids = []
@@ -248,7 +248,7 @@ class Planner:
         return row["id"]
 
     def _fire_schedules(self, snap, now):
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             todo = conn.execute(select(rule_state).where(rule_state.c.kind == "schedule",
                                                          rule_state.c.next_run_at <= now)).all()
         ids = []

@@ -94,7 +94,7 @@ class WorkflowService:
             raise PermissionDeniedError("workflow.E403", f"Only administrators may {what}.")
 
     def _doc(self, obj):
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             docs = load_docs(conn)
         if obj not in docs:
             raise NotFoundError("metadata.E404", f"Unknown object '{obj}'{suggest(obj, docs)}.")
@@ -173,7 +173,7 @@ class WorkflowService:
         return found[0]
 
     def _entries(self, stmt):
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             rows = conn.execute(stmt).mappings().all()
             ids = [r["id"] for r in rows]
             results = {}
@@ -236,7 +236,7 @@ class WorkflowService:
             limit = 0
         if not 1 <= limit <= 1000:
             raise InvalidRequestError("workflow.E414", "limit must be a whole number between 1 and 1000.")
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             rows = conn.execute(select(runs).where(runs.c.object == obj, runs.c.record_id == str(record_id))
                                 .order_by(runs.c.id.desc()).limit(limit)).mappings().all()
         return [{"id": r["id"], "at": iso(r["created_at"]), "rule": r["rule"], "status": r["status"],
@@ -244,7 +244,7 @@ class WorkflowService:
                  "action_index": r["action_index"], "action_type": r["action_type"]} for r in reversed(rows)]
 
     def outbox_counts(self):
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             return dict(conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all())
 
     # -- seams for approvals ---------------------------------------------------------------------

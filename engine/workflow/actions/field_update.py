@@ -23,7 +23,7 @@ class FieldUpdate(Action):
         name = options["field"]
         fdoc = env.writable_fields(env.obj).get(name)
         if fdoc is None:
-            return [("field", env.unknown_field(env.obj, name))]
+            return [("field", env.not_writable(env.obj, name))]
         return env.formula("value", options["value"], env.formula_type(fdoc))
 
     def compile(self, options, compile_fn):
