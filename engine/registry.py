@@ -2,6 +2,8 @@
 workflow actions, packs). Plugins fill registries through Python entry points."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 class RegistryError(Exception):
     pass
@@ -54,3 +56,12 @@ class Registry:
 
     def freeze(self):
         self._frozen = True
+
+    @contextmanager
+    def thawed(self):
+        """Open a frozen registry for the duration of a block (tests that register plugins)."""
+        frozen, self._frozen = self._frozen, False
+        try:
+            yield self
+        finally:
+            self._frozen = frozen

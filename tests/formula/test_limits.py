@@ -91,7 +91,8 @@ def test_plugin_text_results_are_bounded():
     from engine.formula import functions, register_function
 
     if "REPT_TEST" not in functions:
-        register_function("REPT_TEST", ("text", "number"), "text", lambda t, n: t * int(n))
+        with functions.thawed():   # a plugin registers before build_services() freezes the registry
+            register_function("REPT_TEST", ("text", "number"), "text", lambda t, n: t * int(n))
     assert compile_formula("REPT_TEST('ab', 3)", {}).evaluate({}) == "ababab"
     err = _error("REPT_TEST('ab', 60000)", fields={})
     assert (err.code, err.message) == ("formula.E312", "REPT_TEST " + TOO_LONG.format(120_000))

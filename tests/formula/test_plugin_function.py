@@ -14,7 +14,12 @@ from engine.formula import FormulaTypeError, compile_formula, functions, registe
 def discount():
     # a plugin registers before build_services() freezes the registry; other tests may have
     # built services in this process already, so open it for the test's own registrations
-    frozen, functions._frozen = functions._frozen, False
+    with functions.thawed():
+        _register()
+    yield
+
+
+def _register():
     if "DISCOUNT" not in functions:
         @register_function("DISCOUNT", params=("number", "number"), returns="number",
                            sql=lambda S, amount, pct: amount - amount * pct / 100, doc="Amount after a % discount.")
@@ -22,8 +27,6 @@ def discount():
             return amount - amount * pct / Decimal(100)
     if "SHOUT" not in functions:
         register_function("SHOUT", ("text",), "text", lambda t: t.upper() + "!")
-    functions._frozen = frozen
-    yield
 
 
 def test_plugin_function_type_checks_and_evaluates():
