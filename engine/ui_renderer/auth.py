@@ -116,6 +116,12 @@ def page_blueprint(name, import_name, *, url_prefix=None, admin=False, **kwargs)
 
     @bp.before_request
     def _guard():
+        # no database stores a NUL: refuse it in the path, the query or a form up front (400)
+        values = list((request.view_args or {}).values()) + [v for _k, v in request.args.items(multi=True)]
+        if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+            values += [v for _k, v in request.form.items(multi=True)]
+        if any("\x00" in str(v) for v in values):
+            abort(400)
         view = current_app.view_functions.get(request.endpoint)
         if view is not None and getattr(view, _PUBLIC, False):
             current_actor()

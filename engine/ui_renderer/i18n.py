@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
-from flask import request, session
+from babel.numbers import format_decimal, parse_pattern
+from flask import g, request, session
 from flask_babel import Babel, format_date, format_datetime, get_locale
 
 log = logging.getLogger("tessera.ui")
@@ -131,8 +131,11 @@ def init_babel(app):
 
 
 def current_locale():
-    """``'en'`` or ``'zh_CN'`` for the current request."""
-    return normalise_locale(str(get_locale() or "en")) or "en"
+    """``'en'`` or ``'zh_CN'`` for the current request (worked out once per request)."""
+    cached = g.get("_tessera_locale")
+    if cached is None:
+        cached = g._tessera_locale = normalise_locale(str(get_locale() or "en")) or "en"
+    return cached
 
 
 # -- labels from metadata ---------------------------------------------------------------------
@@ -185,10 +188,24 @@ def format_number(value, scale=None):
         num = Decimal(str(value))
     except ArithmeticError:
         return str(value)
+    locale = _babel_locale(current_locale())
     if scale is None:
-        return format_decimal(num, locale=current_locale())
-    pattern = "#,##0" + ("." + "0" * int(scale) if int(scale) > 0 else "")
-    return format_decimal(num, format=pattern, locale=current_locale())
+        return format_decimal(num, locale=locale)
+    pattern = _PATTERNS.get(scale)
+    if pattern is None:    # parsed once: a list page formats hundreds of numbers
+        pattern = _PATTERNS[scale] = parse_pattern("#,##0" + ("." + "0" * int(scale) if int(scale) > 0 else ""))
+    return pattern.apply(num, locale)
+
+
+_PATTERNS = {}
+_LOCALES = {}
+
+
+def _babel_locale(name):
+    locale = _LOCALES.get(name)
+    if locale is None:
+        locale = _LOCALES[name] = Locale.parse(name)
+    return locale
 
 
 def parse_iso_date(value):

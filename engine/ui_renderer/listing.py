@@ -151,7 +151,7 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
     recs = out["records"]
     ctx = DisplayContext(service.snapshot, lookup_names(service, actor, rt, recs, names=set(columns)))
     for rec in recs:
-        url = url_for("pages.record", obj=rt.name, rid=rec["id"])
+        url = ctx.record_url(rt.name, rec["id"])
         cells = [(ctx.display(rt, c, rec.get(c)), col.numeric) for c, col in zip(columns, page.columns)]
         page.rows.append(RowView(rec["id"], url, rec.get("name") or _("(no name)"), cells))
     base = dict(params, sort=sort)

@@ -208,30 +208,49 @@ class DisplayContext:
         self.snapshot = snapshot
         self.lookups = lookup_names or {}        # record id -> name (ids are unique across objects)
         self.users = user_names or {}            # user id -> username
+        self._empty = None
+        self._fields = {}                        # (object, field) -> (FieldDef, FieldType, kind)
+        self._links = {}                         # target object -> record URL with a placeholder
 
     def lookup_name(self, fname, value):
         return self.lookups.get(value) if value else None
 
+    def record_url(self, obj, rid):
+        """``url_for('pages.record', ...)`` built once per object (a list page links every row)."""
+        base = self._links.get(obj)
+        if base is None:
+            base = self._links[obj] = url_for("pages.record", obj=obj, rid="__rid__")
+        return base.replace("__rid__", rid)
+
+    def _field(self, rt, name):
+        key = (rt.name, name)
+        found = self._fields.get(key)
+        if found is None:
+            fdef, ftype = rt.odef.field(name), rt.ftypes[name]
+            kind = (fdef.get("return_type") or "text") if ftype.computed else fdef.type
+            found = self._fields[key] = (fdef, ftype, kind)
+        return found
+
     def display(self, rt, name, value):
         """``value`` of field ``name`` as safe HTML for reading."""
         if value in EMPTY:
-            return Markup('<span class="empty" aria-label="%s">—</span>') % _("empty")
+            if self._empty is None:
+                self._empty = Markup('<span class="empty" aria-label="%s">—</span>') % _("empty")
+            return self._empty
         if name in ("owner_id", "created_by", "updated_by"):
             return escape(self.users.get(value, value))
         if name in ("created_at", "updated_at", "deleted_at"):
             return escape(i18n.format_moment(value))
         if name in SYSTEM_FIELDS:
             return escape(value)
-        fdef = rt.odef.field(name)
-        ftype = rt.ftypes[name]
+        fdef, ftype, kind = self._field(rt, name)
         family = ftype.family
         if fdef.target:
             label = self.lookup_name(name, value)
             if label is None:
                 return Markup('<span class="muted" title="%s">%s</span>') % (value, _("(not visible)"))
-            href = url_for("pages.record", obj=fdef.target, rid=value)
+            href = self.record_url(fdef.target, value)
             return Markup('<a href="%s">%s</a>') % (href, label or _("(no name)"))
-        kind = (fdef.get("return_type") or "text") if ftype.computed else fdef.type
         if family == "boolean" or kind in ("boolean", "checkbox") or isinstance(value, bool):
             return Markup('<span class="tick %s" aria-hidden="true">%s</span><span class="sr-only">%s</span>') % (
                 "yes" if value else "no", "✓" if value else "✗", _("Yes") if value else _("No"))
