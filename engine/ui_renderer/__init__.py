@@ -66,7 +66,5 @@ def page_blueprints():
     """The page blueprints, in order (each made with ``auth.page_blueprint``). Setup adds its own
     here: ``return [pages, setup]``."""
     from .views import pages
-    from .views.setup_access import setup_access   # Setup → Users, Roles, Permission sets, Sharing
-    from .views.setup_objects import setup_objects   # Setup → Object Manager
 
-    return [pages, setup_access, setup_objects]
+    return [pages]
