@@ -126,6 +126,9 @@ _OPTIONS = {"options": {"type": "array", "minItems": 1, "maxItems": 1000, "items
                              "pattern": "^[^;]+$", "description": "text without ';'"},
                    "label": {"type": "string", "maxLength": 255},
                    "label_zh": {"type": "string", "maxLength": 255},
+                   "label_i18n": {"type": "object", "maxProperties": 20,
+                                  "propertyNames": {"pattern": "^[a-z]{2}(_[A-Z][a-z]{3})?(_[A-Z]{2})?$"},
+                                  "additionalProperties": {"type": "string", "maxLength": 255}},
                    "color": {"type": "string", "maxLength": 20},
                    "active": {"type": "boolean"}}}}}
 
