@@ -230,7 +230,8 @@ class Codegen:
             if name == "LEFT":
                 return f"{text}[:{n}]"
             return f"{text}[-{n}:]" if n else "''"
-        if name in ("ROUND", "TRUNC") and len(args) == 2 and args[1].kind == "number":
+        if name in ("ROUND", "TRUNC") and len(args) == 2 and args[1].kind == "number" \
+                and abs(args[1].value) <= 1000:   # beyond, the implementation reports the error
             from decimal import ROUND_DOWN, ROUND_HALF_UP
             q = self.const(Decimal(1).scaleb(-R.to_int(args[1].value)))
             mode = self.const(ROUND_HALF_UP if name == "ROUND" else ROUND_DOWN)

@@ -1,13 +1,17 @@
 """Compile a typed formula tree to a SQLAlchemy Core expression (SQLite and PostgreSQL).
 
-The SQL must select exactly the rows for which the Python evaluation is TRUE:
+The SQL must select exactly the rows for which the Python evaluation is TRUE, and it must never
+fail at run time, whatever the data (issue 8; the guards live in ``sqlhelpers``):
 - boolean expressions are made two-valued (``COALESCE(x, FALSE)``) wherever a boolean is
   needed, so that NOT and nesting keep the spec's "blank counts as FALSE";
 - text treats '' as blank (``NULLIF(x, '')``) in equality and ordering, and orders by code
   point (PostgreSQL ``COLLATE "C"``);
 - sub-trees that read no record field (literals, ``$user``, ``TODAY()``, ``DATE(2024, 1, 1)``)
-  are evaluated once in Python and bound as parameters;
-- division by zero gives NULL (Python raises; both exclude the row from a filter).
+  are evaluated once in Python and bound as parameters; one that fails there is bound as NULL;
+- where Python raises (division by zero, a bad date text, an overflow...), SQL gives NULL, so
+  such a row does not match a filter. Where Python succeeds, SQL agrees with it.
+Chains of IFs become one flat CASE, ``a & b & c`` one concatenation, ``CASE(x, ...)`` a simple
+CASE that reads x once: SQLite's parser takes only about twenty nested levels (``sqlcheck``).
 On SQLite dates are 'YYYY-MM-DD' text and date/times are handled as Julian day numbers.
 """
 from __future__ import annotations
@@ -15,13 +19,16 @@ from __future__ import annotations
 import datetime as _dt
 import operator
 
+from sqlalchemy import (Boolean, Date, DateTime, Float, Numeric, String, and_, case, cast, false, func, literal,
+                        not_, null, or_, true)
+from sqlalchemy.sql.elements import BindParameter, Case, Null
 from sqlalchemy.sql.sqltypes import NullType
-from sqlalchemy import (Boolean, Date, DateTime, Float, Integer, Numeric, String, and_, case, cast, false,
-                        func, literal, not_, null, or_, true)
 
 from . import types as T
 from .errors import FormulaError, FormulaSQLUnsupported
 from .pycompile import Env, compile_node
+from .sqlcheck import check_sql
+from .sqlhelpers import NUM_HI, UNKNOWN, SqlHelpers
 
 NO_SQL = {"ISNEW", "ISCHANGED", "PRIORVALUE"}
 UTC = _dt.timezone.utc
@@ -40,7 +47,7 @@ def sql_supported(compiled, dialect="postgresql"):
         return False
 
 
-class _SQL:
+class _SQL(SqlHelpers):
     """Also the helper object (``S``) handed to functions' SQL implementations."""
 
     def __init__(self, compiled, resolve, dialect, context):
@@ -49,6 +56,8 @@ class _SQL:
         self.dialect = "postgresql" if str(dialect).startswith("postgres") else "sqlite"
         self.pg = self.dialect == "postgresql"
         self.bz = compiled.blank_as_zero
+        self.arg_types = ()     # formula types of the arguments of the call being compiled
+        self._init_bounds()
         now = context.get("now") or _dt.datetime.now(UTC)
         self.env = Env({}, None, True, context.get("user") or {}, now if now.tzinfo else now.replace(tzinfo=UTC))
 
@@ -56,6 +65,9 @@ class _SQL:
         expr = self.c(self.compiled.tree)
         if self.compiled.return_type == T.BOOLEAN:
             expr = self.as_bool(expr)
+        elif self.compiled.return_type == T.NUMBER and self.num_bound(expr)[0] > NUM_HI:
+            expr = self.bounded(expr)   # another formula reading this one may multiply it
+        check_sql(expr, self.dialect)
         return expr
 
     # -- constants -------------------------------------------------------------------
@@ -67,16 +79,14 @@ class _SQL:
         return all(self._is_constant(a) for a in node.args)
 
     def bind(self, value, t):
-        if value is None:   # a typed NULL parameter: every operator accepts it
-            sqltype = {T.NUMBER: Numeric(38, 10) if self.pg else Float(), T.TEXT: String(), T.DATE: Date(),
-                       T.BOOLEAN: Boolean(), T.MULTI: String()}.get(t, String())
-            if t == T.DATETIME:
-                sqltype = DateTime(timezone=True) if self.pg else Float()
-            return literal(None, sqltype)
+        if value is None:   # a typed NULL (PostgreSQL cannot tell the type of a NULL parameter)
+            if t is None:
+                return null()
+            return cast(null(), self.sqltype(t)) if self.pg else literal(None, self.sqltype(t))
         if t == T.BOOLEAN:
             return true() if value else false()
         if t == T.NUMBER:
-            return literal(value, Numeric(38, 10) if self.pg else Float())
+            return self.bind_number(value)
         if t == T.TEXT:
             return literal(value, String())
         if t == T.DATE:
@@ -94,10 +104,9 @@ class _SQL:
         if node.kind not in ("number", "string", "bool", "null") and self._is_constant(node):
             try:
                 value = compile_node(node, self.bz)(self.env)
-            except FormulaError:
-                value = _FAILED
-            if value is not _FAILED:
-                return self.bind(value, node.type)
+            except (FormulaError, ArithmeticError, ValueError, TypeError, RecursionError):
+                value = None    # Python fails on it: blank in SQL, as for any run-time error
+            return self.bind(value, node.type)
         return getattr(self, "k_" + node.kind)(node)
 
     def k_number(self, node):
@@ -117,8 +126,9 @@ class _SQL:
         t = node.type
         if node.extra.get("relationship_id"):
             return col
-        if t == T.NUMBER and self.bz:
-            return func.coalesce(col, 0)
+        if t == T.NUMBER:
+            num = self.num(col)
+            return self.note(func.coalesce(num, 0), *self.num_bound(col)) if self.bz else num
         if t == T.BOOLEAN:
             return func.coalesce(col, false())
         if t == T.DATETIME and not self.pg:
@@ -127,129 +137,25 @@ class _SQL:
 
     # -- helpers used by operators and functions ---------------------------------------
     def sqltype(self, t):
-        return {T.NUMBER: Numeric(38, 10) if self.pg else Float(), T.TEXT: String(), T.DATE: Date(),
+        return {T.NUMBER: Numeric() if self.pg else Float(), T.TEXT: String(), T.DATE: Date(),
                 T.BOOLEAN: Boolean(), T.MULTI: String(),
                 T.DATETIME: DateTime(timezone=True) if self.pg else Float()}.get(t, String())
 
     def typed(self, expr, t):
         """Give an untyped NULL (e.g. IF(c, NULL, NULL)) the SQL type its context needs."""
-        if self.pg and t is not None and isinstance(expr.type, NullType):
+        if self.pg and t is not None and _untyped_null(expr):
             return cast(expr, self.sqltype(t))
         return expr  # SQLite is dynamically typed: a CAST there would change values
 
     def as_bool(self, expr):
         return func.coalesce(self.typed(expr, T.BOOLEAN), false())
 
-    def num(self, expr):
-        return expr
-
-    def floor(self, x):
-        if self.pg:
-            return func.floor(x)
-        # SQLAlchemy's pysqlite dialect overrides floor() with a Python function that fails on NULL
-        i = cast(x, Integer)
-        return i - case((x < i, 1), else_=0)
-
-    def ceil(self, x):
-        if self.pg:
-            return func.ceil(x)
-        i = cast(x, Integer)
-        return i + case((x > i, 1), else_=0)
-
-    def div(self, a, b):
-        b = func.nullif(b, 0)
-        if not self.pg:
-            return cast(a, Float) / b
-        return a / b
-
-    def blank_text(self, expr):
-        return func.nullif(expr, "")
-
-    def eq(self, a, b, t):
-        if t == T.TEXT:
-            a, b = self.blank_text(a), self.blank_text(b)
-        return a.is_not_distinct_from(b)
-
-    def text_arg(self, expr):
-        return func.coalesce(expr, "")
-
-    def round_half_away(self, x, d):
-        di = cast(func.trunc(d) if self.pg else d, Integer)
-        if self.pg:
-            return func.round(cast(x, Numeric), di)
-        scale = func.power(10, -di)
-        return case((di >= 0, func.round(x, di)), else_=func.round(x / scale) * scale)
-
-    def extreme(self, fn, xs):
-        if len(xs) == 1:
-            return xs[0]
-        if self.pg:
-            return (func.greatest if fn is max else func.least)(*xs)
-        filled = [func.coalesce(x, *[y for j, y in enumerate(xs) if j != i]) for i, x in enumerate(xs)]
-        return (func.max if fn is max else func.min)(*filled)
-
-    def _count(self, n):
-        n = cast(func.trunc(n), Integer) if self.pg else cast(n, Integer)
-        return func.greatest(n, 0) if self.pg else func.max(n, 0)
-
-    def left(self, t, n):
-        return func.substr(self.text_arg(t), 1, self._count(n))
-
-    def right(self, t, n):
-        cnt = self._count(n)
-        t = self.text_arg(t)
-        if self.pg:
-            return func.right(t, cnt)
-        return case((cnt == 0, ""), else_=func.substr(t, -cnt))
-
-    def mid(self, t, s, n):
-        start = cast(func.trunc(s), Integer) if self.pg else cast(s, Integer)
-        start = func.greatest(start, 1) if self.pg else func.max(start, 1)
-        return func.substr(self.text_arg(t), start, self._count(n))
-
-    def _instr(self, hay, needle):
-        return func.strpos(hay, needle) if self.pg else func.instr(hay, needle)
-
-    def contains(self, t, p):
-        return self._instr(self.text_arg(t), self.text_arg(p)) > 0
-
-    def begins(self, t, p):
-        p = self.text_arg(p)
-        return func.substr(self.text_arg(t), 1, func.length(p)) == p
-
-    def substitute(self, t, old, new):
-        return func.replace(self.text_arg(t), self.text_arg(old), self.text_arg(new))
-
-    def includes(self, m, v):
-        wrapped = literal(";").concat(m).concat(";")
-        return and_(func.coalesce(v, "") != "", self._instr(wrapped, literal(";").concat(v).concat(";")) > 0)
-
-    def part(self, kind, x):
-        if self.pg:
-            if kind == "weekday":
-                return func.extract("dow", self._utc(x)) + 1
-            return func.extract(kind, self._utc(x))
-        fmt = {"year": "%Y", "month": "%m", "day": "%d", "weekday": "%w", "hour": "%H", "minute": "%M"}[kind]
-        value = cast(func.strftime(fmt, x), Integer)
-        return value + 1 if kind == "weekday" else value
-
-    def _utc(self, x):
-        return x if getattr(x.type, "timezone", False) is False and not isinstance(x.type, DateTime) \
-            else func.timezone("UTC", x)
-
-    def datevalue(self, x):
-        return cast(func.timezone("UTC", x), Date) if self.pg else func.date(x)
-
-    def make_date(self, y, m, d):
-        raise FormulaSQLUnsupported("DATE() with fields has no SQL form; use it with numbers only.",
-                                    code="formula.E200")
-
     # -- operators ------------------------------------------------------------------------
     def k_unary(self, node):
         x = self.c(node.args[0])
         if node.value == "!":
             return not_(self.as_bool(x))
-        return -x if node.value == "-" else x
+        return self.note(-x, *self.num_bound(x)) if node.value == "-" else x
 
     def k_binop(self, node):
         op = node.value
@@ -257,13 +163,19 @@ class _SQL:
         if op in ("||", "&&"):
             xa, xb = self.as_bool(self.c(a)), self.as_bool(self.c(b))
             return or_(xa, xb) if op == "||" else and_(xa, xb)
+        if op == "&":
+            parts = []
+            self._concat_parts(node, parts)
+            return self.concat(parts)
         xa, xb = self.c(a), self.c(b)
         ot = node.extra.get("operand_type")
         if op in ("+", "-", "*", "/", "^"):
-            xa = self.typed(xa, a.type or (T.NUMBER if node.type in (T.NUMBER, None) else node.type))
+            dated = {a.type, b.type} & {T.DATE, T.DATETIME}
+            if dated and None in (a.type, b.type) and node.type not in dated:
+                return self.bind(None, node.type)     # NULL - date: blank
+            # a NULL operand is the number of days when the other side is the date
+            xa = self.typed(xa, a.type or T.NUMBER)
             xb = self.typed(xb, b.type or T.NUMBER)
-        elif op == "&":
-            xa, xb = self.typed(xa, T.TEXT), self.typed(xb, T.TEXT)
         elif ot is not None:
             xa, xb = self.typed(xa, ot), self.typed(xb, ot)
         if op in ("=", "!="):
@@ -277,37 +189,32 @@ class _SQL:
                 if self.pg:
                     xa, xb = xa.collate("C"), xb.collate("C")
             return self.as_bool(_ORDER[op](xa, xb))
-        if op == "&":
-            return self.text_arg(xa).concat(self.text_arg(xb))
         if op in ("+", "-"):
             return self.additive(node, op, xa, xb, a.type, b.type)
         if op == "*":
-            return xa * xb
+            return self.mul(xa, xb)
         if op == "/":
             return self.div(xa, xb)
-        return func.power(xa, xb)
+        return self.power(xa, xb)
+
+    def _concat_parts(self, node, out):
+        """The operands of a whole chain ``a & b & (c & d)``, joined at once (one length check)."""
+        if node.kind == "binop" and node.value == "&" and not self._is_constant(node):
+            for arg in node.args:
+                self._concat_parts(arg, out)
+        else:
+            out.append(self.typed(self.c(node), T.TEXT))
 
     def additive(self, node, op, xa, xb, ta, tb):
-        if node.type == T.DATE:
-            d, n = (xb, xa) if ta == T.NUMBER else (xa, xb)
-            days = cast(func.trunc(n) if self.pg else n, Integer)
-            if op == "-":
-                days = -days
-            if self.pg:
-                return d + days
-            return func.date(d, cast(days, String).concat(" days"))
-        if node.type == T.DATETIME:
-            d, n = (xb, xa) if ta == T.NUMBER else (xa, xb)
-            if op == "-":
-                n = -n
-            if self.pg:
-                return d + func.make_interval(0, 0, 0, 0, 0, 0, cast(n, Float) * 86400)
-            return d + n
+        sign = 1 if op == "+" else -1
+        if node.type in (T.DATE, T.DATETIME):
+            d, n = (xb, xa) if tb == node.type else (xa, xb)   # n + date, NULL + date
+            return (self.date_add if node.type == T.DATE else self.datetime_add)(d, n, sign)
         if op == "-" and ta == tb == T.DATE:
-            return (xa - xb) if self.pg else func.julianday(xa) - func.julianday(xb)
+            return self.date_diff(xa, xb)
         if op == "-" and ta == tb == T.DATETIME:
-            return (func.extract("epoch", xa - xb) / 86400) if self.pg else xa - xb
-        return xa + xb if op == "+" else xa - xb
+            return self.datetime_diff(xa, xb)
+        return self.add(xa, xb, op)
 
     # -- calls ------------------------------------------------------------------------------
     def k_call(self, node):
@@ -322,22 +229,47 @@ class _SQL:
         if fdef.sql is None:
             raise FormulaSQLUnsupported(f"{name}() has no SQL form, so it cannot be used in a filter or a "
                                         "sort (it works in formula fields).", code="formula.E201")
-        args = [self.c(a) for a in node.args]
-        return fdef.sql(self, *args)
+        args = [self.typed(self.c(a), _param_type(fdef, i, a)) for i, a in enumerate(node.args)]
+        self.arg_types = tuple(a.type for a in node.args)
+        out = fdef.sql(self, *args)
+        if node.type == T.NUMBER:
+            out = self.num(out)
+        if node.type == T.NUMBER and id(out) not in self._num_bound:
+            if not fdef.builtin:
+                return self.note(out, *UNKNOWN)
+            bounds = [self.num_bound(x) for x, a in zip(args, node.args) if a.type == T.NUMBER]
+            self.note(out, max([b[0] for b in bounds] + [20]) + 1, max([b[1] for b in bounds] + [0]))
+        return out
 
     def sp_if(self, node):
-        c, a, b = (self.c(x) for x in node.args)
-        return case((self.as_bool(c), self.typed(a, node.type)), else_=self.typed(b, node.type))
+        """Nested IFs as one flat CASE: SQLite's parser takes only about twenty nested CASEs.
+
+        IF(c1, IF(c2, a, b), IF(c3, d, e)) is CASE WHEN c1 AND c2 THEN a WHEN c1 THEN b WHEN c3 THEN d
+        ELSE e END: a branch is reached only when the WHENs before it were not TRUE, as in Python."""
+        whens = []
+        self._if_branches(node, [], whens, node.type)
+        *firsts, (_conds, last) = whens
+        return case(*[(and_(*conds), result) for conds, result in firsts], else_=last) if firsts else last
+
+    def _if_branches(self, node, conds, out, t):
+        if node.kind == "call" and node.value == "IF" and node.extra.get("fdef") is not None \
+                and node.extra["fdef"].special == "IF" and not self._is_constant(node):
+            c, a, b = node.args
+            self._if_branches(a, conds + [self.as_bool(self.c(c))], out, t)
+            self._if_branches(b, conds, out, t)
+        else:
+            out.append((conds, self.typed(self.c(node), t)))
 
     def sp_case(self, node):
-        x = self.c(node.args[0])
+        """A simple CASE: the subject is read once; a blank subject matches nothing (NULL = v)."""
         t = node.args[0].type
-        whens = []
-        blank = func.coalesce(self.blank_text(x) if t == T.TEXT else x, None)
-        for i in range(1, len(node.args) - 1, 2):
-            whens.append((and_(blank.is_not(None), self.eq(x, self.c(node.args[i]), t)),
-                          self.typed(self.c(node.args[i + 1]), node.type)))
-        return case(*whens, else_=self.typed(self.c(node.args[-1]), node.type))
+        if t is None:       # CASE(NULL, ...): a blank subject matches nothing
+            return self.typed(self.c(node.args[-1]), node.type)
+        x = self.c(node.args[0])
+        subject = self.blank_text(x) if t == T.TEXT else x
+        whens = [(self.typed(self.c(node.args[i]), t), self.typed(self.c(node.args[i + 1]), node.type))
+                 for i in range(1, len(node.args) - 1, 2)]
+        return case(*whens, value=subject, else_=self.typed(self.c(node.args[-1]), node.type))
 
     def sp_and(self, node):
         return and_(*[self.as_bool(self.c(a)) for a in node.args])
@@ -360,7 +292,11 @@ class _SQL:
         x, d = self.typed(self.c(node.args[0]), node.type), self.typed(self.c(node.args[1]), node.type)
         if node.type in (T.TEXT, T.MULTI):
             return func.coalesce(self.blank_text(x), d)
-        return func.coalesce(x, d)
+        out = func.coalesce(x, d)
+        if node.type == T.NUMBER:
+            (hx, lx), (hd, ld) = self.num_bound(x), self.num_bound(d)
+            self.note(out, max(hx, hd), max(lx, ld))
+        return out
 
     sp_nullvalue = sp_blankvalue
 
@@ -370,7 +306,7 @@ class _SQL:
         if t in (T.TEXT, None):
             return x
         if t == T.DATE:
-            return func.to_char(x, "YYYY-MM-DD") if self.pg else x
+            return self.note_text(func.to_char(x, "YYYY-MM-DD"), 10) if self.pg else x
         if t == T.MULTI:
             return x
         raise FormulaSQLUnsupported(f"TEXT() of {T.describe(t)} has no SQL form.", code="formula.E201")
@@ -382,7 +318,25 @@ class _SQL:
         return self.bind(self.env.now, T.DATETIME)
 
 
-_FAILED = object()
+def _untyped_null(expr):
+    """NULL whose type PostgreSQL cannot infer (a function's result it types itself)."""
+    if isinstance(expr, Null):
+        return True
+    if isinstance(expr, BindParameter):
+        return expr.value is None and isinstance(expr.type, NullType)
+    if isinstance(expr, Case):
+        return all(_untyped_null(r) for _c, r in expr.whens) and (expr.else_ is None or _untyped_null(expr.else_))
+    return False
+
+
+def _param_type(fdef, i, arg):
+    """The type a NULL argument is given (PostgreSQL cannot choose a function for an untyped NULL)."""
+    spec = fdef.params[min(i, len(fdef.params) - 1)] if fdef.params else None
+    if arg.type is not None or spec is None:
+        return arg.type
+    return spec if isinstance(spec, str) and spec in T.FORMULA_TYPES else None
+
+
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 __all__ = ["compile_sql", "sql_supported"]

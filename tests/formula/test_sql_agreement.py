@@ -15,12 +15,14 @@ from sqlalchemy import (Boolean, Column, Date, MetaData, Numeric, String, Table,
 from engine.formula import FormulaRuntimeError, compile_formula
 
 FIELDS = {"amount": "currency", "qty": "integer", "name": "text", "flag": "checkbox", "d": "date",
-          "tags": "multi_picklist", "stage": "picklist"}
+          "tags": "multi_picklist", "stage": "picklist", "ds": "text"}
 TEXTS = ["a", "B", "ab", "é", "Ab", "", "b a"]
 
 num_leaf = st.sampled_from(["amount", "qty", "0", "1", "2.5", "-3", "10", "NULL"])
 text_leaf = st.sampled_from(["name", "stage", "'a'", "'B'", "'ab'", "''", "'é'", "NULL"])
-date_leaf = st.sampled_from(["d", "DATE(2024, 1, 15)", "DATE(2024, 3, 1)", "TODAY()"])
+date_leaf = st.sampled_from(["d", "DATE(2024, 1, 15)", "DATE(2024, 3, 1)", "TODAY()", "DATEVALUE(ds)",
+                             "(d + qty)", "(d - 2.7)", "(qty + d)"])
+COUNTS = st.sampled_from(["-1", "0", "1", "2", "qty", "100000000000000000000", "-100000000000000000000"])
 
 
 def _num(depth):
@@ -38,6 +40,12 @@ def _num(depth):
         _text(0).map(lambda x: f"LEN({x})"),
         date_leaf.map(lambda x: f"MONTH({x})"),
         st.tuples(_bool(0), sub, sub).map(lambda t: f"IF({t[0]}, {t[1]}, {t[2]})"),
+        st.tuples(st.sampled_from(["FLOOR", "CEILING"]), sub).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(st.sampled_from(["qty", "-qty", "(qty * 3)"]), st.sampled_from(["3", "-2", "7"])).map(
+            lambda t: f"MOD({t[0]}, {t[1]})"),
+        st.tuples(sub, st.sampled_from(["0", "1", "-1"])).map(lambda t: f"ROUND({t[0]} * 10, {t[1]})"),
+        st.tuples(sub, sub, sub).map(lambda t: f"CASE({t[0]}, 1, {t[1]}, -3, {t[2]}, 0)"),
+        st.sampled_from(["DAY(DATEVALUE(ds))", "(DATEVALUE(ds) - d)", "YEAR(d + qty)"]),
     )
 
 
@@ -55,6 +63,10 @@ def _text(depth):
         st.tuples(sub, sub).map(lambda t: f"BLANKVALUE({t[0]}, {t[1]})"),
         st.tuples(sub, st.sampled_from(["'a'", "'B'"]), st.sampled_from(["'x'", "''"])).map(
             lambda t: f"SUBSTITUTE({t[0]}, {t[1]}, {t[2]})"),
+        st.tuples(st.sampled_from(["LEFT", "RIGHT"]), sub, COUNTS).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+        st.tuples(sub, COUNTS, COUNTS).map(lambda t: f"MID({t[0]}, {t[1]}, {t[2]})"),
+        st.tuples(_bool(0), sub, _bool(0), sub, sub).map(
+            lambda t: f"IF({t[0]}, IF({t[2]}, {t[1]}, {t[3]}), {t[4]})"),
     )
 
 
@@ -97,6 +109,7 @@ records = st.lists(st.fixed_dictionaries({
     "flag": st.one_of(st.none(), st.booleans()),
     "d": st.one_of(st.none(), st.dates(min_value=dt.date(2023, 12, 1), max_value=dt.date(2024, 4, 1))),
     "tags": st.one_of(st.none(), st.lists(st.sampled_from(["x", "y", "z"]), unique=True, max_size=3)),
+    "ds": st.sampled_from([None, "", "2024-01-15", "2024-02-29", "2023-12-31"]),
 }), min_size=1, max_size=8)
 
 NOW = dt.datetime(2024, 2, 10, 12, tzinfo=dt.timezone.utc)
@@ -108,7 +121,7 @@ def table(request, tmp_path_factory):
     name = f"fprop_{uuid.uuid4().hex[:8]}"
     t = Table(name, md, Column("id", String(10), primary_key=True), Column("amount", Numeric(18, 2)),
               Column("qty", Numeric(18, 0)), Column("name", String(50)), Column("stage", String(50)),
-              Column("flag", Boolean), Column("d", Date), Column("tags", Text))
+              Column("flag", Boolean), Column("d", Date), Column("tags", Text), Column("ds", String(20)))
     if request.param == "sqlite":
         engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'p.db'}")
     else:

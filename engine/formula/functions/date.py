@@ -33,7 +33,7 @@ def date(y, m, d):
 
 @builtin("DATEVALUE", ((T, DT),), D, blank_text_as_blank=True, family="date",
          doc="The date of a 'YYYY-MM-DD' text or of a date/time (UTC): DATEVALUE('2024-03-15').",
-         sql=lambda S, x: S.datevalue(x))
+         sql=lambda S, x: S.datevalue(x, S.arg_types[0]))
 def datevalue(x):
     if isinstance(x, _dt.datetime):
         return x.astimezone(UTC).date()

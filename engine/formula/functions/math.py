@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from sqlalchemy import case, func
-
 from ..errors import FormulaRuntimeError
 from ..runtime import to_int
 from . import builtin
@@ -24,7 +22,7 @@ def _quant(x, digits, rounding):
 
 
 @builtin("ABS", (N,), N, family="math", doc="Absolute value: ABS(-7.5) is 7.5.",
-         sql=lambda S, x: func.abs(x))
+         sql=lambda S, x: S.abs(x))
 def abs_(x):
     return abs(x)
 
@@ -57,8 +55,7 @@ def trunc(x, d=Decimal(0)):
 
 
 def _mod_sql(S, a, b):
-    bb = func.nullif(b, 0)
-    return a - bb * S.floor(S.div(a, bb))
+    return S.mod(a, b)
 
 
 @builtin("MOD", (N, N), N, family="math", doc="Remainder with the sign of the divisor: MOD(-7, 3) is 2.",
@@ -73,27 +70,28 @@ def mod(a, b):
 
 
 @builtin("SQRT", (N,), N, family="math", doc="Square root: SQRT(16) is 4.",
-         sql=lambda S, x: func.sqrt(case((x >= 0, x))))
+         sql=lambda S, x: S.sqrt(x))
 def sqrt(x):
     if x < 0:
         raise FormulaRuntimeError("SQRT of a negative number.", code="formula.E303")
     return x.sqrt()
 
 
-@builtin("POWER", (N, N), N, family="math", doc="a to the power b: POWER(2, 3) is 8.")
+@builtin("POWER", (N, N), N, family="math", doc="a to the power b: POWER(2, 3) is 8.",
+         sql=lambda S, a, b: S.power(a, b))
 def power(a, b):
     from ..runtime import power as p
     return p(a, b)
 
 
 @builtin("EXP", (N,), N, family="math", doc="e to the power x: EXP(0) is 1.",
-         sql=lambda S, x: func.exp(case((x < 700, x))))
+         sql=lambda S, x: S.exp(x))
 def exp(x):
     return x.exp()
 
 
 @builtin("LN", (N,), N, family="math", doc="Natural logarithm: LN(1) is 0.",
-         sql=lambda S, x: func.ln(case((x > 0, x))))
+         sql=lambda S, x: S.ln(x))
 def ln(x):
     if x <= 0:
         raise FormulaRuntimeError("LN needs a number greater than 0.", code="formula.E304")
@@ -101,7 +99,7 @@ def ln(x):
 
 
 @builtin("LOG", (N,), N, family="math", doc="Base-10 logarithm: LOG(1000) is 3.",
-         sql=lambda S, x: func.log(case((x > 0, x))) if S.pg else func.log10(case((x > 0, x))))
+         sql=lambda S, x: S.ln(x, base10=True))
 def log(x):
     if x <= 0:
         raise FormulaRuntimeError("LOG needs a number greater than 0.", code="formula.E304")

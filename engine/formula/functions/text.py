@@ -48,18 +48,20 @@ def mid(t, start, n):
     return t[s:s + _n(n)]
 
 
-@builtin("UPPER", (T,), T, family="text", doc="Upper case: UPPER('abc') is 'ABC'.", sql=lambda S, t: func.upper(t))
+@builtin("UPPER", (T,), T, family="text", doc="Upper case: UPPER('abc') is 'ABC'.",
+         sql=lambda S, t: S.recase(func.upper, t))
 def upper(t):
     return t.upper()
 
 
-@builtin("LOWER", (T,), T, family="text", doc="Lower case: LOWER('ABC') is 'abc'.", sql=lambda S, t: func.lower(t))
+@builtin("LOWER", (T,), T, family="text", doc="Lower case: LOWER('ABC') is 'abc'.",
+         sql=lambda S, t: S.recase(func.lower, t))
 def lower(t):
     return t.lower()
 
 
 @builtin("TRIM", (T,), T, family="text", doc="Remove spaces at both ends: TRIM('  a b  ') is 'a b'.",
-         sql=lambda S, t: func.trim(t))
+         sql=lambda S, t: S.recase(func.trim, t))
 def trim(t):
     return t.strip()
 
