@@ -42,7 +42,7 @@ def _parse_value(rt, name, raw, key):
             if not _INTEGER.fullmatch(raw):
                 raise _bad_value(key, f"Not a valid integer: '{raw[:50]}'.")
             return int(raw)
-        return raw
+        return raw if raw != "" else None   # blank, as for text fields: stored as NULL
     fdef = rt.odef.field(name)
     ftype = rt.ftypes[name]
     if ftype.family == "boolean":
@@ -135,6 +135,9 @@ def build_filters(rt, params):
             conds.append(col.in_(values) if values else false())
             continue
         value = _parse_value(rt, name, raw, key)
+        if value is None and op not in ("eq", "ne"):   # a blank text is stored as NULL
+            raise BadRequest("records.E064", f"Filter '{key}' needs a value; to find records where "
+                             f"'{name}' is blank use {name}__isnull=true.", fields={key: ["needs a value"]})
         if op == "startswith":
             if not isinstance(value, str):
                 raise BadRequest("records.E013", f"'startswith' needs a text field ('{name}').")
@@ -142,7 +145,7 @@ def build_filters(rt, params):
         elif op == "eq":
             conds.append(col.is_(None) if value is None else col == value)
         elif op == "ne":
-            conds.append(or_(col.is_(None), col != value))
+            conds.append(col.is_not(None) if value is None else or_(col.is_(None), col != value))
         else:
             conds.append({"gt": col > value, "gte": col >= value, "lt": col < value,
                           "lte": col <= value}[op])

@@ -185,6 +185,9 @@ BAD_FILTERS = [
     ("row_version=%EF%BC%91%EF%BC%92", 422, "records.E060", "Invalid value for filter 'row_version': Not a valid "
      "integer: '１２'."),
     ("row_version__startswith=1", 400, "records.E013", "'startswith' needs a text field ('row_version')."),
+    *[(f"{name}__{op}=", 400, "records.E064", f"Filter '{name}__{op}' needs a value; to find records where "
+       f"'{name}' is blank use {name}__isnull=true.")
+      for name in ("stage", "contact_email", "notes", "account") for op in ("gt", "lte", "startswith")],
 ]
 
 
@@ -199,10 +202,11 @@ def test_bad_filters(crm, query, status, code, message):
     ("amount__isnull=true", 1), ("amount__isnull=FALSE", 1), ("amount__isnull=0", 1), ("is_priority=true", 1),
     ("is_priority__ne=true", 1), ("is_priority__in=true,false", 2), ("tags__isnull=false", 1),
     ("row_version=1", 2), ("row_version__gte=%2B1", 2), ("signed_at__gt=2025-01-01T00:00:00%2B14:00", 1),
-    ("created_at__gt=2000-01-01T00:00:00Z", 2), ("amount__gt=1e-999", 1),
+    ("created_at__gt=2000-01-01T00:00:00Z", 2), ("amount__gt=1e-999", 1), ("notes=", 2), ("notes__ne=", 0),
+    ("name=", 1), ("name__ne=", 1),
 ])
 def test_good_filters(crm, query, count):
-    _deal(crm, amount=5, is_priority=True, tags=["a"], signed_at="2025-01-01T00:00:00Z")
+    _deal(crm, amount=5, is_priority=True, tags=["a"], signed_at="2025-01-01T00:00:00Z", name="Acme")
     _deal(crm)
     r = crm.get(f"/api/v1/records/deal?{query}&with_total=true")
     assert r.status_code == 200, r.get_json()
