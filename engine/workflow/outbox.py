@@ -120,31 +120,30 @@ class Runner:
 
     # -- claiming ---------------------------------------------------------------------
     def claim(self, outbox_id, now):
+        """Take a row for one lease: ``(row, keys of its actions already applied)``, or ``(None, None)``
+        when it is done, dead, not yet due or held by a live worker."""
         lease = now + _dt.timedelta(seconds=self.config.workflow_lease_seconds)
         t = outbox
         with self.engine.begin() as conn:
-            res = conn.execute(update(t).where(
+            row = conn.execute(update(t).where(
                 t.c.id == outbox_id, t.c.status.in_(("pending", "failed")), t.c.next_attempt_at <= now,
                 or_(t.c.locked_until.is_(None), t.c.locked_until < now),
-            ).values(locked_until=lease, attempts=t.c.attempts + 1, updated_at=now))
-            if res.rowcount != 1:
-                return None
-            return conn.execute(select(t).where(t.c.id == outbox_id)).mappings().first()
+            ).values(locked_until=lease, attempts=t.c.attempts + 1, updated_at=now).returning(*t.c)).mappings().first()
+            if row is None:
+                return None, None
+            done = set(conn.execute(select(applied.c.key).where(applied.c.outbox_id == outbox_id)).scalars())
+            return row, done
 
     def is_applied(self, key):
         with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             return conn.execute(select(applied.c.key).where(applied.c.key == key)).first() is not None
-
-    def _applied_keys(self, outbox_id):
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
-            return set(conn.execute(select(applied.c.key).where(applied.c.outbox_id == outbox_id)).scalars())
 
     # -- running ----------------------------------------------------------------------
     def run(self, outbox_id, now=None):
         """Run one outbox row if it is due and nobody holds it: ``"done"``, ``"failed"``, ``"dead"`` or
         ``"skipped"`` (not claimable: done, dead, held by another worker, or not yet due)."""
         now = now or utcnow()
-        row = self.claim(outbox_id, now)
+        row, done = self.claim(outbox_id, now)
         if row is None:
             return "skipped"
         payload = json.loads(row["payload"])
@@ -152,7 +151,6 @@ class Runner:
             actor = self._actor(payload.get("run_as"))
         except EngineError as exc:
             return self._fail(row, None, PermanentActionError(exc.message, code=exc.code), now)
-        done = self._applied_keys(outbox_id)
         items = payload["actions"]
         for n, item in enumerate(items):
             key = f"{outbox_id}:{item['index']}"
@@ -282,15 +280,24 @@ def _human(seconds):
     return f"{seconds // 3600} h"
 
 
-def due_for_dispatch(conn, now, requeue_seconds, limit=500):
-    """Ids of rows a worker should (re)try now: due, not held, and not enqueued a moment ago."""
+def due_for_dispatch(conn, now, requeue_seconds, *, unclaimed=True, limit=500):
+    """Ids of rows a worker should (re)try now and that are not held by a live worker:
+
+    - failed rows whose backoff is over (once per attempt);
+    - rows whose worker died holding them (lease run out, not re-enqueued since);
+    - with ``unclaimed``: rows enqueued more than ``requeue_seconds`` ago that no worker ever took
+      (their job was lost: Redis restarted, the enqueue failed). The dispatcher passes False
+      while the queue still holds jobs, so a long queue is not enqueued twice.
+    """
     t = outbox
     stale = now - _dt.timedelta(seconds=requeue_seconds)
+    reasons = [and_(t.c.status == "failed", or_(t.c.enqueued_at.is_(None), t.c.enqueued_at < t.c.next_attempt_at)),
+               and_(t.c.locked_until.is_not(None), or_(t.c.enqueued_at.is_(None), t.c.enqueued_at < t.c.locked_until))]
+    if unclaimed:
+        reasons.append(or_(t.c.enqueued_at.is_(None), t.c.enqueued_at < stale))
     stmt = select(t.c.id).where(
         t.c.status.in_(("pending", "failed")), t.c.next_attempt_at <= now,
-        or_(t.c.locked_until.is_(None), t.c.locked_until < now),
-        or_(t.c.enqueued_at.is_(None), t.c.enqueued_at < stale,
-            and_(t.c.status == "failed", t.c.enqueued_at < t.c.next_attempt_at)),
+        or_(t.c.locked_until.is_(None), t.c.locked_until < now), or_(*reasons),
     ).order_by(t.c.next_attempt_at).limit(limit)
     return list(conn.execute(stmt).scalars())
 

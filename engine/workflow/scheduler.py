@@ -147,11 +147,7 @@ class Planner:
         """Do everything due at ``now`` (default: the clock); returns counts for logs and tests."""
         now = now or utcnow()
         snap = self.services.snapshots.refresh()
-        with self.engine.begin() as conn:
-            known = set(conn.execute(select(rule_state.c.object).distinct()).scalars())
-            for name in sorted(set(snap.objects) | known):
-                rt = snap.get(name)
-                self.sync(conn, name, (rt.odef.doc.get("automation_rules") or []) if rt is not None else [], now)
+        self._sync_all(snap, now)
         summary = {"replanned": self._replan(snap, now)}
         ids = self._fire_time(snap, now)
         summary["time"] = len(ids)
@@ -159,7 +155,8 @@ class Planner:
         summary["schedule"] = len(scheduled)
         self.wf.dispatch(ids + scheduled, now=now)
         with self.engine.begin() as conn:
-            again = due_for_dispatch(conn, now, self.wf.config.workflow_requeue_seconds)
+            again = due_for_dispatch(conn, now, self.wf.config.workflow_requeue_seconds,
+                                     unclaimed=self.wf.queue_is_empty())
             if again:
                 conn.execute(update(outbox).where(outbox.c.id.in_(again)).values(enqueued_at=now))
         summary["redispatched"] = len(again)
@@ -167,6 +164,26 @@ class Planner:
         for hook in self.wf.due_hooks:
             hook(now)
         return summary
+
+    def _sync_all(self, snap, now):
+        """Rule state for every object (rules installed without a metadata change, e.g. restored
+        from history, get theirs); a write transaction only when something differs."""
+        wanted = {}
+        for name, rt in snap.objects.items():
+            for doc in rt.odef.doc.get("automation_rules") or []:
+                if isinstance(doc, dict) and doc.get("active", True):
+                    trigger, problem = parse_trigger(doc.get("trigger"))
+                    if problem is None and trigger.kind in ("time", "schedule"):
+                        wanted[(name, doc["name"])] = rule_spec(doc)
+        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
+            have = {(r.object, r.rule): r.spec for r in conn.execute(
+                select(rule_state.c.object, rule_state.c.rule, rule_state.c.spec))}
+        if have == wanted:
+            return
+        with self.engine.begin() as conn:
+            for name in sorted({o for o, _r in have} | {o for o, _r in wanted}):
+                rt = snap.get(name)
+                self.sync(conn, name, (rt.odef.doc.get("automation_rules") or []) if rt is not None else [], now)
 
     def _replan(self, snap, now):
         with self.engine.connect().execution_options(tessera_readonly=True) as conn:

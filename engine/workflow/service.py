@@ -24,6 +24,7 @@ from .tables import applied, iso, mail, outbox, runs
 log = logging.getLogger("tessera.workflow")
 STATUSES = ("pending", "failed", "done", "dead")
 KIND = "automation_rules"
+JOB_BATCH = 25          # outbox rows per rq job when many are dispatched at once
 
 
 class WorkflowService:
@@ -58,6 +59,16 @@ class WorkflowService:
                                 serializer=JSONSerializer)
         return self._queue
 
+    def queue_is_empty(self):
+        """Whether no job waits in the rq queue (always True in the embedded mode, or when Redis
+        cannot be asked: then rows not picked up are enqueued again, which is harmless)."""
+        if not self.config.redis_url:
+            return True
+        try:
+            return self.queue.count == 0
+        except Exception:  # noqa: BLE001
+            return True
+
     def dispatch(self, ids, now=None):
         """Hand outbox rows to rq (jobs carry the id only), or run them here (embedded mode).
         Never raises: a row that could not be handed over stays pending and the scheduler retries."""
@@ -66,9 +77,14 @@ class WorkflowService:
         if self.config.redis_url:
             try:
                 q = self.queue
-                q.enqueue_many([q.prepare_data("engine.workflow.jobs.run_outbox", args=(i,),
-                                               timeout=self.config.workflow_job_timeout, result_ttl=0,
-                                               failure_ttl=86400, description=f"outbox {i}") for i in ids])
+                # one row: one job; many rows (a bulk write, a schedule): a job per batch of ids, since
+                # rq spends some 60 Redis round trips on every job
+                batches = [ids] if len(ids) == 1 else [ids[i:i + JOB_BATCH] for i in range(0, len(ids), JOB_BATCH)]
+                q.enqueue_many([q.prepare_data(
+                    "engine.workflow.jobs.run_outbox" if len(b) == 1 else "engine.workflow.jobs.run_outbox_batch",
+                    args=(b[0] if len(b) == 1 else list(b),), timeout=self.config.workflow_job_timeout,
+                    result_ttl=0, failure_ttl=86400, description=f"outbox {b[0]}" + (f" +{len(b) - 1}" if len(b) > 1 else ""))
+                    for b in batches])
             except Exception as exc:  # noqa: BLE001 - Redis down: the rows wait in the database
                 log.warning("could not enqueue %d outbox rows (the scheduler will): %s", len(ids), exc)
             return

@@ -94,7 +94,7 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/case"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def close(self):
@@ -142,7 +142,7 @@ class WorkerProcess:
 
     def start(self):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "worker", "--interval", "0.3"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "worker", "--interval", "0.5"],
                                      env=self.env, cwd=str(REPO), stdout=self.log, stderr=subprocess.STDOUT)
         return self
 
@@ -168,8 +168,8 @@ class WorkerProcess:
 def worker_factory(redis_url, tmp_path):
     started = []
 
-    def make(db_url, queue=None):
-        w = WorkerProcess(db_url, redis_url, queue or f"tq_{uuid.uuid4().hex[:8]}", tmp_path / "worker.log")
+    def make(db_url, queue=None, **env):
+        w = WorkerProcess(db_url, redis_url, queue or f"tq_{uuid.uuid4().hex[:8]}", tmp_path / "worker.log", **env)
         started.append(w)
         return w
 

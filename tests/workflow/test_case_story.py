@@ -17,10 +17,10 @@ from .conftest import CASE, SECRET, TASK, escalate_rule, make_app, wait_for
 
 def _setup(app, receiver):
     services = app.extensions["tessera"]
-    create_user(services.engine, "admin", "admin-password", is_admin=True)
+    create_user(services.engine, "admin", is_admin=True)
     admin = Api(app.test_client(), create_token(services.engine, "admin"))
-    queue = create_user(services.engine, "queue", "queue-password")
-    create_user(services.engine, "rep", "rep-password")
+    queue = create_user(services.engine, "queue")
+    create_user(services.engine, "rep")
     for doc in (CASE, TASK):
         assert admin.post("/api/v1/objects", json=doc).status_code == 201
     assert admin.post("/api/v1/permission_sets", json={"api_name": "agent", "objects": {

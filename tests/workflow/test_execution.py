@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import sys
 import textwrap
 
 import pytest
@@ -21,7 +22,7 @@ from .conftest import CASE, TASK, make_app
 def env(db_url):
     app = make_app(db_url, workflow_retry_base_seconds=60, workflow_max_attempts=3)
     services = app.extensions["tessera"]
-    create_user(services.engine, "admin", "admin-password", is_admin=True)
+    create_user(services.engine, "admin", is_admin=True)
     admin = Api(app.test_client(), create_token(services.engine, "admin"))
     for doc in (CASE, TASK):
         assert admin.post("/api/v1/objects", json=doc).status_code == 201
@@ -139,7 +140,7 @@ def test_delete_triggers_related_updates_kept_mail_and_refused_updates(env, rece
         {"api_name": "note", "label": "Note", "type": "text"}]}).status_code == 201
     assert api.post("/api/v1/objects/support_case/fields", json={
         "api_name": "account", "label": "Account", "type": "lookup", "target": "account"}).status_code == 201
-    queue = create_user(api.services.engine, "queue", "queue-password")
+    queue = create_user(api.services.engine, "queue")
     add_rule(api, "support_case", {"name": "heat", "trigger": "create_or_update", "condition": "priority = 'High'",
                                    "actions": [
         {"type": "update_related", "relation": "account", "values": {"hot": "TRUE", "note": "'From ' & name"}},
@@ -196,6 +197,7 @@ def test_a_plugin_action_through_an_entry_point(db_url, tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tessera-wf-plugin\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[tessera.workflow_actions]\nstamp = tessera_wf_plugin:Stamp\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("tessera_wf_plugin", None)       # a fresh import (and CALLS) for each database
     # other tests built services (and froze the registry) in this process already: reopen it for this one
     monkeypatch.setattr(actions, "_items", dict(actions._items))
     monkeypatch.setattr(actions, "_owners", dict(actions._owners))
@@ -205,7 +207,7 @@ def test_a_plugin_action_through_an_entry_point(db_url, tmp_path, monkeypatch):
     try:
         services = app.extensions["tessera"]
         assert "stamp" in actions.keys() and actions._frozen
-        create_user(services.engine, "admin", "admin-password", is_admin=True)
+        create_user(services.engine, "admin", is_admin=True)
         api = Api(app.test_client(), create_token(services.engine, "admin"))
         assert api.post("/api/v1/objects", json=CASE).status_code == 201
         bad = {"name": "s", "trigger": "create", "actions": [{"type": "stamp", "text": "1 + 1"}]}

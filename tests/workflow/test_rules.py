@@ -19,8 +19,8 @@ P = "objects.support_case.automation_rules[0]"
 def setup(module_db_url):
     app = make_app(module_db_url)
     services = app.extensions["tessera"]
-    create_user(services.engine, "admin", "admin-password", is_admin=True)
-    create_user(services.engine, "rep", "rep-password")
+    create_user(services.engine, "admin", is_admin=True)
+    create_user(services.engine, "rep")
     admin = Api(app.test_client(), create_token(services.engine, "admin"))
     rep = Api(app.test_client(), create_token(services.engine, "rep"))
     for doc in (CASE, TASK):

@@ -19,7 +19,7 @@ UTC = _dt.timezone.utc
 def _api(db_url):
     app = make_app(db_url)
     services = app.extensions["tessera"]
-    create_user(services.engine, "admin", "admin-password", is_admin=True)
+    create_user(services.engine, "admin", is_admin=True)
     api = Api(app.test_client(), create_token(services.engine, "admin"))
     for doc in (CASE, TASK):
         assert api.post("/api/v1/objects", json=doc).status_code == 201
