@@ -220,3 +220,67 @@ def _insert_ignoring_conflict(conn, table):
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     return dialect_insert(table).on_conflict_do_nothing(index_elements=[table.c.username])
 
+
+# -- API tokens managed from Setup (the pages) ---------------------------------------------------
+TOKEN_LABEL_MAX = 200
+
+
+def _may_manage_tokens(actor, username):
+    """An administrator manages everyone's tokens; a user only their own."""
+    from engine.errors import Forbidden
+
+    if actor is None or not (actor.is_admin or actor.username == username):
+        raise Forbidden("security.E403", "Only administrators may manage other users' API tokens.")
+
+
+def issue_token(engine, username, actor, *, label=None, scope="all"):
+    """Create an API token for ``username`` on behalf of ``actor`` (an administrator, or the user
+    themself) and audit it (``token_created``). Returns the secret, which is shown once.
+
+    Raises ``Forbidden`` (security.E403), ``NotFound`` (E404), ``BadRequest`` for an unknown scope
+    (E004) or a label longer than 200 characters (E005)."""
+    _may_manage_tokens(actor, username)
+    label = (label or "").strip() or None
+    if label is not None and len(label) > TOKEN_LABEL_MAX:
+        raise BadRequest("security.E005", f"A token's label may have at most {TOKEN_LABEL_MAX} characters "
+                         f"(got {len(label)}).", fields={"label": ["too long"]})
+    secret = create_token(engine, username, label=label, scope=scope)
+    with engine.begin() as conn:
+        audit(conn, "token_created", user_id=actor.user_id, username=actor.username, target=username,
+              prefix=secret[:12], scope=scope)
+    return secret
+
+
+def list_tokens(engine, username, actor):
+    """The API tokens of ``username`` that still work, newest first: ``[{"id", "prefix", "label",
+    "scope", "created_at", "last_used_at"}]`` (never the secret: only its hash is stored)."""
+    _may_manage_tokens(actor, username)
+    user = get_user(engine, username)
+    with engine.connect() as conn:
+        rows = conn.execute(select(tokens).where(tokens.c.user_id == user.id, tokens.c.revoked_at.is_(None))
+                            .order_by(tokens.c.created_at.desc(), tokens.c.id.desc())).all()
+    return [{"id": r.id, "prefix": r.prefix, "label": r.label, "scope": r.scope, "created_at": _aware(r.created_at),
+             "last_used_at": _aware(r.last_used_at)} for r in rows]
+
+
+def revoke_token_id(engine, username, token_id, actor):
+    """Revoke one token of ``username`` by its id (audited as ``token_revoked``); the next request
+    with it is refused in every process. Raises ``NotFound`` (security.E404) when ``username`` has
+    no working token with that id."""
+    _may_manage_tokens(actor, username)
+    user = get_user(engine, username)
+    with engine.begin() as conn:
+        row = conn.execute(select(tokens.c.prefix).where(
+            tokens.c.id == str(token_id)[:36], tokens.c.user_id == user.id, tokens.c.revoked_at.is_(None))).first()
+        if row is None:
+            raise NotFound("security.E404", f"User '{username}' has no working API token '{str(token_id)[:36]}'.")
+        conn.execute(update(tokens).where(tokens.c.id == str(token_id)[:36]).values(revoked_at=utcnow()))
+        audit(conn, "token_revoked", user_id=actor.user_id, username=actor.username, target=username,
+              prefix=row.prefix)
+    return row.prefix
+
+
+def _aware(value):
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=_dt.timezone.utc)
+    return value

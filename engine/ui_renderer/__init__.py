@@ -66,5 +66,6 @@ def page_blueprints():
     """The page blueprints, in order (each made with ``auth.page_blueprint``). Setup adds its own
     here: ``return [pages, setup]``."""
     from .views import pages
+    from .views.setup_access import setup_access   # Setup → Users, Roles, Permission sets, Sharing
 
-    return [pages]
+    return [pages, setup_access]
