@@ -48,6 +48,8 @@ class FieldMaps:
         key = (obj, depth)
         if key in self._maps:
             return self._maps[key]
+        if depth:   # type obj's formulas at depth 0 first: typing one here would see it as its own cycle
+            self.fields(obj)
         out = dict(SYSTEM_FORMULA_TYPES)
         self._maps[key] = out
         doc = self.docs.get(obj) or {}
