@@ -39,6 +39,10 @@ BAD_DOCUMENTS = [
      f"{THING}.fields.acc.target: {SNAKE_40} (got \"account\\n\")"),
     (_field(api_name="acc", type="lookup", target="account", relationship_name="things\n"),
      f"{THING}.fields.acc.relationship_name: {SNAKE_40} (got \"things\\n\")"),
+    ({"api_name": "thing", "label_i18n": {"zh_CN\n": "东西"}},
+     f"{THING}.label_i18n: must be a locale such as zh_CN (got \"zh_CN\\n\")"),
+    (_field(api_name="code", type="text", help_text_i18n={"en\n": "Help"}),
+     f"{THING}.fields.code.help_text_i18n: must be a locale such as zh_CN (got \"en\\n\")"),
     # PostgreSQL's hidden columns, and the system fields, as field names.
     *[(_field(api_name=name, type="text"),
        f"{THING}.fields.{name}.api_name: api_name '{name}' is the name of a PostgreSQL system column; "

@@ -127,7 +127,8 @@ _OPTIONS = {"options": {"type": "array", "minItems": 1, "maxItems": 1000, "items
                    "label": {"type": "string", "maxLength": 255},
                    "label_zh": {"type": "string", "maxLength": 255},
                    "label_i18n": {"type": "object", "maxProperties": 20,
-                                  "propertyNames": {"pattern": "^[a-z]{2}(_[A-Z][a-z]{3})?(_[A-Z]{2})?$"},
+                                  "propertyNames": {"pattern": r"^[a-z]{2}(_[A-Z][a-z]{3})?(_[A-Z]{2})?$(?!\n)",
+                                                    "description": "a locale such as zh_CN"},
                                   "additionalProperties": {"type": "string", "maxLength": 255}},
                    "color": {"type": "string", "maxLength": 20},
                    "active": {"type": "boolean"}}}}}
