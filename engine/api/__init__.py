@@ -143,7 +143,10 @@ def register_api(app):
         status = exc.code or 500
         message = {404: "No such API endpoint.", 405: f"Method {request.method} is not allowed here.",
                    413: "The request body is too large."}.get(status, exc.description)
-        return error_response(status, f"http.{status}", message)
+        body, status = error_response(status, f"http.{status}", message)
+        if status == 405 and getattr(exc, "valid_methods", None):
+            body.headers["Allow"] = ", ".join(sorted(exc.valid_methods))   # RFC 9110: a 405 names them
+        return body, status
 
     @app.errorhandler(Exception)
     def _on_error(exc):

@@ -1,42 +1,163 @@
 """Metadata endpoints: objects, fields, validation rules, layouts, list views,
-history and rollback. Admin only for changes; any signed-in user may read."""
+history and rollback. Admin only for changes; any signed-in user may read.
+
+What a reader sees: an administrator, everything. Anyone else sees only the objects they may
+read (any other answers 404, as if it did not exist), without the fields hidden from them, without
+formula text that needs a hidden field, and without who made each change. Every timestamp is UTC
+with microseconds and a 'Z' (``2026-11-26T08:23:05.123456Z``).
+"""
 from __future__ import annotations
+
+import copy
+import datetime as _dt
+from decimal import Decimal
 
 from flask import g, jsonify
 
 from engine.errors import BadRequest, NotFound
+from engine.formula import FormulaError, compile_formula
 from engine.metadata.checks import suggest
 from engine.metadata.store import load_docs
 from engine.metadata.system_fields import SYSTEM_FIELD_DEFS
+from engine.records.field_security import reader_view
 
 from . import api, body_json, require_admin, svc
 
 SYSTEM_FIELD_DOCS = [f.describe() for f in SYSTEM_FIELD_DEFS]   # declared once, in engine.metadata
 
 
-def _describe(name, row):
-    doc = dict(row["doc"])
-    doc["version"] = row["version"]
-    doc["system_fields"] = SYSTEM_FIELD_DOCS
-    doc["archived_fields"] = [{"api_name": a["field"]["api_name"], "type": a["field"]["type"],
-                               "archived_at": a["archived_at"]} for a in row["archive"]]
-    doc["updated_at"] = row["updated_at"].isoformat() if row["updated_at"] else None
-    return doc
+def timestamp(value):
+    """A timestamp as the API writes every one: ``2026-11-26T08:23:05.123456Z``.
+
+    Accepts what the store hands out: aware datetimes (PostgreSQL), naive ones that are UTC
+    (SQLite keeps no zone) and ISO 8601 text (the archive list); None stays None.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = _dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.UTC)
+    return value.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _one(name):
+class MetadataReader:
+    """The metadata as the caller may see it (see the module docstring)."""
+
+    def __init__(self):
+        self.actor = g.actor
+        self.is_admin = bool(g.actor.plan.is_admin)
+        self.view = None if self.is_admin else reader_view(g.snapshot, g.actor)
+
+    def may_read(self, name):
+        return self.is_admin or (name in g.snapshot.objects and self.actor.plan.can(name, "read"))
+
+    def hidden(self, name):
+        return frozenset() if self.is_admin else self.view.hidden_fields(name)
+
+    def not_found(self, name, rows):
+        """The 404 for an object the caller cannot read: the same as for one that does not exist."""
+        readable = [n for n in rows if self.may_read(n)]
+        return NotFound("metadata.E404", f"Unknown object '{name}'{suggest(name, readable)}.")
+
+    def _formula_ok(self, obj, source):
+        """Whether formula text reads only fields the caller may see (always, with none hidden)."""
+        if self.is_admin or not self.view.hidden:
+            return True
+        try:
+            compile_formula(source, self.view.fields_map(obj))
+        except (FormulaError, KeyError):
+            return False
+        return True
+
+    def document(self, name, doc):
+        """``doc`` (an object definition, current or historical) as the caller may see it."""
+        if self.is_admin or not isinstance(doc, dict):
+            return doc
+        doc = copy.deepcopy(doc)
+        hidden = self.hidden(name)
+        fields = []
+        for fdoc in doc.get("fields") or []:
+            if not isinstance(fdoc, dict) or fdoc.get("api_name") in hidden:
+                continue
+            for key in ("formula", "default"):
+                if isinstance(fdoc.get(key), str) and not self._formula_ok(name, fdoc[key]):
+                    del fdoc[key]
+            summary = fdoc.get("summary")
+            if isinstance(summary, dict):
+                child = str(summary.get("object"))
+                if summary.get("field") in self.hidden(child):
+                    del summary["field"]
+                if isinstance(summary.get("filter"), str) and not self._formula_ok(child, summary["filter"]):
+                    del summary["filter"]
+            fields.append(fdoc)
+        if "fields" in doc:
+            doc["fields"] = fields
+        for rule in doc.get("validation_rules") or []:
+            if isinstance(rule, dict):
+                if isinstance(rule.get("condition"), str) and not self._formula_ok(name, rule["condition"]):
+                    del rule["condition"]
+                if rule.get("field") in hidden:
+                    del rule["field"]
+        for layout in doc.get("layouts") or []:
+            for section in (layout.get("sections") or []) if isinstance(layout, dict) else []:
+                if isinstance(section, dict) and isinstance(section.get("fields"), list):
+                    section["fields"] = [f for f in section["fields"] if f not in hidden]
+        for view in doc.get("list_views") or []:
+            if not isinstance(view, dict):
+                continue
+            if isinstance(view.get("columns"), list):
+                view["columns"] = [c for c in view["columns"] if c not in hidden]
+            if isinstance(view.get("where"), str) and not self._formula_ok(name, view["where"]):
+                del view["where"]
+            keys = str(view.get("order_by") or "").split(",")
+            if any(k.strip().lstrip("+-") in hidden for k in keys):
+                del view["order_by"]
+        return doc
+
+    def describe(self, name, row):
+        """An object row of the store as the API answers it."""
+        doc = self.document(name, dict(row["doc"]))
+        doc.setdefault("fields", [])
+        doc["version"] = row["version"]
+        doc["system_fields"] = SYSTEM_FIELD_DOCS
+        hidden = self.hidden(name)
+        doc["archived_fields"] = [{"api_name": a["field"]["api_name"], "type": a["field"]["type"],
+                                   "archived_at": timestamp(a["archived_at"])} for a in row["archive"]
+                                  if a["field"]["api_name"] not in hidden]
+        doc["updated_at"] = timestamp(row["updated_at"])
+        return doc
+
+
+def _body():
+    """The request body with plain JSON numbers: body_json reads fractions as Decimal, which a
+    metadata document cannot store; 5.0 becomes the integer 5, as JSON Schema counts it."""
+    def plain(value):
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+    return plain(body_json())
+
+
+def _one(name, reader=None):
+    reader = reader or MetadataReader()
     with svc().engine.connect() as conn:
         rows = load_docs(conn)
-    if name not in rows:
-        raise NotFound("metadata.E404", f"Unknown object '{name}'{suggest(name, rows)}.")
-    return _describe(name, rows[name])
+    if name not in rows or not reader.may_read(name):
+        raise reader.not_found(name, rows)
+    return reader.describe(name, rows[name])
 
 
 @api.get("/objects")
 def list_objects():
+    reader = MetadataReader()
     with svc().engine.connect() as conn:
         rows = load_docs(conn)
-    return jsonify({"objects": [_describe(n, r) for n, r in rows.items()]})
+    return jsonify({"objects": [reader.describe(n, r) for n, r in rows.items() if reader.may_read(n)]})
 
 
 @api.get("/objects/<name>")
@@ -47,7 +168,7 @@ def get_object(name):
 @api.post("/objects")
 def create_object():
     require_admin()
-    doc = body_json()
+    doc = _body()
     svc().store.create_object(doc, actor=g.actor)
     return jsonify(_one(doc["api_name"])), 201
 
@@ -55,7 +176,7 @@ def create_object():
 @api.patch("/objects/<name>")
 def patch_object(name):
     require_admin()
-    svc().store.update_object(name, body_json(), actor=g.actor)
+    svc().store.update_object(name, _body(), actor=g.actor)
     return jsonify(_one(name))
 
 
@@ -82,14 +203,22 @@ def purge_object(name):
 
 @api.get("/objects/<name>/history")
 def object_history(name):
-    hist = svc().store.history(name)
-    return jsonify({"versions": [dict(h, created_at=h["created_at"].isoformat()) for h in hist]})
+    reader = MetadataReader()
+    if not reader.is_admin:
+        _one(name, reader)   # others: only the history of an object they may read now
+    versions = []
+    for h in svc().store.history(name):
+        entry = dict(h, created_at=timestamp(h["created_at"]), doc=reader.document(name, h["doc"]))
+        if not reader.is_admin:
+            del entry["author_id"]
+        versions.append(entry)
+    return jsonify({"versions": versions})
 
 
 @api.post("/objects/<name>/rollback")
 def rollback_object(name):
     require_admin()
-    body = body_json()
+    body = _body()
     version = body.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise BadRequest("metadata.E002", "Send {\"version\": <number>} naming the version to roll back to.",
@@ -101,7 +230,7 @@ def rollback_object(name):
 @api.post("/objects/<name>/fields")
 def add_field(name):
     require_admin()
-    fdoc = body_json()
+    fdoc = _body()
     svc().store.add_field(name, fdoc, actor=g.actor)
     obj = _one(name)
     return jsonify(next(f for f in obj["fields"] if f["api_name"] == fdoc["api_name"])), 201
@@ -120,7 +249,7 @@ def get_field(name, field):
 @api.patch("/objects/<name>/fields/<field>")
 def patch_field(name, field):
     require_admin()
-    svc().store.update_field(name, field, body_json(), actor=g.actor)
+    svc().store.update_field(name, field, _body(), actor=g.actor)
     return get_field(name, field)
 
 
@@ -154,13 +283,13 @@ def _list_routes(kind):
 
     def add_item(name):
         require_admin()
-        item = body_json()
+        item = _body()
         svc().store.set_list(name, kind, item, actor=g.actor)
         return jsonify(item), 201
 
     def put_item(name, item_name):
         require_admin()
-        item = body_json()
+        item = _body()
         item.setdefault("name", item_name)
         if item["name"] != item_name:
             raise BadRequest("metadata.E003", "The name in the body differs from the one in the URL.")
