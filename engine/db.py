@@ -28,7 +28,13 @@ users = Table(
     Column("manager_id", String(36), nullable=True, index=True),
     Column("role", String(64), nullable=True, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # who decides this user's approval work items while it is set (engine/workflow/approvals)
+    Column("delegate_id", String(36), nullable=True, index=True),
 )
+
+# Columns added to system tables after their first release: ``create_all`` does not add columns
+# to a table that exists, so ``init_db`` adds these (idempotent) to databases created before.
+ADDED_COLUMNS = ((users, "delegate_id"),)
 
 tokens = Table(
     "tessera_tokens", system_metadata,
@@ -149,6 +155,26 @@ def init_db(engine):
     before calling this."""
     with engine.begin() as conn:
         system_metadata.create_all(conn)
+        _add_missing_columns(conn)
         for row_id in (METADATA_STATE, SECURITY_STATE):
             if conn.execute(select(meta_state.c.version).where(meta_state.c.id == row_id)).first() is None:
                 conn.execute(insert(meta_state).values(id=row_id, version=1))
+
+
+def _add_missing_columns(conn):
+    """``ALTER TABLE … ADD COLUMN`` (and its index) for each of :data:`ADDED_COLUMNS` a table lacks."""
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateIndex
+
+    inspector = inspect(conn)
+    for table, name in ADDED_COLUMNS:
+        if name in {c["name"] for c in inspector.get_columns(table.name)}:
+            continue
+        column = table.c[name]
+        ddl_type = column.type.compile(dialect=conn.dialect)
+        # IF NOT EXISTS: two PostgreSQL processes starting at once (SQLite's BEGIN IMMEDIATE orders them)
+        guard = "IF NOT EXISTS " if conn.dialect.name == "postgresql" else ""
+        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {guard}{name} {ddl_type}")
+        for index in table.indexes:
+            if [c.name for c in index.columns] == [name]:
+                conn.execute(CreateIndex(index, if_not_exists=True))

@@ -106,7 +106,7 @@ class AccessAdmin:
     def _user_json(r, by_id, sets):
         return {"id": r.id, "username": r.username, "is_admin": r.is_admin, "active": r.active,
                 "locale": r.locale, "role": r.role, "manager": by_id.get(r.manager_id),
-                "permission_sets": sorted(sets.get(r.id, []))}
+                "delegate": by_id.get(r.delegate_id), "permission_sets": sorted(sets.get(r.id, []))}
 
     def create_user(self, username, password, actor, *, is_admin=False):
         """Create a user (administrators only); returns the user's record."""
@@ -115,8 +115,12 @@ class AccessAdmin:
         return self.get_user(username, actor)
 
     def update_user(self, username, patch, actor):
-        require_admin(actor)
-        allowed = {"password", "is_admin", "role", "manager", "locale", "active"}
+        """Change a user (administrators). A user may name their own ``delegate`` (who decides their
+        approval work items while it is set; ``None`` ends it)."""
+        if not (set(patch) <= {"delegate", "username"} and "delegate" in patch and actor is not None
+                and actor.username == username):
+            require_admin(actor)
+        allowed = {"password", "is_admin", "role", "manager", "locale", "active", "delegate"}
         unknown = set(patch) - allowed - {"username"}
         if unknown:
             raise BadRequest("security.E012", f"Unknown key(s): {', '.join(sorted(unknown))}. "
@@ -142,6 +146,8 @@ class AccessAdmin:
                     if mid == row.id or self._manages(conn, row.id, mid):
                         raise MetadataError([("manager", "would make a management cycle")], code="security.E013")
                 values["manager_id"] = mid
+            if "delegate" in patch:
+                values["delegate_id"] = self._delegate(conn, row, patch["delegate"])
             for key in ("is_admin", "active"):
                 if key in patch:
                     if not isinstance(patch[key], bool):
@@ -162,6 +168,21 @@ class AccessAdmin:
                       changed=sorted(k for k in patch if k != "password") + (["password"] if "password" in patch
                                                                              else []))
         return self.get_user(username, actor)
+
+    @staticmethod
+    def _delegate(conn, row, name):
+        """The id of the active user ``name`` that ``row`` delegates to (None: no delegate)."""
+        if name is None:
+            return None
+        if not isinstance(name, str):
+            raise MetadataError([("delegate", "must be a username or null")], code="security.E014")
+        d = conn.execute(select(users.c.id, users.c.active).where(users.c.username == name)).first()
+        if d is None or not d.active:
+            raise MetadataError([("delegate", f"unknown user '{name[:150]}' (no active user has this username)")],
+                                code="security.E011")
+        if d.id == row.id:
+            raise MetadataError([("delegate", "a user cannot be their own delegate")], code="security.E018")
+        return d.id
 
     @staticmethod
     def _manages(conn, user_id, candidate_manager):

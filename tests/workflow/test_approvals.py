@@ -104,11 +104,11 @@ def setup_story(app, process=DISCOUNT, extra_quote_fields=()):
     """Users, roles, managers, the quote object (public read/write) with ``process``."""
     story = Story(app)
     engine = story.services.engine
-    create_user(engine, "admin", "admin-password", is_admin=True)
+    create_user(engine, "admin", is_admin=True)     # no passwords: tokens only (hashing is slow on purpose)
     admin = story.admin
     assert admin.post("/api/v1/roles", json={"api_name": "sales_director"}).status_code == 201
     for username, _manager, _role in PEOPLE:
-        create_user(engine, username, f"{username}-password")
+        create_user(engine, username)
     for username, manager, role in PEOPLE:
         r = admin.patch(f"/api/v1/users/{username}", json={"manager": manager, "role": role})
         assert r.status_code == 200, r.get_json()
