@@ -31,4 +31,6 @@ def install(services):
     hooks.after_write.add("workflow_applied_key", mark_applied_in_write)
     hooks.after_write.add("automation_outbox", workflow.automations.after_write)
     hooks.after_commit.add("automation_dispatch", workflow.automations.after_commit)
+    from .approvals import install as install_approvals
+    install_approvals(services, workflow)
     return workflow
