@@ -67,5 +67,6 @@ def page_blueprints():
     here: ``return [pages, setup]``."""
     from .views import pages
     from .views.setup_access import setup_access   # Setup → Users, Roles, Permission sets, Sharing
+    from .views.setup_objects import setup_objects   # Setup → Object Manager
 
-    return [pages, setup_access]
+    return [pages, setup_access, setup_objects]
