@@ -224,8 +224,8 @@ def _self_described():
 
 
 def _refuse_nul(doc):
-    """Give every free-form string of a request body the pattern that excludes NUL characters,
-    which the server refuses in any body (api.E005)."""
+    """Give every free-form string of a request body or query string the pattern that excludes
+    NUL characters, which the server refuses in any of them (api.E005, api.E006)."""
     doc = copy.deepcopy(doc)
     components = doc["components"]["schemas"]
     done = set()
@@ -254,9 +254,12 @@ def _refuse_nul(doc):
             walk(value)
 
     for item in doc["paths"].values():
-        for op in item.values():
-            if isinstance(op, dict) and "requestBody" in op:
+        for op in [item] + [op for op in item.values() if isinstance(op, dict)]:
+            if "requestBody" in op:
                 walk(op["requestBody"]["content"]["application/json"]["schema"])
+            for param in op.get("parameters", ()):
+                if param.get("in") == "query":
+                    walk(param["schema"])
     return doc
 
 
