@@ -10,35 +10,53 @@ from __future__ import annotations
 
 import sqlite3
 
+from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.sql.selectable import TableClause
+
 from .errors import FormulaSQLUnsupported
 from .limits import SQL_MAX_DEPTH, SQL_MAX_SIZE
 
-_SQLITE_SURELY_FINE = 15   # nesting below which SQLite's parser never overflows
-_SQLITE_MARGIN = 4         # function levels kept free for the enclosing query (WHERE, sub-queries)
+_SQLITE_SURELY_FINE = 10   # nesting up to which SQLite's parser never overflows (a CASE level costs most)
+# the formula is read where the records service may place it: in a WHERE, inside a correlated
+# sub-query (a roll-up's filter), inside another sub-query (a count, an IN), with some room left
+_SQLITE_CONTEXT = ("EXPLAIN SELECT 1 FROM (SELECT 1 AS id) AS o WHERE o.id IN (SELECT 1 WHERE 1 = 1 AND "
+                   "(SELECT count(*) FROM (SELECT 1) WHERE 1 = 1 AND abs(abs({}))) > 0)")
 _SQLITE_LIMITS = ("stack overflow", "too large", "too many", "too deep")
 _WORKS_ELSEWHERE = "it still works in formula fields"
 
 
 def measure(expr):
-    """(size with shared parts counted once per use, nesting depth) of a SQLAlchemy expression."""
-    done = {}
-    stack = [(expr, False)]
+    """(size with shared parts counted once per use, nesting depth, shape) of a SQLAlchemy expression;
+    the shape is a hash of the node types, the same for the same SQL with other parameter values."""
+    done, children = {}, {}
+    stack = [expr]
     while stack:
-        el, expanded = stack.pop()
+        el = stack[-1]
         key = id(el)
         if key in done:
+            stack.pop()
             continue
-        children = list(el.get_children())
-        if expanded:
-            got = [done[id(c)] for c in children]
-            done[key] = (1 + sum(s for s, _d in got), 1 + max((d for _s, d in got), default=0))
-        else:
-            stack.append((el, True))
-            stack.extend((c, False) for c in children if id(c) not in done)
+        kids = children.get(key)
+        if kids is None:   # first visit: a column or a table is written as a name, whatever it holds
+            kids = children[key] = () if isinstance(el, (ColumnClause, TableClause)) else tuple(el.get_children())
+            pending = [k for k in kids if id(k) not in done]
+            if pending:
+                stack.extend(pending)
+                continue
+        stack.pop()
+        got = [done[id(k)] for k in kids]
+        done[key] = (1 + sum(g[0] for g in got), 1 + max((g[1] for g in got), default=0),
+                     hash((type(el).__name__, getattr(el, "name", None), *(g[2] for g in got))))
     return done[id(expr)]
 
 
-def _sqlite_reads(expr):
+_READ_BY_SHAPE = {}   # shape -> whether SQLite read it: a filter is checked once, not per request
+
+
+def _sqlite_reads(expr, shape):
+    known = _READ_BY_SHAPE.get(shape)
+    if known is not None:
+        return known
     from sqlalchemy.dialects import sqlite
 
     try:
@@ -47,23 +65,27 @@ def _sqlite_reads(expr):
         return False
     con = sqlite3.connect(":memory:")
     try:
-        con.execute("EXPLAIN SELECT " + "abs(" * _SQLITE_MARGIN + text + ")" * _SQLITE_MARGIN)
+        con.execute(_SQLITE_CONTEXT.format(text))
+        known = True
     except sqlite3.Error as exc:  # no such column, missing parameters...: it was read, which is all we ask
-        return not any(word in str(exc) for word in _SQLITE_LIMITS)
+        known = not any(word in str(exc) for word in _SQLITE_LIMITS)
     finally:
         con.close()
-    return True
+    if len(_READ_BY_SHAPE) >= 4096:
+        _READ_BY_SHAPE.clear()
+    _READ_BY_SHAPE[shape] = known
+    return known
 
 
 def check_sql(expr, dialect):
     """Raise ``FormulaSQLUnsupported`` when ``expr`` is too large or too deeply nested to run."""
-    size, depth = measure(expr)
+    size, depth, shape = measure(expr)
     if size > SQL_MAX_SIZE:
         raise FormulaSQLUnsupported(f"The formula is too large to run in the database as a filter or sort "
                                     f"({_WORKS_ELSEWHERE}). Simplify it, or split it into several formula "
                                     "fields.", code="formula.E202")
     if depth > SQL_MAX_DEPTH or (dialect == "sqlite" and depth > _SQLITE_SURELY_FINE
-                                 and not _sqlite_reads(expr)):
+                                 and not _sqlite_reads(expr, shape)):
         raise FormulaSQLUnsupported(f"The formula is nested too deeply to run in the database as a filter or "
                                     f"sort ({_WORKS_ELSEWHERE}). Use CASE() instead of nested IFs, or split it "
                                     "into several formula fields.", code="formula.E203")

@@ -29,7 +29,7 @@ from .limits import MAX_TEXT
 
 INT_MAX = 2_147_483_647           # PostgreSQL integer
 SQLITE_COUNT_MAX = 1_000_000_000  # SQLite's longest text: a larger count means "all of it"
-MAX_DAYS = 1_721_425              # days from 0001-01-01 back to PostgreSQL's first date
+DAY_SPAN = 3_652_059              # days from 0001-01-01 to 10000-01-01
 EXP_MAX = 6_000                   # PostgreSQL's exp() refuses larger arguments
 POWER_MAX = 2_600                 # |b * log10|a|| for POWER: results up to 10^2600 (e^6000)
 NUM_HI = 65_000                   # PostgreSQL numerics are kept below 10^NUM_HI ...
@@ -38,9 +38,11 @@ SCALE_MAX = 16_383                # PostgreSQL's most digits after the point
 UNKNOWN = (NUM_HI, SCALE_MAX)     # size bound of a number from an unknown source (10^hi, 10^-lo)
 _BIG = Decimal(10) ** NUM_HI
 _WIDE = decimal.Context(prec=NUM_HI + SCALE_MAX + 10)
-_PG_DATE = (literal_column("DATE '0001-12-31 BC'", Date), literal_column("DATE '10000-01-01'", Date))
-_PG_DATETIME = (literal_column("TIMESTAMPTZ '0001-12-31 23:59:59.999999+00 BC'", DateTime(timezone=True)),
-                literal_column("TIMESTAMPTZ '10000-01-01 00:00:00+00'", DateTime(timezone=True)))
+_PG_DAY_ONE = literal_column("DATE '0001-01-01'", Date)
+_PG_EPOCH = (literal(Decimal(-62_135_596_800), Numeric()),       # 0001-01-01T00:00Z and
+             literal(Decimal("253402300799.999999"), Numeric()))  # 9999-12-31T23:59:59.999999Z in epoch seconds
+_PG_SECS = literal(Decimal(10 ** 12), Numeric())                   # more than 10,000 years of seconds
+_JD = (1_721_425.4, 5_373_484.5)   # just outside SQLite's Julian days of the same instants
 _DATE_TEXT = ("^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-"
               "(0[1-9]|[12][0-9]|3[01])$")
 
@@ -340,9 +342,9 @@ class SqlHelpers:
         """DATEVALUE: the UTC date of a date/time, or a strict 'YYYY-MM-DD' text (else NULL)."""
         if arg_type == T.DATETIME:
             return cast(func.timezone("UTC", x), Date) if self.pg else func.date(x)
-        if not self.pg:   # date() normalises '2023-02-29' to another day: keep only texts it returns as given
+        if not self.pg:   # date(x, '+0 days') moves '2023-02-29' to March: keep only texts it returns as given
             return case((and_(x.op("GLOB")("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"), x >= "0001",
-                              func.date(x) == x), x))
+                              func.date(x, "+0 days") == x), x))
         # PostgreSQL fails on a bad date text: check the shape, then the day of the month, and only
         # then cast (nested CASEs: the conditions of one AND may run in any order)
         md, year = func.substr(x, 6, 5), cast(func.substr(x, 1, 4), Integer)
@@ -353,21 +355,28 @@ class SqlHelpers:
 
     def date_add(self, d, n, sign):
         """A date plus n whole days (truncated); NULL outside the years 1-9999."""
-        if self.pg:
-            days = cast(func.least(func.greatest(func.trunc(n), -MAX_DAYS), MAX_DAYS), Integer)
-            return _sentinel_between(d + days if sign > 0 else d - days, *_PG_DATE)
+        if self.pg:   # on day numbers from 0001-01-01: no date out of PostgreSQL's range is ever formed
+            days = cast(func.least(func.greatest(func.trunc(n), -DAY_SPAN), DAY_SPAN), BigInteger)
+            number = cast(d - _PG_DAY_ONE, BigInteger)
+            number = number + days if sign > 0 else number - days
+            return _PG_DAY_ONE + cast(_sentinel_between(number, -1, DAY_SPAN), Integer)
         days = cast(n, Integer)
         if sign < 0:
             days = -days
-        return func.date(d, cast(days, String).concat(" days"))
+        # SQLite gives NULL after 9999 but '0000-12-31' or '-2190-09-05' before year 1
+        moved = func.date(d, cast(days, String).concat(" days"))
+        return func.nullif(func.max(moved, "0000-12-31"), "0000-12-31")
 
     def datetime_add(self, d, n, sign):
         """A date/time plus n days (fractions allowed); NULL outside the years 1-9999."""
-        if self.pg:
-            days = cast(func.least(func.greatest(n, -MAX_DAYS), MAX_DAYS), Float)
-            moved = d + func.make_interval(0, 0, 0, 0, 0, 0, days * (86400 * sign))
-            return _sentinel_between(moved, *_PG_DATETIME)
-        return d + n if sign > 0 else d - n
+        if self.pg:   # checked on exact epoch seconds before any timestamp out of range is formed
+            secs = n * (86400 * sign)
+            inside = (func.extract("epoch", d) + secs).between(*_PG_EPOCH)
+            # clamped before the float cast, which PostgreSQL may compute ahead for a constant n
+            shift = cast(func.least(func.greatest(secs, -_PG_SECS), _PG_SECS), Float)
+            return case((inside, d + func.make_interval(0, 0, 0, 0, 0, 0, shift)))
+        moved = d + n if sign > 0 else d - n   # Julian day numbers
+        return func.nullif(func.nullif(func.min(func.max(moved, _JD[0]), _JD[1]), _JD[0]), _JD[1])
 
     def date_diff(self, a, b):
         if self.pg:
