@@ -203,7 +203,10 @@ def test_unanimous_and_percent_through_the_api(app):
     ("escalate", "Pending", "Deadline of 2 hours passed: nobody to escalate to (no active manager)."),
 ])
 def test_deadlines(app, mode, status, message):
-    s = setup_story(app, process=one_step([{"type": "user", "user": "bob"}], deadline_hours=2, on_deadline=mode))
+    process = one_step([{"type": "user", "user": "bob"}], deadline_hours=2, on_deadline=mode)
+    process["on_approve"].append({"type": "send_email", "to": "submitter", "subject": "'Approved: ' & name",
+                                  "body": "status"})
+    s = setup_story(app, process=process)
     rid = submitted(s)
     now = _dt.datetime.now(_dt.timezone.utc)
     s.run_due(now + _dt.timedelta(hours=1))
@@ -212,6 +215,11 @@ def test_deadlines(app, mode, status, message):
     s.run_due(now + _dt.timedelta(hours=4))        # carried out once
     assert s.record(rid)["status"] == status
     assert [m for m in s.messages(rid) if m.startswith("Deadline")] == [message]
+    mails = [(e["status"], a["result"]["mail"]["subject"], a["result"]["mail"]["body"], a["result"]["mail"]["to"])
+             for e in s.admin.get(f"/api/v1/outbox?record_id={rid}").get_json()["entries"] for a in e["actions"]]
+    # the mail goes out at the scheduler's clock, with the record as approved
+    assert mails == ([("done", "Approved: Deal", "Approved", [{"user": "rep", "address": None}])]
+                     if mode == "approve" else [])
 
 
 # -- the lock -----------------------------------------------------------------------------------
@@ -453,3 +461,27 @@ def test_delegate_column_is_added_to_an_existing_database(db_url):
         assert "ix_tessera_users_delegate_id" in {i["name"] for i in inspect(engine).get_indexes("tessera_users")}
     finally:
         engine.dispose()
+
+
+def test_refusals_of_the_process_at_run_time(app):
+    process = copy.deepcopy(DISCOUNT)
+    process["steps"][1]["criteria"] = "discount_percent > 25 && notes <> 'waived'"
+    s = setup_story(app, process=process)
+    url = "/api/v1/objects/quote/approval_processes/discount_approval"
+    rid = submitted(s)
+    # the process changes and the field its old step criteria read is deleted: the pending request
+    # keeps the process as submitted, whose formula no longer compiles; an admin recalls it
+    assert s.admin.patch(url, json={"steps": DISCOUNT["steps"]}).status_code == 200
+    assert s.admin.delete("/api/v1/objects/quote/fields/notes").status_code in (200, 204)
+    assert s.refused("mike", rid, "approve") == (
+        422, "workflow.E616", f"The criteria of step '{DIRECTORS}' of approval process 'Discount approval' no longer "
+                              "compiles: Unknown field 'notes' (line 1, column 26). An administrator must correct it.")
+    assert s.approval(rid)["request"]["step"]["name"] == "manager"      # nothing changed
+    assert s.act("admin", rid, "recall")["request"]["status"] == "recalled"
+    # a field update the field refuses
+    assert s.admin.patch(url, json={"on_submit": [{"type": "field_update", "field": "status",
+                                                   "value": "'Waiting'"}]}).status_code == 200
+    assert s.refused("rep", rid, "submit") == (
+        422, "workflow.E617", "Quote 'Deal' was not saved: Status: Approval process 'Discount approval' set an "
+                              "invalid value: Must be one of: Draft, Pending, Approved, Rejected.")
+    assert s.approval(rid)["request"]["status"] == "recalled"

@@ -184,7 +184,7 @@ class ApprovalService:
             _current.reset(token)
         if not op.applied:      # a hook before ours refused silently: never report success then
             raise RuntimeError(f"approval operation {op.kind} on {op.object} {op.record_id} did not run")
-        self.workflow.dispatch(op.outbox_ids)
+        self.workflow.dispatch(op.outbox_ids, now=op.now)    # a deadline's rows are due at the tick's clock
         return op
 
     @staticmethod
