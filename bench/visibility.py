@@ -37,14 +37,9 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args(argv)
 
-    from engine.db import init_db, make_engine
-    from engine.metadata.store import MetadataStore
-    from engine.records.service import RecordService
-    from engine.records.snapshot import SnapshotCache
-    from engine.security import Actor
-    from engine.security.access import build_plan
-    from engine.security.admin import AccessAdmin
+    from engine.security import SYSTEM_ACTOR
     from engine.security.users import create_user
+    from engine.services import build_services
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin_engine = create_engine(args.db_url)
@@ -53,12 +48,11 @@ def main(argv=None):
     sep = "&" if "?" in args.db_url else "?"
     url = f"{args.db_url}{sep}options={quote(f'-csearch_path={schema}')}"
     try:
-        engine = make_engine(url)
-        init_db(engine)
-        store, acl = MetadataStore(engine), AccessAdmin(engine)
+        services = build_services({"database_url": url})
+        engine, store, acl = services.engine, services.store, services.access
         store.create_object({"api_name": "deal", "sharing": "private", "fields": [
-            {"api_name": "amount", "type": "currency"}, {"api_name": "stage", "type": "text"}]})
-        root = Actor(user_id=None, username="bench", is_admin=True)
+            {"api_name": "amount", "type": "currency"}, {"api_name": "stage", "type": "text"}]}, SYSTEM_ACTOR)
+        root = SYSTEM_ACTOR
         for name, parent in [("ceo", None), ("vp", "ceo"), ("mgr", "vp"), ("rep", "mgr")]:
             acl.create_role({"api_name": name, "parent": parent}, root)
         users = {}
@@ -80,12 +74,10 @@ def main(argv=None):
                 FROM generate_series(1, :n) AS g"""), {"n": args.rows})
             conn.execute(text("ANALYZE obj_deal"))
         print(f"loaded {args.rows:,} deals in {time.perf_counter() - t0:.1f}s (schema {schema})")
-        snap = SnapshotCache(engine).refresh()
-        svc = RecordService(engine, snap)
-        with engine.connect() as conn:
-            plan = build_plan(conn, users[0], False)
-        rep = Actor(user_id=users[0], username="user0", plan=plan)
-        admin = Actor(user_id=users[1], username="user1", is_admin=True)
+        svc = services.records()
+        rep = services.actor("user0")
+        acl.update_user("user1", {"is_admin": True}, root)
+        admin = services.actor("user1")
 
         def generated(actor):
             return lambda: svc.list("deal", actor, filters={"stage": "Won"}, order_by="-amount", limit=50,
@@ -124,7 +116,7 @@ def main(argv=None):
         print(f"ratio rep generated / hand-written owner-only:   {t_rep / t_hand:.2f}x")
         print(f"ratio rep generated / hand-written same rules:   {t_rep / t_same:.2f}x")
         print(f"ratio rep / admin:                  {t_rep / t_admin:.2f}x")
-        engine.dispose()
+        services.dispose()
     finally:
         with admin_engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
