@@ -25,7 +25,7 @@ def process(decision):
             "on_reject": [{"type": "field_update", "field": "status", "value": "'Rejected'"}]}
 
 
-def race(services, calls):
+def race(calls):
     """Run ``calls`` (name, fn) at the same moment; ``{name: "ok" | error code}``."""
     barrier = threading.Barrier(len(calls))
     out = {}
@@ -71,7 +71,8 @@ def test_simultaneous_approvals_have_one_outcome(story, decision):
         q = s.quote(f"Race {round_no}", 30)
         s.act("rep", q["id"], "submit")
         version = s.record(q["id"])["row_version"]
-        out = race(s.services, [(u, lambda u=u: approvals.approve("quote", q["id"], actors[u])) for u in APPROVERS])
+        out = race([(u, lambda u=u, rid=q["id"]: approvals.approve("quote", rid, actors[u]))
+                                for u in APPROVERS])
         needed = 1 if decision == "first" else 2
         assert sorted(out.values()) == ["ok"] * needed + ["workflow.E607"] * (3 - needed), out
         actions = _history(s, q["id"])
@@ -85,18 +86,18 @@ def test_simultaneous_approvals_have_one_outcome(story, decision):
 def test_approve_and_reject_at_once_have_one_outcome(story):
     s = setup_story(story, process=process("first"))
     approvals = s.services.extensions["approvals"]
-    outcomes = set()
+    actors = {u: s.services.actor(u) for u in ("diana", "fiona", "rep")}
     for round_no in range(4):
         q = s.quote(f"Tug {round_no}", 30)
         s.act("rep", q["id"], "submit")
-        out = race(s.services, [
-            ("diana", lambda: approvals.approve("quote", q["id"], s.services.actor("diana"))),
-            ("fiona", lambda: approvals.reject("quote", q["id"], s.services.actor("fiona"))),
-            ("rep", lambda: approvals.recall("quote", q["id"], s.services.actor("rep")))])
+        rid = q["id"]
+        out = race([
+            ("diana", lambda rid=rid: approvals.approve("quote", rid, actors["diana"])),
+            ("fiona", lambda rid=rid: approvals.reject("quote", rid, actors["fiona"])),
+            ("rep", lambda rid=rid: approvals.recall("quote", rid, actors["rep"]))])
         assert sorted(out.values()) == ["ok", "workflow.E607", "workflow.E607"], out
         winner = next(k for k, v in out.items() if v == "ok")
         status = {"diana": "Approved", "fiona": "Rejected", "rep": "Draft"}[winner]
-        outcomes.add(winner)
         request = s.approval(q["id"])["request"]
         assert request["status"] == {"diana": "approved", "fiona": "rejected", "rep": "recalled"}[winner]
         assert s.record(q["id"])["status"] == status
@@ -108,7 +109,7 @@ def test_two_submits_at_once_start_one_request(story):
     s = setup_story(story, process=process("first"))
     approvals = s.services.extensions["approvals"]
     q = s.quote("Twice", 30)
-    out = race(s.services, [(n, lambda: approvals.submit("quote", q["id"], s.services.actor("rep")))
-                            for n in ("one", "two")])
+    rep = s.services.actor("rep")
+    out = race([(n, lambda: approvals.submit("quote", q["id"], rep)) for n in ("one", "two")])
     assert sorted(out.values()) == ["ok", "workflow.E604"]
     assert _history(s, q["id"]).count("submitted") == 1

@@ -309,8 +309,11 @@ def test_operation_refusals(app):
         404, "workflow.E601", "Unknown approval process 'discount' on 'quote' (did you mean 'discount_approval'?).")
     assert s.refused("rep", rid, "submit", {"comment": 5}) == (
         400, "workflow.E625", "comment must be text of at most 4000 characters.")
-    assert s.refused("olga", rid, "submit") == (403, "security.E403", "You may not see Quotes.")
+    assert s.refused("olga", rid, "submit") == (403, "security.E403", "You may not edit Quotes.")
     assert s.refused("rep", "0000", "submit") == (404, "records.E404", "No Quote with id '0000'.")
+    assert s.refused("admin", "0000", "approve") == (404, "records.E404", "No Quote with id '0000'.")
+    assert err(s.admin.get("/api/v1/records/quote/0000/approval")) == (404, "records.E404", "No Quote with id '0000'.")
+    assert err(s.admin.get("/api/v1/records/quot/0000/approval"))[:2] == (404, "records.E404")
     assert s["olga"].get(f"/api/v1/records/quote/{rid}/approval").status_code == 403
     assert s.admin.patch("/api/v1/objects/quote/approval_processes/discount_approval",
                          json={"active": False}).status_code == 200
@@ -328,11 +331,16 @@ def test_operation_refusals(app):
     assert s.refused("rep", rid, "recall") == (
         422, "workflow.E609", "Approval process 'Discount approval' does not allow recalling a request.")
     # an approver who may not read quotes still sees and decides the work item
-    assert s.admin.patch(f"/api/v1/users/rep", json={"manager": "olga"}).status_code == 200
+    assert s.admin.patch("/api/v1/users/rep", json={"manager": "olga"}).status_code == 200
     rid3 = submitted(s, "Olga's", 15)
     assert [w["record_name"] for w in s.pending("olga")] == ["Olga's"]
     assert s.approval(rid3, "olga")["request"]["step"]["approvers"][0]["user"] == "olga"
     assert s.act("olga", rid3, "approve")["request"]["status"] == "approved"
+    # submitting needs the right to edit the record
+    assert s.admin.post("/api/v1/permission_sets", json={"api_name": "viewer", "objects": {
+        "quote": {"read": True}}}).status_code in (200, 201)
+    assert s.admin.post("/api/v1/users/olga/permission_sets", json={"permission_set": "viewer"}).status_code == 201
+    assert s.refused("olga", s.quote("Viewed", 30)["id"], "submit") == (403, "security.E403", "You may not edit Quotes.")
 
 
 # -- processes as documents ------------------------------------------------------------------------

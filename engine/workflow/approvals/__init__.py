@@ -13,8 +13,8 @@ from __future__ import annotations
 def install(services, workflow):
     """Add the approval checks, record hooks and the deadline tick; expose the
     :class:`~.service.ApprovalService` as ``services.extensions["approvals"]``."""
-    from . import tables  # noqa: F401  (declares the tables on the workflow's MetaData)
     from ..tables import create_tables
+    from . import tables  # noqa: F401  (declares the tables on the workflow's MetaData)
     from .checks import build_checks
     from .service import ApprovalService
 

@@ -22,8 +22,13 @@ from marshmallow import ValidationError
 from sqlalchemy import insert, select, update
 
 from engine.db import users
-from engine.errors import (ConflictError, NotFoundError, PermissionDeniedError, RecordValidationError,
-                           WorkflowError)
+from engine.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    RecordValidationError,
+    WorkflowError,
+)
 from engine.formula import FormulaError, compile_formula
 from engine.records.formulas import record_for_formula
 from engine.records.resolver import formula_context
@@ -434,7 +439,7 @@ class Machine:
         self.op.result = "recalled"
 
     def _reassign(self):
-        req, process = self.require_pending()
+        req, _process = self.require_pending()
         step = self.current_step(req)
         actor = self.op.actor
         target = self.users.by_name(self.op.to)

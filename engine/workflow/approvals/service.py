@@ -17,8 +17,14 @@ import threading
 from sqlalchemy import insert, or_, select, update
 
 from engine.db import users, utcnow
-from engine.errors import (ConflictError, EngineError, InvalidRequestError, NotFoundError,
-                           PermissionDeniedError, WorkflowError)
+from engine.errors import (
+    ConflictError,
+    EngineError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    WorkflowError,
+)
 from engine.metadata.checks import suggest
 from engine.metadata.store import load_docs
 from engine.records.formula_checks import FieldMaps
@@ -142,6 +148,7 @@ class ApprovalService:
         self._writer(actor)
         _text("process", process, 40)
         records = self.services.records()
+        acl.require(actor.plan, records.runtime(obj), "edit")
         records.lock_for_edit(obj, record_id, actor)
         op = Operation("submit", obj, str(record_id), actor, now or utcnow(), comment=_text("comment", comment),
                        process=process)
@@ -198,13 +205,10 @@ class ApprovalService:
         """A record's approval is for whoever may read the record, an administrator, and everyone
         taking part in one of its requests (submitter, approvers and their delegates), who may
         act on it without the right to read the record. Anyone else is told it does not exist."""
-        if actor.is_admin:
-            records.runtime(obj)
-            return
         try:
             records.get(obj, record_id, actor, include_deleted=True)
         except (NotFoundError, PermissionDeniedError):
-            if not self._takes_part(obj, record_id, actor):
+            if actor.is_admin or not self._takes_part(obj, record_id, actor):
                 raise
 
     def _takes_part(self, obj, record_id, actor):
