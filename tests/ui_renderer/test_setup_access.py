@@ -419,3 +419,15 @@ def test_setup_in_chinese(admin_pages, roles):
     assert r.status_code == 422 and _error(r.text, "f-api_name") == "请使用小写字母、数字和下划线，并以字母开头。"
     page = _follow(admin_pages, admin_pages.post("/setup/roles", {"api_name": "boss", "label": "老板"}))
     assert "角色“老板”已创建。" in _flash(page)
+
+
+def test_a_deactivated_manager_stays_on_the_form(admin_pages, crm_pages):
+    assert crm_pages.patch("/api/v1/users/rep", json={"manager": "nobody"}).status_code == 200
+    assert crm_pages.patch("/api/v1/users/nobody", json={"active": False}).status_code == 200
+    page = admin_pages.get("/setup/users/rep").text
+    assert _selected(page, "f-manager") == "nobody"                      # kept, though inactive
+    other = admin_pages.get("/setup/users/admin").text
+    managers = re.search(r'<select[^>]* id="f-manager".*?</select>', other, re.DOTALL).group(0)
+    assert 'value="nobody"' not in managers and 'value="rep"' in managers    # no new inactive managers
+    page = _follow(admin_pages, admin_pages.post("/setup/users/rep", {"manager": "nobody", "locale": "en"}))
+    assert crm_pages.get("/api/v1/users/rep").get_json()["manager"] == "nobody"

@@ -28,12 +28,14 @@ def _scope_labels():
     return {"all": _("Read and write"), "read": _("Read only")}
 
 
-def _choices(users, exclude=None):
+def _choices(users, exclude=None, keep=None):
     """Role and manager options for the selects, and the roles' and users' names (to check the
-    posted values are options)."""
+    posted values are options). Managers are active users, and ``keep`` (the current manager, so
+    that saving the form never drops a manager who was deactivated)."""
     access = services().access
     tree = role_tree(access.list_roles(g.actor))
-    managers = [(u["username"], u["username"]) for u in users if u["username"] != exclude and u["active"]]
+    managers = [(u["username"], u["username"]) for u in users
+                if u["username"] != exclude and (u["active"] or u["username"] == keep)]
     return {"roles": role_choices(tree), "managers": managers, "locales": locale_choices(),
             "role_names": {n.api_name for n in tree}, "user_names": {u["username"] for u in users}}
 
@@ -120,7 +122,8 @@ def _user_page(username, *, status=200, forms=None, new_token=None):
     labels = _labels()
     summary = [item for _vals, errs in forms.values() for item in errs.summary(labels)]
     return render_template(
-        "engine/setup/access/user.html", person=person, choices=_choices(people, exclude=username),
+        "engine/setup/access/user.html", person=person,
+        choices=_choices(people, exclude=username, keep=person["manager"]),
         details=details, password=forms.get("password", empty), token_form=forms.get("token", ({"scope": "all"},
                                                                                                FormErrors())),
         assign=forms.get("assign", empty), summary=summary, tokens=list_tokens(services().engine, username,
