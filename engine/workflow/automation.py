@@ -55,6 +55,17 @@ def build_outbox_row(config, service, conn, rt, values, rec, rule, *, event, dep
     return row, fire.warnings
 
 
+def _pending(conn):
+    """The firings ``before_save`` left for ``after_write`` in this connection's transaction. Kept in
+    the connection's own ``info`` (one thread uses a connection at a time); every entry is
+    overwritten by the next ``before_save`` of its record, so one left by a failed transaction
+    never reaches another transaction's ``after_write``."""
+    pending = conn.info.get("tessera.automation.pending")
+    if pending is None or len(pending) > 10000:
+        pending = conn.info["tessera.automation.pending"] = {}
+    return pending
+
+
 class Firing:
     """The rules that fired on one record in ``before_save``, waiting for ``after_write``."""
 
@@ -87,7 +98,6 @@ class Automations:
     def __init__(self, workflow):
         self.wf = workflow
         self.config = workflow.config
-        self._pending = weakref.WeakKeyDictionary()    # connection -> {(object, id): Firing}
         self._written = _ByIdentity()                  # WriteContext -> outbox ids
 
     # -- before_save ------------------------------------------------------------------
@@ -96,7 +106,7 @@ class Automations:
         if not rules.has_event_rules:
             return
         matching = rules.for_event(ctx.event)
-        pending = self._pending.setdefault(ctx.conn, {})
+        pending = _pending(ctx.conn)
         key = (ctx.rt.name, ctx.values["id"])
         pending.pop(key, None)
         if not matching:
@@ -170,7 +180,7 @@ class Automations:
         if rules.time_rules:
             self.wf.planner.plan_after_write(wctx, rules)
         if wctx.event in (Event.CREATE, Event.UPDATE):
-            pending = self._pending.get(wctx.conn) or {}
+            pending = _pending(wctx.conn)
             firings = [(c, pending.pop((wctx.rt.name, c.values["id"]), None)) for c in wctx.changes]
         elif wctx.event is Event.DELETE:
             firings = self._delete_firings(wctx, rules)

@@ -20,6 +20,7 @@ from .model import RuleCache, compile_rule
 from .outbox import Runner, run_row
 from .scheduler import Planner
 from .tables import applied, iso, mail, outbox, runs
+from .worker import Enqueuer
 
 log = logging.getLogger("tessera.workflow")
 STATUSES = ("pending", "failed", "done", "dead")
@@ -40,6 +41,7 @@ class WorkflowService:
         self.planner = Planner(self)
         self.due_hooks = []          # fn(now) run by every scheduler tick (approval deadlines)
         self._queue = None
+        self._enqueuer = None
 
     # -- compiled rules ---------------------------------------------------------------------
     def rules(self, snapshot, obj):
@@ -70,15 +72,31 @@ class WorkflowService:
             return True
 
     def dispatch(self, ids, now=None):
-        """Hand outbox rows to rq (jobs carry the id only), or run them here (embedded mode).
-        Never raises: a row that could not be handed over stays pending and the scheduler retries."""
+        """Hand outbox rows to rq, or run them here (embedded mode). With Redis the enqueue happens
+        on a background thread, so a write's request never waits on Redis: the rows are already
+        durable, and one not enqueued (the process died, Redis was down) is found by the scheduler.
+        Never raises."""
         if not ids:
             return
         if self.config.redis_url:
+            if self._enqueuer is None:
+                self._enqueuer = Enqueuer(self.enqueue)
+            self._enqueuer.put(ids)
+            return
+        for outbox_id in ids:
+            self.run_outbox(outbox_id, now=now)
+
+    def flush(self, timeout=5.0):
+        """Wait until the rows handed to :meth:`dispatch` are enqueued (shutdown, tests, benchmarks)."""
+        if self._enqueuer is not None:
+            self._enqueuer.flush(timeout)
+
+    def enqueue(self, ids):
+        """Enqueue outbox rows to rq now: one job per row, or per batch of rows when there are many
+        (rq spends some 60 Redis round trips on every job). Jobs carry ids only, as JSON."""
+        if ids:
             try:
                 q = self.queue
-                # one row: one job; many rows (a bulk write, a schedule): a job per batch of ids, since
-                # rq spends some 60 Redis round trips on every job
                 batches = [ids] if len(ids) == 1 else [ids[i:i + JOB_BATCH] for i in range(0, len(ids), JOB_BATCH)]
                 q.enqueue_many([q.prepare_data(
                     "engine.workflow.jobs.run_outbox" if len(b) == 1 else "engine.workflow.jobs.run_outbox_batch",
@@ -87,9 +105,6 @@ class WorkflowService:
                     for b in batches])
             except Exception as exc:  # noqa: BLE001 - Redis down: the rows wait in the database
                 log.warning("could not enqueue %d outbox rows (the scheduler will): %s", len(ids), exc)
-            return
-        for outbox_id in ids:
-            self.run_outbox(outbox_id, now=now)
 
     def run_outbox(self, outbox_id, now=None):
         """Run one outbox row now (if it is due and free); never raises."""

@@ -2,9 +2,13 @@
 Redis — the scheduler alone, running due outbox rows in this process."""
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import queue
 import signal
 import threading
+import time
 
 from . import jobs
 
@@ -50,3 +54,55 @@ def run_worker(services, *, interval=5.0, burst=False, echo=print):
     finally:
         stop.set()
         thread.join(timeout=interval + 5)
+
+
+class Enqueuer:
+    """A background thread that hands outbox ids to rq in batches, so that a request that wrote
+    records does not wait on Redis. Ids it could not enqueue (process killed, Redis down) are in
+    the database; the scheduler enqueues them later."""
+
+    def __init__(self, enqueue, max_batch=500):
+        self._enqueue = enqueue
+        self._max = max_batch
+        self._lock = threading.Lock()
+        self._pid = None
+        self._put = self._done = 0
+        atexit.register(self.flush, 2.0)
+
+    def _start(self):
+        # (again after a fork: a child has the object but not the thread)
+        self._queue = queue.SimpleQueue()
+        self._pid = os.getpid()
+        threading.Thread(target=self._loop, name="tessera-enqueuer", daemon=True).start()
+
+    def put(self, ids):
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._start()
+        self._put += 1
+        self._queue.put(list(ids))
+
+    def _loop(self):
+        q = self._queue
+        while True:
+            ids, taken = q.get(), 1
+            try:
+                while len(ids) < self._max:
+                    try:
+                        ids += q.get_nowait()
+                        taken += 1
+                    except queue.Empty:
+                        break
+                self._enqueue(ids)
+            except Exception:  # noqa: BLE001 - never let the thread die
+                log.exception("enqueueing outbox rows failed")
+            finally:
+                self._done += taken
+
+    def flush(self, timeout=5.0):
+        if self._pid != os.getpid():
+            return
+        deadline = time.monotonic() + timeout
+        while self._done < self._put and time.monotonic() < deadline:
+            time.sleep(0.005)
