@@ -172,7 +172,9 @@ def test_reset_a_password_signs_the_user_out(app, admin_pages, rep_pages, crm_pa
 def test_deactivate_and_reactivate(app, admin_pages, rep_pages, crm_pages):
     user_page = admin_pages.get("/setup/users/rep").text
     assert 'action="/setup/users/rep/deactivate"' in user_page and "data-confirm=" in user_page
-    assert 'action="/setup/users/admin/deactivate"' not in admin_pages.get("/setup/users/admin").text
+    own = admin_pages.get("/setup/users/admin").text      # no way to lock yourself out by mistake
+    assert 'action="/setup/users/admin/deactivate"' not in own
+    assert '<input type="hidden" name="is_admin" value="on">' in own and 'value="on" checked aria-describedby="f-is_admin-help" disabled' in own
     page = _follow(admin_pages, admin_pages.post("/setup/users/rep/deactivate"))
     assert "User 'rep' was deactivated" in _flash(page) and "Inactive" in page
     assert rep_pages.get("/o/deal").status_code == 302
