@@ -159,7 +159,7 @@
           li.appendChild(b);
           return li;
         });
-        fieldList.open = true;
+        fieldList.open = !box.hasAttribute("data-compact");
         var funcList = list(t("functions"), funcs, t("find_function"), function (item) {
           var li = make("li");
           var b = make("button", "fe-item fe-func");

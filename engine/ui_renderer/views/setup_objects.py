@@ -89,6 +89,15 @@ def set_zh(doc, key, value):
     return doc
 
 
+def plural_label(doc):
+    """An object's plural label in the page's language (Chinese has no plural: the singular
+    translation serves when there is no plural one, as on the record pages)."""
+    plural = doc.get("plural_label") or doc_label(doc)
+    if i18n.current_locale() == "en":
+        return plural
+    return zh_value(doc, "plural_label") or zh_value(doc, "label") or plural
+
+
 def field_label(fdoc):
     """A field document's label in the page's language (without one: the api_name in words, as the
     record pages show it)."""
@@ -211,7 +220,7 @@ def refused(exc):
 def object_view(name, row):
     """What the object pages show of an object: names, labels, counts."""
     doc = row["doc"]
-    return {"name": name, "label": doc_label(doc), "plural": doc_label(doc, "plural_label", doc.get("plural_label")),
+    return {"name": name, "label": doc_label(doc), "plural": plural_label(doc),
             "doc": doc, "version": row["version"], "status": row["status"], "updated_at": row["updated_at"],
             "fields": len(doc.get("fields") or []), "archived_fields": row["archive"],
             "sharing": dict(SHARING).get(doc.get("sharing", DEFAULT_SHARING), doc.get("sharing"))}
@@ -495,4 +504,4 @@ def rollback(object):
     return redirect(url_for("setup_objects.history", object=object), code=303)
 
 
-from . import setup_objects_fields, setup_objects_lists  # noqa: F401  (the other tabs' routes)
+from . import setup_objects_fields, setup_objects_formula, setup_objects_lists  # noqa: F401  (the other tabs' routes)

@@ -1,6 +1,6 @@
 """Setup → Object Manager → Fields: the fields tab, the field editor (the type chosen first, then
-only that type's options), deleting with what it affects, archived fields, and the formula
-editor's two JSON endpoints (the live check and the catalogue of fields and functions).
+only that type's options), deleting with what it affects, and archived fields. The formula
+editor's endpoints are in ``setup_objects_formula.py``.
 
 The field editor's inputs are named after the field document's keys (``label``, ``scale``,
 ``target``, ``formula``, ``summary.function``, ``options.0.value``); which option inputs a type gets
@@ -14,17 +14,14 @@ import json
 import re
 from dataclasses import dataclass
 
-from flask import abort, flash, g, jsonify, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from engine.errors import EngineError, NotFound
-from engine.formula import FormulaError, compile_formula, functions
 from engine.metadata.checks import suggest
 from engine.metadata.field_types import field_types
-from engine.records.field_security import reader_view
 
-from .. import i18n
 from ..auth import records
 from ..viewmodels import system_label
 from .setup_objects import (
@@ -382,7 +379,7 @@ def field_summary(fdoc, rows):
     if kind == "formula" and fdoc.get("return_type"):
         return f"{label} ({RESULT_TYPES.get(fdoc['return_type'], fdoc['return_type'])})"
     if fdoc.get("scale") is not None and kind in ("number", "currency", "percent"):
-        return f"{label} ({_('%(n)s decimals', n=fdoc['scale'])})"
+        return _("%(type)s (%(n)s decimals)", type=label, n=fdoc["scale"])
     return label
 
 
@@ -597,87 +594,3 @@ def purge_field(object, field):
     store().purge_field(object, field, actor=g.actor)
     flash(_("The archived values of field '%(name)s' were deleted permanently.", name=field), "success")
     return redirect(url_for("setup_objects.fields", object=object), code=303)
-
-
-# -- the formula editor's endpoints (JSON, session + CSRF header) ---------------------------------------------
-def _json_error(status, message):
-    return jsonify({"error": {"code": f"http.{status}", "message": message}}), status
-
-
-def _reader_fields(object):
-    rt = g.snapshot.get(object) if isinstance(object, str) else None
-    if rt is None:
-        return None, None
-    return rt, reader_view(g.snapshot, g.actor).fields_map(rt.name)   # the caller's fields, as the API does
-
-
-@setup_objects.post("/formula/check")
-def check_formula():
-    """Type-check a formula as the admin types: the result type, or the error at its line and column."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("formula"), str):
-        return _json_error(400, 'Send {"object": "deal", "formula": "...", "return_type": null}.')
-    rt, fields_map = _reader_fields(body.get("object"))
-    if rt is None:
-        return _json_error(404, f"Unknown object '{str(body.get('object'))[:40]}'.")
-    source = body["formula"]
-    if not source.strip():
-        return jsonify({"ok": False, "empty": True})
-    exclude = body.get("exclude")
-    if isinstance(exclude, str) and exclude in fields_map:    # a formula field cannot read itself
-        fields_map = {k: v for k, v in fields_map.items() if k != exclude}
-    wanted = body.get("return_type")
-    wanted = DECLARED.get(wanted, wanted) if isinstance(wanted, str) and wanted else None
-    try:
-        compiled = compile_formula(source, fields_map, return_type=wanted)
-    except FormulaError as exc:
-        return jsonify({"ok": False, "error": {"message": exc.message, "line": exc.line, "column": exc.column,
-                                               "position": exc.position, "code": exc.code, "hint": exc.hint}})
-    rtype = compiled.return_type or "text"
-    return jsonify({"ok": True, "return_type": rtype, "label": str(RESULT_TYPES.get(rtype, rtype))})
-
-
-def signature(fdef):
-    """``LEFT(text, number) → text``, or the signature the docstring opens with (IF, CASE, AND)."""
-    m = re.match(rf"^({re.escape(fdef.name)}\([^)]*\))\s*:\s*(.*)$", fdef.doc or "", re.DOTALL)
-    if m and not fdef.params:
-        return m.group(1), m.group(2)
-    low, _high = fdef.arity
-    parts = []
-    for i, param in enumerate(fdef.params):
-        text = "|".join(param) if isinstance(param, tuple) else str(param)
-        parts.append(f"[{text}]" if i >= low else text)
-    if fdef.varargs:
-        parts.append("…")
-    returns = fdef.returns if isinstance(fdef.returns, str) else "any"
-    return f"{fdef.name}({', '.join(parts)}) → {returns}", fdef.doc
-
-
-@setup_objects.get("/formula/catalog")
-def formula_catalog():
-    """The fields a formula on ``?object=`` may read (and its lookups' fields), and every function."""
-    rt, fields_map = _reader_fields(request.args.get("object"))
-    if rt is None:
-        return _json_error(404, "Unknown object.")
-    out = []
-    for name, kind in fields_map.items():
-        if name.startswith("$") or name in ("id", "row_version", "deleted_at"):
-            continue
-        fdef = rt.odef.field(name)
-        label = i18n.field_label(fdef) if fdef else system_label(rt, name)
-        if isinstance(kind, dict):
-            target = g.snapshot.get(fdef.target) if fdef is not None else None
-            out.append({"path": name, "label": label, "type": "lookup"})
-            for sub, subkind in kind.items():
-                if isinstance(subkind, dict) or sub in ("id", "row_version", "deleted_at") or target is None:
-                    continue
-                subdef = target.odef.field(sub)
-                sublabel = i18n.field_label(subdef) if subdef else system_label(target, sub)
-                out.append({"path": f"{name}.{sub}", "label": f"{label} › {sublabel}", "type": subkind})
-        else:
-            out.append({"path": name, "label": label, "type": kind})
-    funcs = []
-    for key in sorted(functions.keys()):
-        sig, doc = signature(functions.get(key))
-        funcs.append({"name": key, "signature": sig, "doc": doc, "family": functions.get(key).family})
-    return jsonify({"fields": out, "functions": funcs})

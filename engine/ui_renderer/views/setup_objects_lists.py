@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from flask import flash, g, redirect, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from engine.errors import EngineError, NotFound
@@ -19,6 +20,7 @@ from engine.metadata.field_types import field_types
 
 from ..viewmodels import system_label
 from .setup_objects import (
+    ZH,
     FormState,
     apply_error,
     doc_label,
@@ -83,8 +85,13 @@ def _name_problem(form, creating):
 
 # -- layouts ------------------------------------------------------------------------------------------------
 def _default_layout(doc):
-    return {"name": "default", "sections": [{"label": "Details", "columns": 2,
-                                             "fields": ["name"] + [f["api_name"] for f in doc.get("fields") or []]}]}
+    """One two-column section of every field, labelled "Details" in both languages."""
+    with force_locale("en"):
+        label = _("Details")
+    with force_locale(ZH):
+        label_zh = _("Details")
+    section = {"label": label, "columns": 2, "fields": ["name"] + [f["api_name"] for f in doc.get("fields") or []]}
+    return {"name": "default", "sections": [set_zh(section, "label", label_zh)]}
 
 
 def _layout_form(layout):
