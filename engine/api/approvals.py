@@ -209,8 +209,8 @@ def openapi_paths(objects=()):
         "reject": ("Reject, as a current approver or the delegate of one", comment, (403, 404, 409, 422)),
         "recall": ("Recall a pending request (the submitter or an administrator)", comment, (403, 404, 409, 422)),
         "reassign": ("Give a work item to another user (a current approver or an administrator)",
-                     dict(comment, to={"type": "string", "maxLength": 150}, **{"from": {"type": "string",
-                                                                                       "maxLength": 150}}),
+                     dict(comment, to={"type": "string", "minLength": 1, "maxLength": 150},
+                          **{"from": {"type": "string", "maxLength": 150}}),
                      (403, 404, 409, 422)),
     }
     for o in objects:
@@ -219,7 +219,9 @@ def openapi_paths(objects=()):
             {"200": approval, **_errors(401, 403, 404)})}
         for what, (summary, props, codes) in operations.items():
             schema = {"type": "object", "properties": props, "additionalProperties": False}
+            if what == "reassign":
+                schema["required"] = ["to"]
             paths[f"/api/v1/records/{o}/{{id}}/approval/{what}"] = {"parameters": [_param("id")], "post": _op(
                 f"approval_{what}_{o}", summary, {"200": approval, **_errors(400, 401, *codes)},
-                requestBody=_body_of(schema))}
+                requestBody=_body_of(schema, required=what == "reassign"))}
     return paths
