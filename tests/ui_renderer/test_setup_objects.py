@@ -75,6 +75,7 @@ def test_forged_posts_change_nothing(admin_pages, crm_pages):
 
 # -- objects ---------------------------------------------------------------------------------------------
 def test_create_an_object_and_use_it_at_once(admin_pages, crm_pages):
+    assert admin_pages.get("/setup").headers["Location"] == "/setup/objects"
     r = admin_pages.post("/setup/objects/new", EQUIPMENT)
     assert r.status_code == 303 and r.headers["Location"] == "/setup/objects/equipment/fields"
     doc = _object(crm_pages, "equipment")

@@ -242,6 +242,12 @@ def render_object_page(template, name, tab, *, status=200, row=None, **context):
 
 
 # -- the list of objects -----------------------------------------------------------------------------
+@setup_objects.get("")
+def setup_home():
+    """``/setup`` opens the first page of Setup's navigation."""
+    return redirect(url_for("setup_objects.objects"))
+
+
 @setup_objects.get("/objects")
 def objects():
     rows = object_rows(include_archived=True)
