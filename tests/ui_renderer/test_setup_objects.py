@@ -339,6 +339,8 @@ def test_list_views(admin_pages, crm_pages):
     assert 'value="大额商机"' in html
     r = admin_pages.post("/setup/objects/deal/list_views/new", dict(data, name="other", columns=[]))
     assert r.status_code == 422 and _error(_text(r), "columns") == "Choose at least one column."
+    r = admin_pages.post("/setup/objects/deal/list_views/big_deals", dict(data, label="Large", columns=["nope"]))
+    assert r.status_code == 422 and "unknown field 'nope'" in _text(r) and 'value="Large"' in r.text
     r = admin_pages.post("/setup/objects/deal/list_views/big_deals", dict(data, label="Large", where=""))
     assert r.status_code == 303
     view = _object(crm_pages, "deal")["list_views"][0]
@@ -357,6 +359,9 @@ def test_validation_rules(admin_pages, crm_pages):
     assert r.status_code == 422 and "boolean" in _error(_text(r), "condition")
     r = admin_pages.post("/setup/objects/deal/validation_rules/new", dict(data, name="Bad Name"))
     assert r.status_code == 422 and "lowercase snake_case" in _error(_text(r), "name")
+    r = admin_pages.post("/setup/objects/deal/validation_rules/no_negative", dict(data, message=""))
+    assert r.status_code == 422 and _error(_text(r), "message") == "Enter the message users see."
+    assert ">amount < 0</textarea>" in _text(r)
     r = admin_pages.post("/setup/objects/deal/validation_rules/no_negative", dict(data, active=""))
     assert r.status_code == 303 and _object(crm_pages, "deal")["validation_rules"][0]["active"] is False
     assert admin_pages.post("/o/deal/new", {"name": "X", "stage": "New", "amount": "-5"}).status_code == 303
