@@ -184,7 +184,15 @@ def parse_order(rt, order_by, computed=None):
 
 
 def order_clauses(keys):
-    return [(col.desc().nulls_last() if desc else col.asc().nulls_first()) for _n, col, desc in keys]
+    """ORDER BY with NULL as the smallest value; plain ASC/DESC on columns that cannot be NULL
+    (``id``, timestamps), so PostgreSQL can walk their index and stop at the page size."""
+    out = []
+    for _n, col, desc in keys:
+        if getattr(col, "nullable", True) is False:
+            out.append(col.desc() if desc else col.asc())
+        else:
+            out.append(col.desc().nulls_last() if desc else col.asc().nulls_first())
+    return out
 
 
 def keyset_condition(keys, values):

@@ -14,7 +14,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from uuid6 import uuid7
 
 from engine.db import SECURITY_STATE, meta_state, tokens, users, utcnow
@@ -111,24 +111,34 @@ def revoke_token(engine, secret_or_prefix):
     return res.rowcount
 
 
+def _token_statements():
+    """The token check's two statements, built once (building a select and its cache key on every
+    request cost more than running it)."""
+    version = select(meta_state.c.version).where(meta_state.c.id == 1).scalar_subquery()
+    sec = select(meta_state.c.version).where(meta_state.c.id == SECURITY_STATE).scalar_subquery()
+    versions = select(version.label("v"), sec.label("s"))
+    by_token = (select(users.c.id, users.c.username, users.c.is_admin, users.c.active, users.c.locale,
+                       tokens.c.scope, tokens.c.id.label("token_id"), tokens.c.last_used_at,
+                       version.label("meta_version"), sec.label("security_version"))
+                .select_from(tokens.join(users, users.c.id == tokens.c.user_id))
+                .where(tokens.c.token_hash == bindparam("digest"), tokens.c.revoked_at.is_(None)))
+    return versions, by_token
+
+
+_VERSIONS, _BY_TOKEN = _token_statements()
+
+
 def actor_for_token(conn, secret):
     """Resolve a bearer token and read the metadata and security versions in one round trip.
 
     Returns ``(actor | None, metadata_version, security_version, token_row | None)``.
     """
-    version = select(meta_state.c.version).where(meta_state.c.id == 1).scalar_subquery()
-    sec = select(meta_state.c.version).where(meta_state.c.id == SECURITY_STATE).scalar_subquery()
     if not secret or len(secret) > 200:
-        row = conn.execute(select(version.label("v"), sec.label("s"))).one()
+        row = conn.execute(_VERSIONS).one()
         return None, row.v, row.s, None
-    q = (select(users.c.id, users.c.username, users.c.is_admin, users.c.active, users.c.locale,
-                tokens.c.scope, tokens.c.id.label("token_id"), tokens.c.last_used_at,
-                version.label("meta_version"), sec.label("security_version"))
-         .select_from(tokens.join(users, users.c.id == tokens.c.user_id))
-         .where(tokens.c.token_hash == _digest(secret), tokens.c.revoked_at.is_(None)))
-    row = conn.execute(q).first()
+    row = conn.execute(_BY_TOKEN, {"digest": _digest(secret)}).first()
     if row is None or not row.active:
-        v = conn.execute(select(version.label("v"), sec.label("s"))).one()
+        v = conn.execute(_VERSIONS).one()
         return None, v.v, v.s, None
     return (Actor(user_id=row.id, username=row.username, is_admin=row.is_admin, scope=row.scope,
                   locale=row.locale), row.meta_version, row.security_version, row)
