@@ -643,7 +643,7 @@ def _access_schemas():
     user_props = {"username": {"type": "string", "pattern": _whole(USERNAME_RE.pattern)},
                   "password": {"type": "string", "minLength": 8}, "is_admin": {"type": "boolean"},
                   "role": {"type": ["string", "null"]}, "manager": {"type": ["string", "null"]},
-                  "locale": {"enum": ["en", "zh"]}, "active": {"type": "boolean"}}
+                  "locale": {"enum": ["en", "zh", "zh_CN"]}, "active": {"type": "boolean"}}
     rights = {"type": "object", "properties": {r: {"type": "boolean"} for r in (
         "read", "create", "edit", "delete", "view_all", "modify_all")}, "additionalProperties": False}
     permission_set = {"type": "object", "required": ["api_name"], "properties": {

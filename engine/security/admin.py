@@ -3,6 +3,7 @@ rules and manual shares. Every change bumps the security version (so every
 process rebuilds its plans) and is audited, in one transaction."""
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import re
 
@@ -17,9 +18,17 @@ from .access import FIELD_LEVELS, RIGHTS
 from .audit import audit
 from .model import (permission_sets, record_shares, role_closure, roles, sharing_rules,
                     user_permission_sets)
+from .sessions import browser_sessions
 from .users import create_user, hash_password
 
+LOCALES = {"en": "en", "zh": "zh_CN", "zh_CN": "zh_CN"}   # accepted -> stored
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def _iso(value):
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def require_admin(actor):
@@ -35,7 +44,7 @@ def bump_security(conn):
 
 
 def _name(value, what="api_name"):
-    if not isinstance(value, str) or not NAME.match(value):
+    if not isinstance(value, str) or not NAME.fullmatch(value):
         raise MetadataError([(what, f"must be lowercase snake_case (got {json.dumps(value)[:40]})")],
                             code="security.E010")
     return value
@@ -51,7 +60,7 @@ class AccessAdmin:
     def list_roles(self, actor):
         require_admin(actor)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) | {"created_at": r.created_at.isoformat()}
+            return [dict(r._mapping) | {"created_at": _iso(r.created_at)}
                     for r in conn.execute(select(roles).order_by(roles.c.api_name))]
 
     def create_role(self, doc, actor):
@@ -154,13 +163,22 @@ class AccessAdmin:
                         raise MetadataError([(key, "must be true or false")], code="security.E014")
                     values[key] = patch[key]
             if "locale" in patch:
-                if patch["locale"] not in ("en", "zh"):
-                    raise MetadataError([("locale", "must be 'en' or 'zh'")], code="security.E014")
-                values["locale"] = patch["locale"]
+                if patch["locale"] not in LOCALES:
+                    raise MetadataError([("locale", "must be 'en' or 'zh_CN'")], code="security.E014")
+                values["locale"] = LOCALES[patch["locale"]]
+            if row.id == actor.user_id and (values.get("active") is False or values.get("is_admin") is False):
+                raise MetadataError([("active" if values.get("active") is False else "is_admin",
+                                      "you cannot deactivate yourself or remove your own administrator rights; "
+                                      "ask another administrator")], code="security.E019")
             if "password" in patch:
                 if not isinstance(patch["password"], str) or len(patch["password"]) < 8:
                     raise MetadataError([("password", "must be at least 8 characters long")], code="security.E002")
                 values["password_hash"] = hash_password(patch["password"])
+            if values.get("active") is False or ("password_hash" in values and row.id != actor.user_id):
+                # a deactivated user, or one whose password an admin reset, is signed out everywhere
+                conn.execute(update(browser_sessions).where(browser_sessions.c.user_id == row.id,
+                                                            browser_sessions.c.revoked_at.is_(None))
+                             .values(revoked_at=utcnow()))
             if values:
                 conn.execute(update(users).where(users.c.id == row.id).values(values))
                 bump_security(conn)
@@ -285,7 +303,7 @@ class AccessAdmin:
         if obj not in objects:
             problems.append(("object", f"unknown object '{obj}'{suggest(str(obj), objects)}"))
         name = doc.get("name")
-        if not isinstance(name, str) or not NAME.match(name):
+        if not isinstance(name, str) or not NAME.fullmatch(name):
             problems.append(("name", "must be lowercase snake_case"))
         if doc.get("access") not in ("read", "edit"):
             problems.append(("access", "must be 'read' or 'edit'"))

@@ -44,3 +44,36 @@ def test_access_admin_refuses_non_admins_through_the_api(user_api):
         r = getattr(user_api, method)(url, json=body) if body else getattr(user_api, method)(url)
         assert r.status_code == 403, (url, r.get_json())
     assert user_api.get("/api/v1/users/rep").status_code == 200
+
+
+def test_an_admin_cannot_lock_themself_out_whatever_the_door(services, api):
+    from engine.errors import MetadataError
+
+    admin = services.actor("admin")
+    for patch, key in (({"active": False}, "active"), ({"is_admin": False}, "is_admin")):
+        with pytest.raises(MetadataError) as exc:
+            services.access.update_user("admin", patch, admin)
+        assert exc.value.code == "security.E019"
+        assert exc.value.message == (f"{key}: you cannot deactivate yourself or remove your own administrator "
+                                     "rights; ask another administrator")
+        r = api.patch("/api/v1/users/admin", json=patch)
+        assert (r.status_code, r.get_json()["error"]["code"]) == (422, "security.E019")
+    assert services.access.get_user("admin", admin)["is_admin"] is True
+
+
+def test_locales_and_sign_out_on_reset_or_deactivation(services, admin_token):
+    from engine.errors import Unauthorized
+    from engine.security.sessions import open_session, resolve_session
+    from engine.security.users import create_user
+
+    create_user(services.engine, "rep", "rep-password")
+    admin = services.actor("admin")
+    for sent, stored in (("zh", "zh_CN"), ("zh_CN", "zh_CN"), ("en", "en")):
+        assert services.access.update_user("rep", {"locale": sent}, admin)["locale"] == stored
+    for patch in ({"password": "a-new-password"}, {"active": False}):
+        secret = open_session(services.engine, services.actor("rep"))
+        resolve_session(services.engine, services.plans, secret)         # signed in
+        services.access.update_user("rep", patch, admin)
+        with pytest.raises(Unauthorized):
+            resolve_session(services.engine, services.plans, secret)     # signed out everywhere
+        services.access.update_user("rep", {"active": True}, admin)

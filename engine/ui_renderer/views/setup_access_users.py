@@ -15,7 +15,7 @@ from .setup_access import (REFUSALS, FormErrors, checked, engine_message, locale
                            role_choices, role_tree, setup_access, text)
 
 # What the locale select sends -> what the user service stores ("zh" is read as zh_CN everywhere).
-SERVICE_LOCALE = {"en": "en", "zh_CN": "zh"}
+SERVICE_LOCALE = {"en": "en", "zh_CN": "zh_CN"}
 
 
 def _labels():
