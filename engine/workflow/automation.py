@@ -37,9 +37,10 @@ WRITABLE_SYSTEM = ("name", "owner_id")
 
 
 def build_outbox_row(config, service, conn, rt, values, rec, rule, *, event, depth, actor, now, prior_values=None,
-                     creating=False, origin="automation", context=None):
+                     creating=False, origin="automation", context=None, log=None):
     """``(outbox row, warnings)`` for a firing of ``rule`` on the record ``values`` (a row): the
-    rule's deferred actions resolved now, in the caller's transaction."""
+    rule's deferred actions resolved now, in the caller's transaction. With ``log`` (run log rows),
+    those rows and the warnings are kept in the outbox row instead of being returned."""
     oid = new_id()
     prior = record_for_formula(rt, prior_values) if prior_values is not None else None
     fire = Fire(service, conn, rt, values, rec, event=event, rule=rule.name, outbox_id=oid, now=now, actor=actor,
@@ -49,10 +50,15 @@ def build_outbox_row(config, service, conn, rt, values, rec, rule, *, event, dep
         fire.index = action.index
         resolved.append({"index": action.index, "type": action.key,
                          "options": action.action.prepare(action.options, action.formulas, fire)})
+    warnings = fire.warnings
+    if log is not None:
+        log = log + [run_row(rt.name, values.get("id"), w, status="error", rule=rule.name, code="workflow.E202",
+                             now=now) for w in warnings]
+        warnings = []
     row = outbox_row(id=oid, origin=origin, obj=rt.name, record_id=values.get("id"), rule=rule.name, event=event,
                      depth=depth, actions_payload=resolved, max_attempts=config.workflow_max_attempts, now=now,
-                     run_as=rule.run_as, record=fire.built_json, context=context)
-    return row, fire.warnings
+                     run_as=rule.run_as, record=fire.built_json, context=context, log=log)
+    return row, warnings
 
 
 def _pending(conn):
@@ -204,30 +210,34 @@ class Automations:
                                 "records trigger each other; change a condition to end the loop. The write "
                                 "itself was saved."))
                 continue
-            rec = None
+            lines = {}
             for rule in firing.rules:
-                log_rows.append(run_row(wctx.rt.name, rid, f"Rule '{rule.label}' fired ({wctx.event}).",
-                                        status="fired", rule=rule.name, now=now))
-                log_rows += [run_row(wctx.rt.name, rid, now=now, **e) for e in firing.inline.get(rule.name, ())]
-                if not rule.deferred:
-                    continue
-                if rec is None:
-                    rec = formula_record(wctx.service, wctx.rt, change.values, wctx.conn, rules.references)
-                row, warnings = self.build_row(wctx, rule, change, rec, firing.depth)
+                lines[rule.name] = [run_row(wctx.rt.name, rid, f"Rule '{rule.label}' fired ({wctx.event}).",
+                                            status="fired", rule=rule.name, now=now)]
+                lines[rule.name] += [run_row(wctx.rt.name, rid, now=now, **e) for e in firing.inline.get(rule.name, ())]
+            with_rows = [r for r in firing.rules if r.deferred]
+            alone = [line for r in firing.rules if not r.deferred for line in lines[r.name]]
+            if not with_rows:
+                log_rows += alone
+                continue
+            # the run log lines of the firing ride in its outbox rows: one INSERT less in the write
+            rec = formula_record(wctx.service, wctx.rt, change.values, wctx.conn, rules.references)
+            for n, rule in enumerate(with_rows):
+                row, _warnings = self.build_row(wctx, rule, change, rec, firing.depth,
+                                                log=lines[rule.name] + (alone if n == 0 else []))
                 out_rows.append(row)
-                log_rows += [run_row(wctx.rt.name, rid, w, status="error", rule=rule.name, outbox_id=row["id"],
-                                     code="workflow.E202", now=now) for w in warnings]
         if out_rows:
             wctx.conn.execute(insert(outbox), out_rows)
             self._written.put(wctx, [r["id"] for r in out_rows])
         if log_rows:
             wctx.conn.execute(insert(runs), log_rows)
 
-    def build_row(self, wctx, rule, change, rec, depth):
-        """The outbox row of one firing: its deferred actions resolved on the record as written."""
+    def build_row(self, wctx, rule, change, rec, depth, log=None):
+        """The outbox row of one firing: its deferred actions resolved on the record as written, the
+        firing's run log lines kept in it."""
         return build_outbox_row(self.config, wctx.service, wctx.conn, wctx.rt, change.values, rec, rule,
                                 event=wctx.event, depth=depth, actor=wctx.actor, now=wctx.now,
-                                prior_values=change.prior, creating=wctx.event is Event.CREATE)
+                                prior_values=change.prior, creating=wctx.event is Event.CREATE, log=log)
 
     def _delete_firings(self, wctx, rules):
         matching = rules.for_event(Event.DELETE)

@@ -82,8 +82,12 @@ def run_row(obj, record_id, message, *, status, rule=None, outbox_id=None, actio
 
 
 def outbox_row(*, id, origin, obj, record_id, rule, event, depth, actions_payload, max_attempts, now,
-               run_as=None, record=None, context=None):
+               run_as=None, record=None, context=None, log=None):
+    """An outbox row. ``log``: run log rows of the firing kept in the row itself (one INSERT less
+    in the triggering write; the run log reads them back)."""
     payload = {"actions": actions_payload, "run_as": run_as, "record": record, "context": context or {}}
+    if log:
+        payload["log"] = [dict(entry, outbox_id=id, created_at=entry["created_at"].isoformat()) for entry in log]
     return {"id": id, "origin": origin, "object": obj, "record_id": record_id, "rule": rule, "event": str(event),
             "depth": depth, "status": "pending", "attempts": 0, "max_attempts": max_attempts,
             "next_attempt_at": now, "locked_until": None, "enqueued_at": now, "last_error": None,
