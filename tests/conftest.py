@@ -14,6 +14,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 PG_URL = os.environ.get("TESSERA_TEST_POSTGRES_URL")
+
+# Under pytest-xdist each worker gets a Redis database of its own for the workflow tests
+# (gw0 -> 14, gw1 -> 13, ...), so one worker's flush never removes another's jobs.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw") and "TESSERA_TEST_WORKFLOW_REDIS_URL" not in os.environ:
+    os.environ["TESSERA_TEST_WORKFLOW_REDIS_URL"] = f"redis://127.0.0.1:6379/{14 - int(_WORKER[2:]) % 10}"
 DB_KINDS = ["sqlite", "postgresql"]
 
 
