@@ -5,12 +5,25 @@ from __future__ import annotations
 import datetime as _dt
 import json
 
-from sqlalchemy import insert, select
+from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, String, Table, Text, insert,
+                        select)
 
-from engine.db import utcnow
-from engine.security.model import field_history
+from engine.db import system_metadata, utcnow
 
 from .pipeline import Event
+
+field_history = Table(
+    "tessera_field_history", system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("object", String(64), nullable=False),
+    Column("record_id", String(36), nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("old_value", Text, nullable=True),
+    Column("new_value", Text, nullable=True),
+    Column("user_id", String(36), nullable=True, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_tessera_field_history_rec", "object", "record_id", "at"),
+)
 
 
 def iso_utc(value):

@@ -72,19 +72,6 @@ record_shares = Table(
     Index("ix_tessera_record_shares_user", "user_id", "object", "record_id"),
 )
 
-field_history = Table(
-    "tessera_field_history", system_metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("object", String(64), nullable=False),
-    Column("record_id", String(36), nullable=False),
-    Column("field", String(64), nullable=False),
-    Column("old_value", Text, nullable=True),
-    Column("new_value", Text, nullable=True),
-    Column("user_id", String(36), nullable=True, index=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Index("ix_tessera_field_history_rec", "object", "record_id", "at"),
-)
-
 audit_log = Table(
     "tessera_audit_log", system_metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
