@@ -22,6 +22,7 @@ import operator
 from sqlalchemy import (Boolean, Date, DateTime, Float, Numeric, String, and_, case, cast, false, func, literal,
                         not_, null, or_, true)
 from sqlalchemy.sql.elements import BindParameter, Case, Null
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.sqltypes import NullType
 
 from . import types as T
@@ -74,7 +75,7 @@ class _SQL(SqlHelpers):
     def _is_constant(self, node):
         if node.kind == "path":
             return node.value[0] == "$user"
-        if node.kind == "call" and node.value in NO_SQL:
+        if node.kind == "call" and (node.value in NO_SQL or getattr(node.extra.get("fdef"), "reads_record", False)):
             return False
         return all(self._is_constant(a) for a in node.args)
 
@@ -155,6 +156,7 @@ class _SQL(SqlHelpers):
         x = self.c(node.args[0])
         if node.value == "!":
             return not_(self.as_bool(x))
+        x = self.typed(x, T.NUMBER)
         return self.note(-x, *self.num_bound(x)) if node.value == "-" else x
 
     def k_binop(self, node):
@@ -326,6 +328,8 @@ def _untyped_null(expr):
         return expr.value is None and isinstance(expr.type, NullType)
     if isinstance(expr, Case):
         return all(_untyped_null(r) for _c, r in expr.whens) and (expr.else_ is None or _untyped_null(expr.else_))
+    if isinstance(expr, FunctionElement) and expr.name in ("coalesce", "nullif"):
+        return all(_untyped_null(a) for a in expr.clauses.clauses)
     return False
 
 
@@ -334,7 +338,8 @@ def _param_type(fdef, i, arg):
     spec = fdef.params[min(i, len(fdef.params) - 1)] if fdef.params else None
     if arg.type is not None or spec is None:
         return arg.type
-    return spec if isinstance(spec, str) and spec in T.FORMULA_TYPES else None
+    spec = spec if isinstance(spec, str) else spec[0]     # (date, datetime): a NULL date will do
+    return spec if spec in T.FORMULA_TYPES else None
 
 
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
