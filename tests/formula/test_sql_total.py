@@ -17,11 +17,10 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import (BigInteger, Boolean, Column, Date, MetaData, Numeric, String, Table, Text, create_engine,
-                        delete, func, insert, select)
+from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, MetaData, Numeric, String, Table, Text,
+                        create_engine, delete, func, insert, select)
 
 from engine.formula import FormulaSQLUnsupported, compile_formula
-from engine.metadata.field_types.scalar import UTCDateTime
 
 FIELDS = {"amount": "currency", "qty": "integer", "name": "text", "notes": "long_text", "stage": "picklist",
           "flag": "checkbox", "d": "date", "dt": "datetime", "tags": "multi_picklist",
@@ -149,7 +148,7 @@ def table(request, tmp_path_factory):
     t = Table(f"ftotal_{uuid.uuid4().hex[:8]}", md, Column("id", String(10), primary_key=True),
               Column("amount", Numeric(18, 2)), Column("qty", BigInteger), Column("name", String(255)),
               Column("notes", Text), Column("stage", String(255)), Column("flag", Boolean), Column("d", Date),
-              Column("dt", UTCDateTime()), Column("tags", Text))
+              Column("dt", DateTime(timezone=True)), Column("tags", Text))   # SQLite: UTC text, as the app stores it
     if request.param == "sqlite":
         engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('total') / 't.db'}")
     else:
