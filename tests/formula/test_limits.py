@@ -12,6 +12,7 @@ from engine.formula.limits import MAX_DEPTH, MAX_LENGTH, MAX_NODES
 
 FIELDS = {"name": "text", "amount": "currency", "a": "number"}
 SPLIT = "Split it into several formula fields"
+DEEP_HINT = "Use CASE() instead of nested IFs, or split it into several formula fields"
 
 
 def _error(source, fields=FIELDS, record=None):
@@ -26,19 +27,16 @@ def _error(source, fields=FIELDS, record=None):
     ("'" + "a" * 4_900_000 + "'", "formula.E009",
      f"The formula is 4,900,002 characters long; the limit is 20,000 (line 1, column 20001). {SPLIT}"),
     ("MAX(" + ", ".join(["1"] * MAX_NODES) + ")", "formula.E010",
-     "The formula has more than 3,000 parts (values, names, operators and function calls) "
-     f"(line 1, column 1). {SPLIT}"),
+     ("The formula has more than 3,000 parts (values, names, operators and function calls) "
+      f"(line 1, column 1). {SPLIT}")),
     ("1" + " + 1" * 600_000, "formula.E009",
      f"The formula is 2,400,001 characters long; the limit is 20,000 (line 1, column 20001). {SPLIT}"),
     ("1" + "+1" * 4000, "formula.E008",
-     "The formula is nested more than 100 levels deep (line 1, column 200). "
-     "Use CASE() instead of nested IFs, or split it into several formula fields"),
+     f"The formula is nested more than 100 levels deep (line 1, column 200). {DEEP_HINT}"),
     ("IF(amount > 1, 1, " * MAX_DEPTH + "0" + ")" * MAX_DEPTH, "formula.E008",
-     "The formula is nested more than 100 levels deep (line 1, column 19). "
-     "Use CASE() instead of nested IFs, or split it into several formula fields"),
+     f"The formula is nested more than 100 levels deep (line 1, column 19). {DEEP_HINT}"),
     ("-" * 200 + "1", "formula.E008",
-     "The formula is nested more than 100 levels deep (line 1, column 101). "
-     "Use CASE() instead of nested IFs, or split it into several formula fields"),
+     f"The formula is nested more than 100 levels deep (line 1, column 101). {DEEP_HINT}"),
     ("name = 'a\x00b'", "formula.E011", "The formula contains a NUL character (line 1, column 10). Remove it"),
     ("name = 'a\ud800'", "formula.E011",
      "The formula contains an invalid character (a lone surrogate) (line 1, column 10). Remove it"),
@@ -124,8 +122,8 @@ def test_regex_runs_in_linear_time_and_checks_patterns_from_fields():
 
 @pytest.mark.parametrize("source, code, message", [
     # int() of 10^999999 alone takes most of a minute: counts, days and digits are clamped first
-    ("DATE(2024, 1, 10^999999)", "formula.E320", "DATE(2024, 1, 1.000000000000000000000000000E+999999) "
-     "is not a valid date."),
+    ("DATE(2024, 1, 10^999999)", "formula.E320",
+     "DATE(2024, 1, 1.000000000000000000000000000E+999999) is not a valid date."),
     ("ADDMONTHS(TODAY(), 10^999999)", "formula.E323", "ADDMONTHS goes beyond the year 9999."),
     ("TODAY() + 10^999999", "formula.E308", "The date is out of range."),
     ("NOW() + 10^999900", "formula.E308", "The date/time is out of range."),
