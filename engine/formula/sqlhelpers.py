@@ -135,10 +135,10 @@ class SqlHelpers:
 
     def div(self, a, b):
         """a / b; NULL when b is 0 (Python raises)."""
+        ha, lb = self.num_bound(a)[0], self.num_bound(b)[1]   # |b| >= 10^-lb unless 0
         b = func.nullif(b, 0)
         if not self.pg:
             return cast(a, Float) / b
-        ha, lb = self.num_bound(a)[0], self.num_bound(b)[1]
         if ha + lb > NUM_CAP:
             a, ha = self.bounded(a), NUM_HI
         # PostgreSQL keeps at most 1000 digits after the point in a quotient
