@@ -88,6 +88,44 @@ class AccessAdmin:
                   change="create_role", role=name, parent=parent)
         return {"api_name": name, "label": label, "parent": parent}
 
+    def update_role(self, name, patch, actor):
+        """Change a role's label (the hierarchy is changed by creating roles; packs use this on upgrade)."""
+        require_admin(actor)
+        unknown = set(patch) - {"label"}
+        if unknown:
+            raise BadRequest("security.E012", f"Unknown key(s): {', '.join(sorted(unknown))}. Known: label.")
+        with self.engine.begin() as conn:
+            res = conn.execute(update(roles).where(roles.c.api_name == name)
+                               .values(label=str(patch.get("label") or name)[:120]))
+            if not res.rowcount:
+                raise NotFound("security.E404", f"Unknown role '{name}'.")
+            bump_security(conn)
+            audit(conn, "permission_change", user_id=actor.user_id, username=actor.username,
+                  change="update_role", role=name)
+
+    def delete_role(self, name, actor):
+        """Delete a role that no user holds, that has no child role and that no sharing rule names."""
+        require_admin(actor)
+        with self.engine.begin() as conn:
+            if conn.execute(select(roles.c.api_name).where(roles.c.api_name == name)).first() is None:
+                raise NotFound("security.E404", f"Unknown role '{name}'.")
+            holders = sorted(conn.execute(select(users.c.username).where(users.c.role == name)).scalars())
+            children = sorted(conn.execute(select(roles.c.api_name).where(roles.c.parent == name)).scalars())
+            rules = sorted(f"{r.object}.{r.name}" for r in conn.execute(select(sharing_rules).where(
+                (sharing_rules.c.owned_by_role == name) | (sharing_rules.c.share_with_role == name))))
+            if holders or children or rules:
+                what = "; ".join(x for x in (
+                    f"users {', '.join(holders)} hold it" if holders else "",
+                    f"roles {', '.join(children)} report to it" if children else "",
+                    f"sharing rules {', '.join(rules)} name it" if rules else "") if x)
+                raise Conflict("security.E022", f"Role '{name}' is in use ({what}); change those first.")
+            conn.execute(delete(role_closure).where((role_closure.c.ancestor == name)
+                                                    | (role_closure.c.descendant == name)))
+            conn.execute(delete(roles).where(roles.c.api_name == name))
+            bump_security(conn)
+            audit(conn, "permission_change", user_id=actor.user_id, username=actor.username,
+                  change="delete_role", role=name)
+
     # -- users -----------------------------------------------------------------
     def list_users(self, actor):
         require_admin(actor)
@@ -273,6 +311,18 @@ class AccessAdmin:
         require_admin(actor)
         with self.engine.connect() as conn:
             return [json.loads(r.doc) for r in conn.execute(select(permission_sets).order_by(permission_sets.c.api_name))]
+
+    def delete_permission_set(self, name, actor):
+        """Delete a permission set and its assignments to users."""
+        require_admin(actor)
+        with self.engine.begin() as conn:
+            res = conn.execute(delete(permission_sets).where(permission_sets.c.api_name == name))
+            if not res.rowcount:
+                raise NotFound("security.E404", f"Unknown permission set '{name}'.")
+            conn.execute(delete(user_permission_sets).where(user_permission_sets.c.permission_set == name))
+            bump_security(conn)
+            audit(conn, "permission_change", user_id=actor.user_id, username=actor.username,
+                  change="delete_permission_set", permission_set=name)
 
     def assign(self, username, ps_name, actor, *, remove=False):
         require_admin(actor)
