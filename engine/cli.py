@@ -162,13 +162,146 @@ def demo(host, port, records, no_serve):
 
 @main.group()
 def pack():
-    """Install, list and export packs (configuration bundles)."""
+    """List, validate, install, upgrade, uninstall and export packs (docs/packs.md)."""
+
+
+def _packs():
+    from engine.packs import packs
+
+    return packs(_services())
+
+
+def _show_plans(plans, verbose=True):
+    for plan in plans:
+        for line in plan.render(verbose=verbose):
+            click.echo(line)
+
+
+def _progress(text):
+    click.echo(f"... {text}", err=True)
+
+
+def _pack_fail(exc):
+    """A pack error: every problem on its own line (file:line: message), then exit 1."""
+    click.echo(f"error: {exc.message}", err=True)
+    sys.exit(1)
 
 
 @pack.command("list")
-def pack_list():
-    """List available packs."""
-    click.echo("no packs are installed or available yet")
+@click.option("--path", type=click.Path(exists=True, file_okay=False), help="Also look at the pack in DIR.")
+def pack_list(path):
+    """Available and installed packs, versions and status."""
+    from engine.security import SYSTEM_ACTOR
+
+    result = _packs().list(SYSTEM_ACTOR, path=path)
+    if not result["packs"]:
+        click.echo("no packs found")
+    for p in result["packs"]:
+        title = p["title"] if isinstance(p["title"], str) else p["title"].get("en", p["name"])
+        version = p["installed_version"] or p["available_version"]
+        extra = f" (available: {p['available_version']})" if p["status"] == "upgrade available" else ""
+        depends = f"  depends: {', '.join(f'{k} {v}' for k, v in p['depends'].items())}" if p["depends"] else ""
+        click.echo(f"{p['name']:<16} {version:<10} {p['status']:<18}{title}{extra}{depends}")
+        for problem in p["problems"]:
+            click.echo(f"    problem: {problem}")
+    for note in result["notes"]:
+        click.echo(f"note: {note}", err=True)
+
+
+@pack.command("validate")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+def pack_validate(directory):
+    """Run every check of install on the pack in DIRECTORY (its sample data too); change nothing."""
+    from engine.security import SYSTEM_ACTOR
+
+    try:
+        plans = _packs().validate(directory, SYSTEM_ACTOR)
+    except EngineError as exc:
+        _pack_fail(exc)
+    _show_plans(plans, verbose=False)
+    click.echo(f"{plans[-1].pack} {plans[-1].to_version}: valid")
+
+
+@pack.command("install")
+@click.argument("name")
+@click.option("--path", type=click.Path(exists=True, file_okay=False), help="Install the pack in DIR.")
+@click.option("--with-sample-data", is_flag=True, help="Load the pack's sample data (dates relative to today).")
+@click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
+def pack_install(name, path, with_sample_data, dry_run):
+    """Install NAME (and the packs it depends on), each in one transaction."""
+    from engine.security import SYSTEM_ACTOR
+
+    try:
+        plans = _packs().install(name, SYSTEM_ACTOR, path=path, with_data=with_sample_data, dry_run=dry_run,
+                                 progress=_progress)
+    except EngineError as exc:
+        _pack_fail(exc)
+    _show_plans(plans, verbose=dry_run)
+    if dry_run:
+        click.echo("dry run: nothing was changed")
+
+
+@pack.command("upgrade")
+@click.argument("name")
+@click.option("--path", type=click.Path(exists=True, file_okay=False), help="Upgrade to the pack in DIR.")
+@click.option("--allow-destructive", is_flag=True, help="Apply steps that archive fields or objects.")
+@click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
+def pack_upgrade(name, path, allow_destructive, dry_run):
+    """Apply the difference between the installed version of NAME and the new one."""
+    from engine.security import SYSTEM_ACTOR
+
+    try:
+        plans = _packs().upgrade(name, SYSTEM_ACTOR, path=path, allow_destructive=allow_destructive,
+                                 dry_run=dry_run, progress=_progress)
+    except EngineError as exc:
+        _pack_fail(exc)
+    _show_plans(plans, verbose=True)
+    if dry_run:
+        click.echo("dry run: nothing was changed")
+
+
+@pack.command("uninstall")
+@click.argument("name")
+@click.option("--purge", is_flag=True, help="Delete the pack's data for good instead of archiving it.")
+@click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
+def pack_uninstall(name, purge, dry_run):
+    """Remove what NAME added; its data is archived (restorable) unless --purge."""
+    from engine.security import SYSTEM_ACTOR
+
+    try:
+        plans = _packs().uninstall(name, SYSTEM_ACTOR, purge=purge, dry_run=dry_run, progress=_progress)
+    except EngineError as exc:
+        _pack_fail(exc)
+    _show_plans(plans, verbose=True)
+    if dry_run:
+        click.echo("dry run: nothing was changed")
+
+
+@pack.command("export")
+@click.argument("name")
+@click.option("--objects", "objects", required=True, help="Comma-separated object api_names.")
+@click.option("--with-data", is_flag=True, help="Write the objects' records as data/<object>.csv.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="The folder to write.")
+@click.option("--version", "version", default="1.0.0", show_default=True, help="The exported pack's version.")
+def pack_export(name, objects, with_data, out, version):
+    """Write the named objects (and their rules, layouts, views, processes, translations) as pack NAME."""
+    from engine.packs.export import export_pack
+    from engine.security import SYSTEM_ACTOR
+
+    names = [o.strip() for o in objects.split(",") if o.strip()]
+    try:
+        result = export_pack(_services(), name, names, out, SYSTEM_ACTOR, with_data=with_data, version=version)
+    except EngineError as exc:
+        _pack_fail(exc)
+    click.echo(f"exported {result['pack']} {result['version']} to {result['folder']}")
+    for f in result["files"]:
+        click.echo(f"  {f}")
+    for obj, n in result["records"].items():
+        click.echo(f"  data/{obj}.csv: {n} record(s)")
+    for dep, rng in result["depends"].items():
+        click.echo(f"  depends on {dep} {rng}")
+    for note in result["notes"]:
+        click.echo(f"note: {note}")
 
 
 @main.command()

@@ -240,6 +240,8 @@ class PackService:
             self._check_uninstall(name, live, merges, base)
         say(f"{name}: checking {len(merges)} object(s)")
         self._precheck(bound, name, merges, live, files)
+        if op == "install" and with_data and pack.data:
+            self._precheck_data(name, pack, merges, live, owned_rows)
         say(f"{name}: applying metadata")
         try:
             applier.apply_objects(bound, actor, merges, {n: live.get(n) for n in merges},
@@ -387,6 +389,36 @@ class PackService:
         if problems:
             raise problems_error(name, problems)
 
+    def _precheck_data(self, name, pack, merges, live, owned_rows):
+        """Every problem of the sample data (columns, values, keys) before anything is applied."""
+        final = dict(live)
+        final.update({n: m.target for n, m in merges.items() if m.target is not None})
+        known = {}
+        for kind, key in owned_rows:
+            if kind == "record":
+                obj, rkey = key.split("/", 1)
+                known.setdefault(obj, set()).add(rkey)
+        problems = []
+
+        def refs(target):
+            keys = set(known.get(target, set()))
+            table = pack.data.get(target)
+            if table is not None:
+                keys |= {row.get("_key") for _line, row in table.rows}
+            return keys
+
+        for obj, table in sorted(pack.data.items()):
+            doc = final.get(obj)
+            if doc is None:
+                problems.append(Problem(table.file, None, f"there is no object '{obj}' in this pack or the packs "
+                                                          f"it depends on{suggest(obj, final)}"))
+                continue
+            fields = {f["api_name"]: f for f in doc.get("fields") or []
+                      if f.get("type") in _WRITABLE_TYPES()}
+            problems += check_table(table, fields, refs)
+        if problems:
+            raise problems_error(name, problems)
+
     def _archive_records(self, bound, actor, records, merges, purge, plan):
         """Sample records in objects the pack does not archive go to the recycle bin (or away)."""
         gone = {n for n, m in merges.items() if m.archive}
@@ -427,6 +459,11 @@ class PackService:
 
 _ORDER = {"role": 0, "object": 1, "field": 2, "option": 3, "validation_rule": 4, "layout": 5, "list_view": 6,
           "automation_rule": 7, "approval_process": 8, "permission_set": 9, "sharing_rule": 10}
+
+
+def _WRITABLE_TYPES():
+    from engine.metadata.field_types import field_types
+    return {k for k in field_types.keys() if field_types.get(k).writable}
 
 
 def _obj_of(key):
