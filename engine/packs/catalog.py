@@ -16,7 +16,7 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from engine.errors import PackError
+from engine.errors import NotFoundError, PackError
 from engine.metadata.checks import suggest
 
 from .format import load_pack
@@ -102,7 +102,7 @@ def pick(found, name, path=None):
     """The pack ``name`` to use: the ``--path`` one, else the highest version found."""
     candidates = found.get(name)
     if not candidates:
-        raise PackError("packs.E002", f"Unknown pack '{name}'{suggest(name, found)}. Known: "
+        raise NotFoundError("packs.E002", f"Unknown pack '{name}'{suggest(name, found)}. Known: "
                         f"{', '.join(sorted(found)) or 'none'}.")
     if path is not None:
         for pack in candidates:
@@ -149,7 +149,7 @@ def resolve(found, name, installed, path=None):
         candidates = found.get(pack_name) or []
         if not candidates:
             where = f"Pack '{by}' depends on '{pack_name}'" if by else f"Unknown pack '{pack_name}'"
-            raise PackError("packs.E006" if by else "packs.E002",
+            raise (PackError if by else NotFoundError)("packs.E006" if by else "packs.E002",
                             f"{where}{suggest(pack_name, found) if not by else ''}, which was not found in "
                             f"packs/, the '{ENTRY_POINT_GROUP}' entry points or --path.")
         if wanted is not None:

@@ -16,7 +16,7 @@ import logging
 from sqlalchemy import delete, insert, select, update
 
 from engine.db import utcnow
-from engine.errors import EngineError, Forbidden, MetadataError, PackError, RecordValidationError
+from engine.errors import EngineError, Forbidden, MetadataError, NotFoundError, PackError, RecordValidationError
 from engine.metadata.checks import check_object, suggest
 from engine.metadata.store import load_docs
 from engine.security import SYSTEM_ACTOR
@@ -125,7 +125,7 @@ class PackService:
         found, _notes = self.catalog(path)
         installed = {n: r["version"] for n, r in self.installed().items()}
         if name not in installed:
-            raise PackError("packs.E009", f"Pack '{name}' is not installed{suggest(name, installed)}; install "
+            raise NotFoundError("packs.E009", f"Pack '{name}' is not installed{suggest(name, installed)}; install "
                             "it first.")
         pack = pick(found, name, path)
         have, want = parse_version(installed[name], quiet=True), parse_version(pack.version)
@@ -154,7 +154,7 @@ class PackService:
         require_admin(actor)
         installed = self.installed()
         if name not in installed:
-            raise PackError("packs.E009", f"Pack '{name}' is not installed{suggest(name, installed)}.")
+            raise NotFoundError("packs.E009", f"Pack '{name}' is not installed{suggest(name, installed)}.")
         users = sorted(n for n, r in installed.items() if name in (r["manifest"].get("depends") or {}))
         if users:
             raise PackError("packs.E011", f"Pack '{name}' cannot be uninstalled: {', '.join(users)} "
