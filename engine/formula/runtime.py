@@ -61,7 +61,12 @@ def fixed_length(v):
 
 def number_text(v):
     """TEXT(number): fixed-point, never an exponent; refused when longer than ``MAX_TEXT``."""
-    size = fixed_length(v)
+    if -1000 < v.adjusted() < 1000:   # the text is no longer than the number's own digits (+1000)
+        text = format(v, "f")
+        if len(text) > MAX_TEXT:
+            text_too_long("TEXT", len(text))
+        return text
+    size = fixed_length(v)   # 1E+999999 would be a million characters: measured before writing
     if size > MAX_TEXT:
         text_too_long("TEXT", size)
     return format(v, "f")
