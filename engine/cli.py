@@ -319,5 +319,19 @@ def worker(interval, burst):
     run_worker(_services(), interval=interval, burst=burst, echo=click.echo)
 
 
+@main.group()
+def analytics():
+    """Customer value (RFM) and the other stored analytics (docs/reports.md)."""
+
+
+@analytics.command("refresh")
+@click.option("--model", help="Refresh this RFM model only (default: every model).")
+def analytics_refresh(model):
+    """Recompute the RFM scores now (the workflow scheduler also does it every refresh_hours)."""
+    reports = _services().extensions["reports"]
+    for name, count in reports.analytics.rfm.refresh(model).items():
+        click.echo(f"{name}: {count} record(s) scored")
+
+
 if __name__ == "__main__":
     main()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from engine import workflow
+from engine import reports, workflow
 from engine.config import Config
 from engine.db import init_db, make_engine
 from engine.metadata.store import MetadataHooks, MetadataStore
@@ -29,7 +29,7 @@ from engine.security.sessions import actor_for_user, resolve_session, resolve_to
 log = logging.getLogger("tessera")
 
 # Subsystems that add their own hooks and tables: ``install(services)`` each, in order.
-SUBSYSTEMS = (workflow.install,)
+SUBSYSTEMS = (workflow.install, reports.install)
 
 
 @dataclass

@@ -128,7 +128,7 @@ def _before():
 
 
 def register_api(app):
-    from . import approvals, formula, metadata, openapi, packs, records, security, workflow  # noqa: F401  (routes)
+    from . import approvals, formula, metadata, openapi, packs, records, reports, security, workflow  # noqa: F401
 
     app.register_blueprint(api)
 

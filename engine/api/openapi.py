@@ -33,7 +33,7 @@ from . import api, svc
 
 # Route modules that describe their own endpoints with ``openapi_paths(objects)`` (``objects``:
 # the object names the reader may read, for per-object record routes) and ``openapi_schemas()``.
-SELF_DESCRIBED = ("workflow", "approvals", "packs")
+SELF_DESCRIBED = ("workflow", "approvals", "reports", "packs")
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message", "fields"],

@@ -32,6 +32,8 @@ class FunctionDef:
     special: str | None = None         # the checker/compiler treat these forms themselves
     check: object = None               # fn(arg_nodes) -> (arg index, message, hint) or None: compile time
     builtin: bool = False              # shipped with the engine (plugins' text results are length-checked)
+    reads_record: bool = False         # depends on the row even without field arguments (IN_SEGMENT):
+                                       # the SQL compiler never folds a call of it into a constant
     doc: str = ""
     family: str = "other"
     examples: tuple = field(default_factory=tuple)
