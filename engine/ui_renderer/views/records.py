@@ -6,7 +6,7 @@ from flask import flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from engine.errors import ConflictError, EngineError, NotFound, RecordValidationError, StaleVersionError
+from engine.errors import ConflictError, EngineError, NotFound, RecordValidationError, StaleVersionError, WorkflowError
 from engine.records.history import field_history_of
 from engine.security import access as acl
 
@@ -16,6 +16,7 @@ from ..listing import build_list_page, default_columns, name_search
 from ..viewmodels import (DisplayContext, SectionView, field_view, key_fields, layout_sections, lookup_names,
                           object_view)
 from . import fresh_metadata, pages
+from .workflow import lock_notice, record_workflow
 
 RELATED_ROWS = 5
 MASS_LIMIT = 200
@@ -194,7 +195,7 @@ def edit_record(obj, rid):
     rec = svc.get(obj, rid, g.actor)
     svc.lock_for_edit(obj, rid, g.actor)
     return _render_form(rt, record=rec, action=url_for("pages.edit_record", obj=obj, rid=rid),
-                        cancel_url=url_for("pages.record", obj=obj, rid=rid))
+                        cancel_url=url_for("pages.record", obj=obj, rid=rid), notice=lock_notice(rt, rec))
 
 
 @pages.post("/o/<obj>/<rid>/edit")
@@ -211,7 +212,7 @@ def update_record(obj, rid):
     if not errors:
         try:
             svc.update(obj, rid, data, g.actor, if_match=int(version) if version.isdigit() else None)
-        except (RecordValidationError, ConflictError) as exc:
+        except (RecordValidationError, ConflictError, WorkflowError) as exc:   # WorkflowError: an approval lock
             errors = exc.fields or {"_record": [exc.message]}
         except StaleVersionError:
             notice, status = _("Someone else changed this record while you edited it. Your values are "
@@ -249,7 +250,8 @@ def record(obj, rid):
                            related=_related(rt, rec, svc) if not rec.get("deleted_at") else [],
                            history=history_rows, deleted=bool(rec.get("deleted_at")),
                            system=[field_view(rt, n, rec, ctx) for n in
-                                   ("created_at", "created_by", "updated_at", "updated_by")])
+                                   ("created_at", "created_by", "updated_at", "updated_by")],
+                           workflow=record_workflow(rt, rec))
 
 
 def _related_specs(rt):
