@@ -151,8 +151,9 @@ def archive_objects(store, actor, names, current):
             gone.discard(name)
             continue
         doc = copy.deepcopy(store_doc(store, name))
+        # formulas go too: one may read a roll-up or a lookup that goes (they hold no data)
         keep = [f for f in doc.get("fields") or [] if f.get("target") not in gone
-                and (f.get("summary") or {}).get("object") not in gone]
+                and (f.get("summary") or {}).get("object") not in gone and f.get("type") != "formula"]
         if len(keep) != len(doc.get("fields") or []):
             doc["fields"] = keep
             for kind in ITEM_KINDS:
