@@ -135,6 +135,8 @@ class Runner:
             ).values(locked_until=lease, attempts=t.c.attempts + 1, updated_at=now).returning(*t.c)).mappings().first()
             if row is None:
                 return None, None
+            if row["attempts"] == 1 and row["last_error"] is None:
+                return row, set()          # a first attempt ever (an admin's retry keeps last_error)
             done = set(conn.execute(select(applied.c.key).where(applied.c.outbox_id == outbox_id)).scalars())
             return row, done
 
