@@ -127,8 +127,8 @@ def compile_report(reader, actor, doc, *, extra_filters=(), for_check=False):
             problems.add(f"buckets[{i}].name", f"bucket '{b['name']}' is defined twice")
             continue
         ref = ctx.field(f"buckets[{i}].field", b["field"])
-        if ref is not None:
-            buckets[b["name"]] = _bucket(ctx, f"buckets[{i}]", b, ref)
+        # a bucket that failed is None: its groupings say nothing more (the problem is reported once)
+        buckets[b["name"]] = _bucket(ctx, f"buckets[{i}]", b, ref) if ref is not None else None
 
     groups = []
     for i, g in enumerate(doc.get("group_by") or []):
@@ -231,6 +231,8 @@ def _group(ctx, path, g, buckets, index):
     if "bucket" in g or ("field" in g and g["field"] in buckets and "." not in g["field"]):
         name = g.get("bucket") or g["field"]
         bucket = buckets.get(name)
+        if bucket is None and name in buckets:
+            return None
         if bucket is None:
             ctx.problems.add(f"{path}.bucket", f"unknown bucket '{name}'; define it under 'buckets'")
             return None
@@ -402,7 +404,7 @@ def period_start(expr, granularity, dialect, is_datetime=False):
         return func.strftime("%Y-01-01", expr)
     if granularity == "quarter":
         month = (cast(func.strftime("%m", expr), Integer) - 1) // 3 * 3 + 1
-        return func.printf("%s-%02d-01", func.strftime("%Y", expr), month)
+        return func.nullif(func.printf("%s-%02d-01", func.strftime("%Y", expr), month), "-00-01")   # NULL stays NULL
     shift = (cast(func.strftime("%w", expr), Integer) + 6) % 7
     return func.date(expr, literal("-").concat(cast(shift, String())).concat(" days"))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 
@@ -268,10 +269,25 @@ class DocumentStore:
 
 
 def _clean(doc):
-    doc = copy.deepcopy(doc) if isinstance(doc, dict) else doc
+    """A copy without ``_meta``, numbers as JSON numbers (the API reads fractions as Decimal)."""
+    doc = _plain(doc) if isinstance(doc, dict) else doc
     if isinstance(doc, dict):
         doc.pop("_meta", None)
     return doc
+
+
+def _plain(value, depth=0):
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
+        return int(value) if value == value.to_integral_value() and abs(value) < 2 ** 63 else float(value)
+    if depth > 50:
+        return value
+    if isinstance(value, dict):
+        return {k: _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, depth + 1) for v in value]
+    return copy.copy(value)
 
 
 def _iso(value):

@@ -161,7 +161,7 @@ def quote(text):
 def literal_formula(value, ftype):
     """``value`` (as read from SQL) written as a formula literal of type ``ftype``."""
     if ftype == "number":
-        return str(Decimal(str(value)).normalize()) if not isinstance(value, bool) else str(int(value))
+        return format(Decimal(str(value)).normalize(), "f") if not isinstance(value, bool) else str(int(value))
     if ftype == "boolean":
         return "TRUE" if value else "FALSE"
     if ftype == "date":

@@ -58,8 +58,8 @@ class ReportsService:
     def preview(self, doc, actor, *, snapshot=None, **kw):
         """Run an unsaved report document (the report builder's preview); ``name`` may be left out."""
         if isinstance(doc, dict):
-            doc = dict(doc)
-            doc.pop("_meta", None)
+            from .documents import _clean
+            doc = _clean(doc)
             doc.setdefault("name", PREVIEW_NAME)
         problems = schema_problems("report", doc)
         if problems:
@@ -108,7 +108,8 @@ class ReportsService:
 
     def chart_of(self, doc, actor, *, snapshot=None, filter=None, chart=None, extra_filters=(), width=800,
                  height=450):
-        doc = {k: v for k, v in doc.items() if k != "_meta"}
+        from .documents import _clean
+        doc = _clean(doc)
         chart = chart or doc.get("chart")
         if not chart:
             raise InvalidRequestError("reports.E023", f"Report '{doc['name']}' has no chart; add one under "
