@@ -19,7 +19,7 @@ from packaging.version import InvalidVersion, Version
 from engine.errors import NotFoundError, PackError
 from engine.metadata.checks import suggest
 
-from .format import load_pack
+from .format import load_pack, problems_error
 
 ENTRY_POINT_GROUP = "tessera.packs"
 MAX_DEPTH = 3
@@ -161,6 +161,8 @@ def resolve(found, name, installed, path=None):
             pack = max(fitting, key=lambda p: parse_version(p.version, quiet=True))
         else:
             pack = pick(found, pack_name, path)
+        if pack.problems:
+            raise problems_error(pack.name, pack.problems)
         check_engine(pack)
         visiting.append(pack_name)
         for dep, rng in sorted(pack.depends.items()):

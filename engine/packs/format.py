@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -33,6 +34,7 @@ OBJECT_PACK_KEYS = ("extends",)          # keys of an object file that are the p
 EXTENSION_KEYS = ("api_name", "extends", "fields", "validation_rules", "layouts", "list_views",
                   "automation_rules", "approval_processes")
 ITEM_KINDS = ("validation_rules", "layouts", "list_views", "automation_rules", "approval_processes")
+PACK_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 OTHER_KINDS = ("reports", "dashboards", "segments")    # folders element kinds of other subsystems claim
 KNOWN_ENTRIES = {"pack.yaml", "security.yaml", "objects", "data", "i18n", "README.md", "readme.md", "docs"}
 
@@ -109,12 +111,55 @@ def _read(path, root):
         return rel, None, Problem(rel, None, f"cannot be read: {exc.strerror}")
 
 
+def show_path(parts):
+    """``['roles', 0, 'api_name']`` -> ``roles[0].api_name``."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def problems_error(pack_name, problems, code="packs.E001", what="has problems; nothing was applied"):
+    """One ``PackError`` listing every problem as ``file:line: message``."""
+    from engine.errors import PackError
+
+    texts = [str(p) for p in problems]
+    return PackError(code, f"Pack '{pack_name}' {what}:\n" + "\n".join(texts), fields={"problems": texts})
+
+
+def _duplicates(ofile):
+    """Duplicate fields, options and named elements of an object file (the merge would hide them)."""
+    problems = []
+    doc, lines = ofile.doc, ofile.lines
+
+    def dup(kind, items, key, path, shown=None):
+        seen = {}
+        for i, item in enumerate(items or []):
+            if not isinstance(item, dict) or not isinstance(item.get(key), str):
+                continue
+            if item[key] in seen:
+                problems.append(Problem(ofile.file, lines.line_of(path + (i, key)),
+                                        f"{shown or show_path(list(path))}[{i}].{key}: duplicate {kind} '{item[key]}' "
+                                        f"(also on line {lines.line_of(path + (seen[item[key]],))})"))
+            seen.setdefault(item[key], i)
+
+    fields = doc.get("fields") if isinstance(doc.get("fields"), list) else []
+    dup("field", fields, "api_name", ("fields",))
+    for i, fdoc in enumerate(fields):
+        if isinstance(fdoc, dict) and isinstance(fdoc.get("options"), list):
+            dup("option", fdoc["options"], "value", ("fields", i, "options"), f"fields.{fdoc.get('api_name')}.options")
+    for kind in ITEM_KINDS:
+        if isinstance(doc.get(kind), list):
+            dup(kind[:-1].replace("_", " "), doc[kind], "name", (kind,))
+    return problems
+
+
 def _schema(validator_, value, lines, prefix=()):
     out = []
     for path, message in _schema_problems(validator_, value, "$"):
         from .source import split_json_path
         parts = split_json_path(path)[1:]
-        shown = ".".join(str(p) for p in parts)
+        shown = show_path(parts)
         out.append(Problem(lines.file, lines.line_of(tuple(prefix) + tuple(parts)),
                            f"{shown + ': ' if shown else ''}{message}"))
     return out
@@ -141,7 +186,7 @@ def load_pack(root, source="path", kinds=None):
     if isinstance(meta.get("version"), (int, float)):
         problems.append(Problem(rel, lines.line_of(("version",)),
                                 f"version: write it as text, e.g. version: \"{meta['version']}.0\""))
-    name = meta.get("name") if isinstance(meta.get("name"), str) else root.name
+    name = meta["name"] if isinstance(meta.get("name"), str) and PACK_NAME.fullmatch(meta["name"]) else root.name
     pack = PackDef(name=name, version=str(meta.get("version")), meta=meta, root=root, source=source)
     pack.lines[rel] = lines
     for entry in sorted(root.iterdir()):
@@ -216,6 +261,7 @@ def _load_objects(pack, root):
                                         f"pack; it cannot set {', '.join(repr(e) for e in extra)}"))
         body = {k: copy.deepcopy(v) for k, v in doc.items() if k not in OBJECT_PACK_KEYS}
         pack.objects[api_name] = ObjectFile(api_name, rel, body, lines, extends)
+        problems += _duplicates(pack.objects[api_name])
         pack.lines[rel] = lines
     return problems
 

@@ -25,7 +25,7 @@ from . import apply as applier
 from .bound import bind_services
 from .catalog import discover, parse_version, pick, resolve
 from .data import check_table, load_data
-from .format import ITEM_KINDS
+from .format import ITEM_KINDS, problems_error
 from .kinds import kinds_for
 from .merge import PlanItem, elements_of, merge_object
 from .plan import Plan
@@ -42,12 +42,6 @@ class _Rollback(Exception):
 def require_admin(actor):
     if actor is None or not getattr(actor, "is_admin", False):
         raise Forbidden("packs.E403", "Only administrators may install, upgrade, uninstall or export packs.")
-
-
-def problems_error(pack_name, problems, code="packs.E001", what="has problems; nothing was applied"):
-    """One ``PackError`` listing every problem as ``file:line: message``."""
-    texts = [str(p) for p in problems]
-    return PackError(code, f"Pack '{pack_name}' {what}:\n" + "\n".join(texts), fields={"problems": texts})
 
 
 class PackService:
@@ -512,7 +506,8 @@ def _map_problems(problems, files, merges):
         parts = split_json_path(path or "")
         obj = parts[1] if len(parts) > 1 and parts[0] == "objects" else None
         ofile = files.get(obj)
-        shown = ".".join(str(p) for p in parts[2:]) if obj else (path or "")
+        shown = (path or "")[len(f"objects.{obj}."):] if obj and (path or "").startswith(f"objects.{obj}.") \
+            else (path or "")
         if ofile is None:
             out.append(Problem(f"objects/{obj}.yaml" if obj else "pack", None,
                                f"{shown + ': ' if shown else ''}{message}"))
