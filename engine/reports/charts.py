@@ -6,6 +6,7 @@ or one line per value). ``number`` is a KPI: the grand total of ``y``, written a
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
@@ -55,7 +56,7 @@ def render_chart(result, chart, *, title=None, width=800, height=450):
         c = cls(**config, **extra)
         for g in top:
             c.add(_label(g["key"].get(x)), [_num(g["values"].get(y))])
-        return c.render()
+        return _no_script(c.render())
     stacked = bool(chart.get("stacked", series is not None and kind in ("bar", "column")))
     cls = {("bar", False): pygal.HorizontalBar, ("bar", True): pygal.HorizontalStackedBar,
            ("column", False): pygal.Bar, ("column", True): pygal.StackedBar,
@@ -80,7 +81,16 @@ def render_chart(result, chart, *, title=None, width=800, height=450):
             c.add(name, values)
     else:
         c.add(aggs.get(y, {}).get("label") or y, [_num(g["values"].get(y)) for g in top])
-    return c.render()
+    return _no_script(c.render())
+
+
+_SCRIPT = re.compile(rb"<script\b[^>]*>.*?</script>", re.S)
+
+
+def _no_script(svg):
+    """pygal writes its tooltip configuration as an inline script even with ``js=[]``: the chart is
+    static, and an image needs no script."""
+    return _SCRIPT.sub(b"", svg)
 
 
 def _number_svg(value, title, *, width=400, height=200):
