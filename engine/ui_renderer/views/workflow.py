@@ -260,7 +260,7 @@ def operate(obj, rid, op):
             getattr(svc, op)(obj, rid, g.actor, comment=comment)
     except REFUSALS as exc:
         state = {"key": (obj, rid), "op": op, "errors": {_field_of(exc, op): [exc.message]}, "message": exc.message,
-                 "values": {"comment": comment or "", "to": to, "from": from_user or ""}}
+                 "typed": {"comment": comment or "", "to": to, "from": from_user or ""}}
         if back == "inbox":
             return inbox(state=state, status=422)
         from .records import record
@@ -363,7 +363,11 @@ def record_workflow(rt, rec):
     runs = workflow().runs_of(rt.name, rec["id"], actor, records(), limit=RUNS_SHOWN)
     out["runs"] = [dict(r, line=run_line(r["message"]), status_label=RUN_STATUS.get(r["status"], r["status"]))
                    for r in runs]
-    out["show_approval"] = bool(processes) or req is not None
+    out["show_approval"] = bool(processes) or req is not None or bool(state)
+    op = state.get("op")
+    # a refusal whose form is not on the page (any more): its message goes to the top of the card
+    state["at_top"] = op in ("submit", "recall") or (op in ("approve", "reject") and not out["can_decide"]) or (
+        op == "reassign" and not out["can_reassign"])
     return out
 
 
