@@ -127,7 +127,8 @@ class Trend:
         empty = 0 if fn in ZERO_WHEN_EMPTY else None
 
         def value_at(day):
-            return values.get(period_label(day, gran), empty)
+            value = values.get(period_label(day, gran))
+            return empty if value is None else value   # a sum over blanks only is 0, like no records
 
         out = []
         for day in periods:
