@@ -19,6 +19,8 @@ reads another object's formula field simply goes in the next round. Each call is
 from __future__ import annotations
 
 import copy
+import json
+import re
 
 from engine.errors import EngineError, MetadataError
 from engine.metadata.field_types import field_types
@@ -61,13 +63,18 @@ def stage_doc(current, target, stage):
 
 
 def removal_doc(current, target):
-    """``current`` without the fields and named elements that ``target`` no longer has."""
+    """``current`` without the fields and named elements that ``target`` no longer has. An element
+    that names a field going away (a layout listing it) is left out too until the last stage puts
+    the target's version back — all inside the pack's one transaction."""
     doc = copy.deepcopy(current)
     names = {f["api_name"] for f in target.get("fields") or []}
+    gone = [f["api_name"] for f in doc.get("fields") or [] if f["api_name"] not in names]
     doc["fields"] = [f for f in doc.get("fields") or [] if f["api_name"] in names]
+    mentions = re.compile(r"\b(" + "|".join(map(re.escape, gone)) + r")\b") if gone else None
     for kind in ITEM_KINDS:
         keep = {i.get("name") for i in target.get(kind) or []}
-        items = [i for i in doc.get(kind) or [] if i.get("name") in keep]
+        items = [i for i in doc.get(kind) or [] if i.get("name") in keep
+                 and not (mentions and mentions.search(json.dumps(i)))]
         if items:
             doc[kind] = items
         else:
@@ -88,9 +95,11 @@ class Step:
             store.delete_object(self.name, actor)
         else:
             doc = self.doc
+            # a field added again that the object's archive holds comes back with its values
+            restore = tuple(f["api_name"] for f in doc.get("fields") or [])
             store.change(self.name, lambda _old: copy.deepcopy(doc), actor=actor, action="pack_update",
                          summary=f"pack: {self.summary}" if getattr(self, "summary", "") else "pack update",
-                         restore_fields=())
+                         restore_fields=restore)
 
 
 def converge(store, steps, actor):

@@ -308,7 +308,8 @@ class PackService:
                                                            "only extend objects of the packs it depends on "
                                                            "(add it to depends in pack.yaml)"))
                     continue
-                host = {f["api_name"] for f in live[obj].get("fields") or []}
+                host = {f["api_name"] for f in live[obj].get("fields") or []
+                        if owned_rows.get(("field", f"{obj}.{f['api_name']}"), {}).get("pack") != pack.name}
                 new.update(elements_of(obj, ofile.doc, owner=False, host_fields=host))
             else:
                 owner = owners.get(obj)
