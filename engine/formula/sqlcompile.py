@@ -21,9 +21,9 @@ import operator
 
 from sqlalchemy import (Boolean, Date, DateTime, Float, Numeric, String, and_, case, cast, false, func, literal,
                         not_, null, or_, true)
-from sqlalchemy.sql.elements import BindParameter, Case, Null
+from sqlalchemy.sql.elements import BindParameter, Case, ColumnClause, Null
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.sql.sqltypes import NullType
+from sqlalchemy.sql.sqltypes import Integer, NullType
 
 from . import types as T
 from .errors import FormulaError, FormulaSQLUnsupported
@@ -59,6 +59,7 @@ class _SQL(SqlHelpers):
         self.bz = compiled.blank_as_zero
         self.arg_types = ()     # formula types of the arguments of the call being compiled
         self._init_bounds()
+        self._two_valued = {}   # id(expr) -> expr: boolean expressions that are never NULL
         now = context.get("now") or _dt.datetime.now(UTC)
         self.env = Env({}, None, True, context.get("user") or {}, now if now.tzinfo else now.replace(tzinfo=UTC))
 
@@ -149,13 +150,20 @@ class _SQL(SqlHelpers):
         return expr  # SQLite is dynamically typed: a CAST there would change values
 
     def as_bool(self, expr):
+        if id(expr) in self._two_valued:   # never NULL already: keep it plain for the planner
+            return expr
         return func.coalesce(self.typed(expr, T.BOOLEAN), false())
+
+    def two_valued(self, expr):
+        """Note that ``expr`` is TRUE or FALSE, never NULL (``as_bool`` leaves it as it is)."""
+        self._two_valued[id(expr)] = expr
+        return expr
 
     # -- operators ------------------------------------------------------------------------
     def k_unary(self, node):
         x = self.c(node.args[0])
         if node.value == "!":
-            return not_(self.as_bool(x))
+            return self.two_valued(not_(self.as_bool(x)))
         x = self.typed(x, T.NUMBER)
         return self.note(-x, *self.num_bound(x)) if node.value == "-" else x
 
@@ -164,11 +172,14 @@ class _SQL(SqlHelpers):
         a, b = node.args
         if op in ("||", "&&"):
             xa, xb = self.as_bool(self.c(a)), self.as_bool(self.c(b))
-            return or_(xa, xb) if op == "||" else and_(xa, xb)
+            return self.two_valued(or_(xa, xb) if op == "||" else and_(xa, xb))
         if op == "&":
             parts = []
             self._concat_parts(node, parts)
             return self.concat(parts)
+        plain = self._plain_comparison(node)
+        if plain is not None:
+            return plain
         xa, xb = self.c(a), self.c(b)
         ot = node.extra.get("operand_type")
         if op in ("+", "-", "*", "/", "^"):
@@ -198,6 +209,46 @@ class _SQL(SqlHelpers):
         if op == "/":
             return self.div(xa, xb)
         return self.power(xa, xb)
+
+    def _plain_comparison(self, node):
+        """``field <op> constant`` as ``col <op> :v AND col IS NOT NULL``, or None.
+
+        The general forms wrap the column (``NULLIF(stage, '') IS NOT DISTINCT FROM 'X'``,
+        ``COALESCE(amount > 5, FALSE)``, a cast of an integer to NUMERIC), which keeps an index on
+        the column from serving the filter. With a stored column on one side and a constant that
+        is not blank on the other, the plain comparison selects the same rows: a blank column
+        (NULL, or '' for text, which equals no text that is not blank) matches nothing, as in
+        Python; and ``AND col IS NOT NULL`` keeps it TRUE or FALSE under NOT. Text is compared
+        this way for ``=`` only: ordering puts '' (blank) before every text, and PostgreSQL
+        orders text by code point only through ``COLLATE "C"``.
+        """
+        op = node.value
+        if op not in _PLAIN or self.bz:
+            return None
+        a, b = node.args
+        if a.kind != "path" and b.kind == "path":
+            a, b, op = b, a, _FLIP[op]
+        t = node.extra.get("operand_type")
+        if a.kind != "path" or len(a.value) != 1 or a.value[0] == "$user" or not self._is_constant(b) \
+                or not (a.type == b.type == t) or (t == T.TEXT and op != "=") \
+                or t not in (T.TEXT, T.NUMBER, T.DATE, T.DATETIME) or (t == T.DATETIME and not self.pg):
+            return None
+        col = self.resolve(tuple(a.value))
+        if not isinstance(col, ColumnClause):
+            return None     # a formula field or a related field: an expression, not a column
+        try:
+            value = compile_node(b, self.bz)(self.env)
+        except (FormulaError, ArithmeticError, ValueError, TypeError, RecursionError):
+            return None
+        if value is None or value == "":
+            return None
+        if t == T.NUMBER and isinstance(col.type, Integer):
+            if not value.is_finite() or value != value.to_integral_value() or not -2 ** 63 <= value < 2 ** 63:
+                return None
+            bound = literal(int(value), col.type)   # bigint against bigint: no cast of the column
+        else:
+            bound = self.bind(value, t)
+        return self.two_valued(and_(_ORDER_ALL[op](col, bound), col.is_not(None)))
 
     def _concat_parts(self, node, out):
         """The operands of a whole chain ``a & b & (c & d)``, joined at once (one length check)."""
@@ -273,14 +324,15 @@ class _SQL(SqlHelpers):
                  for i in range(1, len(node.args) - 1, 2)]
         return case(*whens, value=subject, else_=self.typed(self.c(node.args[-1]), node.type))
 
+    # AND, OR and NOT of two-valued operands are two-valued: no COALESCE around them
     def sp_and(self, node):
-        return and_(*[self.as_bool(self.c(a)) for a in node.args])
+        return self.two_valued(and_(*[self.as_bool(self.c(a)) for a in node.args]))
 
     def sp_or(self, node):
-        return or_(*[self.as_bool(self.c(a)) for a in node.args])
+        return self.two_valued(or_(*[self.as_bool(self.c(a)) for a in node.args]))
 
     def sp_not(self, node):
-        return not_(self.as_bool(self.c(node.args[0])))
+        return self.two_valued(not_(self.as_bool(self.c(node.args[0]))))
 
     def sp_isblank(self, node):
         x = self.c(node.args[0])
@@ -343,5 +395,8 @@ def _param_type(fdef, i, arg):
 
 
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_ORDER_ALL = dict(_ORDER, **{"=": operator.eq})
+_PLAIN = frozenset(_ORDER_ALL)
+_FLIP = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 __all__ = ["compile_sql", "sql_supported"]
