@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import (Date, DateTime, Float, Integer, Numeric, String, and_, case, cast, distinct, func,
-                        literal, literal_column, null, over, select, union_all)
+                        literal, literal_column, null, over, select, type_coerce, union_all)
 
 from engine.errors import EngineError
 from engine.formula import FormulaError, compile_formula
@@ -496,9 +496,13 @@ def _agg_sql(a, src, j, *, pg):
         return func.count(x)
     if a.fn == "count_distinct":
         return func.count(distinct(x))
+    # an average or a median is not of its field's scale: without a type of their own, SQLAlchemy would
+    # round them to the field's decimals (Numeric(18, 2))
     if a.fn == "median":
         if pg:
-            return func.percentile_cont(0.5).within_group(x)
+            return type_coerce(func.percentile_cont(0.5).within_group(x), Numeric())
         rn, n = src.c[f"rn{j}"], src.c[f"n{j}"]
-        return func.avg(case((rn.in_([(n + 1) // 2, (n + 2) // 2]), x)))
+        return type_coerce(func.avg(case((rn.in_([(n + 1) // 2, (n + 2) // 2]), x))), Numeric())
+    if a.fn == "avg":
+        return type_coerce(func.avg(x), Numeric())
     return getattr(func, a.fn)(x)

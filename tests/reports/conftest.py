@@ -124,7 +124,7 @@ def num(v):
     return None if v is None else Decimal(str(v))
 
 
-def close(a, b, places=6):
+def close(a, b, places=9):
     """Numbers equal to ``places`` decimals (SQLite computes in floats); other values equal."""
     if isinstance(a, (int, float, Decimal)) and isinstance(b, (int, float, Decimal)) \
             and not isinstance(a, bool) and not isinstance(b, bool):

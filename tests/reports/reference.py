@@ -113,6 +113,8 @@ def group_by(records, groups, aggregates, related=None, buckets=None):
                     get = a.get("python") or getter(a["field"], related)
                     values[a["name"]] = aggregate(a["fn"], [get(r) for r in recs])
             out[key] = values
+    if () not in out:       # no record at all: the grand total is still there
+        out[()] = {a["name"]: 0 if a["fn"] in ("count", "count_distinct") else None for a in aggregates}
     return out
 
 
