@@ -171,22 +171,30 @@ class PackService:
                 pass
             return plans
         for op, pack in ops:
+            since = _outbox_mark()
             with engine.connect() as conn:
                 with conn.begin():
                     plan = self._apply(conn, op, pack, actor, progress=progress, **options)
             plan.applied = True
             plans.append(plan)
             if plan.data:
-                self._dispatch()
+                self._dispatch(since)
         return plans
 
-    def _dispatch(self):
-        """Hand the outbox rows the sample data queued to the dispatcher (one scheduler tick)."""
+    def _dispatch(self, since):
+        """Hand the outbox rows the pack's sample data queued (ids are time-ordered, from ``since``)
+        to the dispatcher, now that they are committed; rows not handed over wait for the worker."""
         wf = self.services.extensions.get("workflow")
         if wf is None:
             return
+        from engine.workflow.tables import outbox
+
         try:
-            wf.run_due()
+            with self.services.engine.connect() as conn:
+                ids = list(conn.execute(select(outbox.c.id).where(outbox.c.id >= since,
+                                                                 outbox.c.status == "pending")
+                                        .order_by(outbox.c.id)).scalars())
+            wf.dispatch(ids)
         except Exception:  # noqa: BLE001 - the rows wait for the worker's next tick
             log.exception("dispatching the outbox after a pack install failed")
 
@@ -454,6 +462,11 @@ class PackService:
 
 _ORDER = {"role": 0, "object": 1, "field": 2, "option": 3, "validation_rule": 4, "layout": 5, "list_view": 6,
           "automation_rule": 7, "approval_process": 8, "permission_set": 9, "sharing_rule": 10}
+
+
+def _outbox_mark():
+    from engine.workflow.outbox import new_id
+    return new_id()
 
 
 def _WRITABLE_TYPES():

@@ -215,7 +215,6 @@ def _merge_fields(m, obj, doc, live, base, new):
             b = {}
         body = field_body(lf)
         merged, conflicts, overridden = _merge_props(body, b, n)
-        item = PlanItem("field", label, "keep")
         _apply_item(m, "field", label, body, merged, conflicts, overridden)
         item = m.items[-1]
         if item.action == "change" and _narrowing(body, merged):

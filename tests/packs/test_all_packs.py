@@ -50,6 +50,9 @@ def test_pack_installs_opens_uninstalls_and_exports(name, services, second_servi
     plans = service.install(name, SYSTEM_ACTOR, with_data=True)
     assert [p.pack for p in plans][-1] == name and all(p.applied for p in plans)
     pack = FOUND[name][0]
+    from engine.workflow.tables import outbox
+    with services.engine.connect() as conn:       # what the sample data set off has run after the commit
+        assert conn.execute(select(outbox.c.id).where(outbox.c.status == "pending")).first() is None
     records = services.records()
     own = sorted(pack.own_objects())
     for obj in own + sorted(pack.extensions()):
