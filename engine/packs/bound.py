@@ -11,8 +11,8 @@ together (SQLite here runs DDL transactionally, as PostgreSQL does; see ``engine
 the workflow's checks) again over that connection, so that a check that reads the database (an
 approval process naming a role the same pack just created) sees the pack's own uncommitted work.
 What must wait for the commit — handing automations' outbox rows to the dispatcher — does: the
-bound services have no ``after_commit`` dispatch, and the installer runs a scheduler tick after
-the commit, which dispatches the rows the pack's sample data queued.
+bound services have no ``after_commit`` dispatch, and the installer hands the rows the pack's
+sample data queued to the process's dispatcher after the commit.
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def bind_services(services, conn):
     for install in root.SUBSYSTEMS:
         install(bound)
     for name in record_hooks.after_commit.names():
-        # after the real commit instead: the installer runs a scheduler tick (see the module docstring)
+        # after the real commit instead: the installer dispatches then (see the module docstring)
         record_hooks.after_commit.remove(name)
     record_hooks.freeze()
     metadata_hooks.freeze()
