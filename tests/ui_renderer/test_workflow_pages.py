@@ -70,20 +70,22 @@ def pages_of(app, username):
 
 
 class World:
-    """Users, roles and managers of the discount story, the quote object (no process yet)."""
+    """Users, roles and managers of the discount story, the quote object (no process yet).
+    ``passwords``: those of the users who sign in through the form (the browser test)."""
 
-    def __init__(self, app):
+    def __init__(self, app, passwords=None, quote=QUOTE):
         self.app = app
         self.services = app.extensions["tessera"]
         engine = self.services.engine
-        create_user(engine, "admin", is_admin=True)
+        passwords = passwords or {}
+        create_user(engine, "admin", passwords.get("admin"), is_admin=True)
         self.api = Api(app.test_client(), create_token(engine, "admin"))
         assert self.api.post("/api/v1/roles", json={"api_name": "sales_director"}).status_code == 201
         for username, _m, _r in PEOPLE:
-            create_user(engine, username)
+            create_user(engine, username, passwords.get(username))
         for username, manager, role in PEOPLE:
             assert self.api.patch(f"/api/v1/users/{username}", json={"manager": manager, "role": role}).status_code == 200
-        quote = dict(QUOTE, sharing="public_read_write")
+        quote = dict(quote, sharing="public_read_write")
         assert self.api.post("/api/v1/objects", json=quote).status_code == 201
         assert self.api.post("/api/v1/permission_sets", json={"api_name": "sales", "objects": {
             "quote": {"read": True, "create": True, "edit": True, "delete": True}}}).status_code in (200, 201)
@@ -445,7 +447,7 @@ def test_case_story_on_the_pages(cases):
     page = w["admin"].get(f"/o/support_case/{cid}")
     html = _text(page)
     for line in ("Run log", "Rule 'Escalate high-priority cases' fired (updated).",
-                 "Set escalated (field update, in the same write).", "Created Task 'Call back: Printer on fire'",
+                 "Set Escalated (field update, in the same write).", "Created Task 'Call back: Printer on fire'",
                  "Delivered to 127.0.0.1"):
         assert line in html, line
     assert not check_page(page.text)

@@ -30,7 +30,7 @@ def _entries(status):
             mail = result.get("mail")
             to = ", ".join(str(r.get("address") or r.get("user") or "?") if isinstance(r, dict) else str(r)
                            for r in (mail or {}).get("to") or [])
-            actions.append(dict(a, label=action_label(a["type"]), line=run_line(result.get("message") or ""),
+            actions.append(dict(a, label=action_label(a["type"]), line=run_line(result.get("message") or "", rt),
                                 mail=mail, mail_to=to))
         out.append(dict(e, object_label=i18n.object_label(rt.odef) if rt else e["object"], actions=actions,
                         status_label=dict(STATUSES).get(e["status"], e["status"]),

@@ -132,8 +132,8 @@ def _rule_form(draft):
               "trigger": _("Trigger"), "trigger.time.field": _("Date field"),
               "trigger.time.offset_hours": _("Offset (hours)"), "trigger.schedule": _("Schedule (cron)"),
               "trigger.timezone": _("Time zone"), "condition": _("Condition (formula)"), "run_as": _("Run as"),
-              "actions": _("Actions")}
-    action_labels(labels, "actions", _("Actions"), draft["actions"])
+              "actions": _("What it does")}
+    action_labels(labels, "actions", _("What it does"), draft["actions"])
     form = FormState(labels=labels)
     values = flatten({k: v for k, v in draft.items() if k != "trigger"})
     t = draft["trigger"]

@@ -23,7 +23,7 @@ from engine.errors import ConflictError, EngineError, InvalidRequestError, Metad
 
 from .. import i18n
 from ..auth import page_blueprint, records, services
-from ..viewmodels import object_view
+from ..viewmodels import object_view, system_label
 
 workflow_pages = page_blueprint("workflow_pages", __name__)
 
@@ -78,6 +78,8 @@ def _decision_words(text):
 
 
 def _quoted(names):
+    if i18n.current_locale() == "zh_CN":
+        return "、".join(f"“{n}”" for n in names)
     return ", ".join(f"'{n}'" for n in names)
 
 
@@ -134,22 +136,30 @@ def history_line(h):
     return h.get("message") or action
 
 
+def _field(rt, name):
+    """A field's label in the page's language (its api_name when the object does not have it)."""
+    if rt is None:
+        return name
+    fdef = rt.odef.field(name)
+    return i18n.field_label(fdef) if fdef is not None else system_label(rt, name)
+
+
 _RUNS = (
     (re.compile(r"Rule '(?P<rule>.+)' fired \((?P<event>\w+)\)\.$"),
-     lambda m: _("Rule '%(rule)s' fired (%(event)s).", rule=m["rule"], event=EVENTS.get(m["event"], m["event"]))),
+     lambda m, rt: _("Rule '%(rule)s' fired (%(event)s).", rule=m["rule"], event=EVENTS.get(m["event"], m["event"]))),
     (re.compile(r"Set (?P<field>\w+) \(field update, in the same write\)\.$"),
-     lambda m: _("Set %(field)s (field update, in the same write).", field=m["field"])),
-    (re.compile(r"Set (?P<field>\w+)\.$"), lambda m: _("Set %(field)s.", field=m["field"])),
-    (re.compile(r"Created (?P<what>.+)\.$"), lambda m: _("Created %(what)s.", what=m["what"])),
-    (re.compile(r"Updated (?P<what>.+)\.$"), lambda m: _("Updated %(what)s.", what=m["what"])),
+     lambda m, rt: _("Set %(field)s (field update, in the same write).", field=_field(rt, m["field"]))),
+    (re.compile(r"Set (?P<field>\w+)\.$"), lambda m, rt: _("Set %(field)s.", field=_field(rt, m["field"]))),
+    (re.compile(r"Created (?P<what>.+)\.$"), lambda m, rt: _("Created %(what)s.", what=m["what"])),
+    (re.compile(r"Updated (?P<what>.+)\.$"), lambda m, rt: _("Updated %(what)s.", what=m["what"])),
     (re.compile(r"Delivered to (?P<host>\S+) \(HTTP (?P<status>\d+)\)\.$"),
-     lambda m: _("Delivered to %(host)s (HTTP %(status)s).", host=m["host"], status=m["status"])),
+     lambda m, rt: _("Delivered to %(host)s (HTTP %(status)s).", host=m["host"], status=m["status"])),
     (re.compile(r"Sent: e-mail '(?P<subject>.*)' to (?P<to>.+)\.$", re.S),
-     lambda m: _("E-mail '%(subject)s' sent to %(to)s.", subject=m["subject"], to=m["to"])),
+     lambda m, rt: _("E-mail '%(subject)s' sent to %(to)s.", subject=m["subject"], to=m["to"])),
     (re.compile(r"Kept \(no SMTP configured\): e-mail '(?P<subject>.*)' to (?P<to>.+)\.$", re.S),
-     lambda m: _("E-mail '%(subject)s' to %(to)s kept in the outbox (no SMTP server configured).",
-                 subject=m["subject"], to=m["to"])),
-    (re.compile(r"Retry asked by (?P<user>.+)\.$"), lambda m: _("Retry asked by %(user)s.", user=m["user"])),
+     lambda m, rt: _("E-mail '%(subject)s' to %(to)s kept in the outbox (no SMTP server configured).",
+                     subject=m["subject"], to=m["to"])),
+    (re.compile(r"Retry asked by (?P<user>.+)\.$"), lambda m, rt: _("Retry asked by %(user)s.", user=m["user"])),
 )
 
 
@@ -176,12 +186,13 @@ def origin_line(origin):
     return origin or ""
 
 
-def run_line(message):
-    """A run log line in the page's language where its wording is known (else as the engine wrote it)."""
+def run_line(message, rt=None):
+    """A run log line in the page's language where its wording is known (else as the engine wrote it);
+    ``rt``: the record's object, whose field labels name the fields set."""
     for pattern, words in _RUNS:
         m = pattern.match(message or "")
         if m:
-            return words(m)
+            return words(m, rt)
     return message
 
 
@@ -361,7 +372,7 @@ def record_workflow(rt, rec):
         "url": lambda op: url_for("workflow_pages.operate", obj=rt.name, rid=rec["id"], op=op),
     }
     runs = workflow().runs_of(rt.name, rec["id"], actor, records(), limit=RUNS_SHOWN)
-    out["runs"] = [dict(r, line=run_line(r["message"]), status_label=RUN_STATUS.get(r["status"], r["status"]))
+    out["runs"] = [dict(r, line=run_line(r["message"], rt), status_label=RUN_STATUS.get(r["status"], r["status"]))
                    for r in runs]
     out["show_approval"] = bool(processes) or req is not None or bool(state)
     op = state.get("op")
