@@ -92,6 +92,13 @@ def export_pack(services, name, objects, out, actor, *, with_data=False, version
     (out / "pack.yaml").write_text(_dump(meta), "utf-8")
     for rel, body in files.items():
         (out / rel).write_text(_dump(body), "utf-8")
+    from .kinds import kinds_for
+
+    for kind in kinds_for(services).values():          # reports, dashboards, segments about the objects
+        for rel, doc in kind.export(services, actor, set(objects)).items():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_text(_dump(doc), "utf-8")
+            files[rel] = doc
     counts = {}
     if with_data:
         (out / "data").mkdir(exist_ok=True)

@@ -67,6 +67,7 @@ def kinds_for(services):
     load_kind_plugins()
     out = {}
     found = []
+    found += _reports_kinds(services)
     for _name, factory in kind_factories.items():
         found += list(factory(services))
     for ext in services.extensions.values():
@@ -76,3 +77,86 @@ def kinds_for(services):
     for kind in found:
         out[kind.dirname] = kind
     return out
+
+
+class DocumentKind(ElementKind):
+    """Documents kept by a subsystem's document store (``export()``, ``import_docs(docs, actor)``,
+    ``delete(name, actor)``): reports, dashboards and segments of ``engine/reports``. One YAML file
+    holds one document (or a list of them), keyed by its ``name``."""
+
+    def __init__(self, extension, attr, dirname, kind, schema_check=None):
+        self.extension, self.attr, self.dirname, self.kind = extension, attr, dirname, kind
+        self._schema_check = schema_check
+
+    def _store(self, services):
+        return getattr(services.extensions[self.extension], self.attr)
+
+    def check_file(self, value):
+        from .source import split_json_path
+
+        docs = value if isinstance(value, list) else [value]
+        problems = []
+        for i, doc in enumerate(docs):
+            prefix = (i,) if isinstance(value, list) else ()
+            if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
+                problems.append((prefix, f"a {self.kind} needs a name"))
+                continue
+            for path, message in (self._schema_check(doc) if self._schema_check else []):
+                parts = tuple(split_json_path(path)) if path else ()
+                problems.append((prefix + parts, f"{self.kind} '{doc['name']}': {path + ': ' if path else ''}{message}"))
+        return problems
+
+    def elements(self, files):
+        out = {}
+        for _file, value, _lines in files:
+            for doc in value if isinstance(value, list) else [value]:
+                out[doc["name"]] = doc
+        return out
+
+    def apply(self, services, actor, base, new, plan):
+        store = self._store(services)
+        live = {d["name"]: d for d in store.export()}
+        owned, write = {}, []
+        for name, doc in new.items():
+            owned[(self.kind, name)] = doc
+            if name not in live:
+                write.append(doc)
+                plan.append((self.kind, name, "create", ""))
+            elif name in base and live[name] == base[name]:
+                if doc != base[name]:
+                    write.append(doc)
+                plan.append((self.kind, name, "change" if doc != base[name] else "keep", ""))
+            elif name in base:
+                plan.append((self.kind, name, "keep", "changed by an administrator"))
+            else:
+                owned.pop((self.kind, name))
+                plan.append((self.kind, name, "keep", f"an administrator's {self.kind} of the same name exists"))
+        if write:
+            store.import_docs(write, actor)
+        for name in base:
+            if name not in new and name in live:
+                store.delete(name, actor)
+                plan.append((self.kind, name, "archive", "kept in its history"))
+        return owned
+
+    def export(self, services, actor, objects):
+        docs = [d for d in self._store(services).export() if d.get("object") in objects]
+        return {f"{self.dirname}/{d['name']}.yaml": d for d in docs}
+
+
+def _reports_kinds(services):
+    """The element kinds of ``engine/reports`` when that subsystem is installed."""
+    reports = services.extensions.get("reports")
+    if reports is None or not all(hasattr(reports, a) for a in ("reports", "dashboards", "segments")):
+        return []
+    try:
+        from engine.reports.documents import schema_problems
+    except ImportError:
+        schema_problems = None
+
+    def check(kind):
+        return (lambda doc: schema_problems(kind, doc)) if schema_problems else None
+
+    return [DocumentKind("reports", "reports", "reports", "report", check("report")),
+            DocumentKind("reports", "dashboards", "dashboards", "dashboard", check("dashboard")),
+            DocumentKind("reports", "segments", "segments", "segment", check("segment"))]

@@ -197,3 +197,26 @@ def test_api(api, user_api):
     assert (r.status_code, r.get_json()["error"]["code"]) == (403, "packs.E403")
     r = api.post("/api/v1/packs/crm_core/uninstall")
     assert (r.status_code, r.get_json()["error"]["code"]) == (404, "packs.E009")
+
+
+REPORT = "name: items_by_colour\nlabel: Items by colour\nobject: item\ngroup_by: [{field: colour}]\n" \
+         "aggregates: [{fn: count}, {fn: sum, field: price}]\n"
+
+
+def test_reports_travel_in_packs(services, tmp_path):
+    from engine.packs.export import export_pack
+
+    root = write_pack(tmp_path / "base", dict(BASE, **{"reports/items_by_colour.yaml": REPORT}))
+    service = packs_of(services)
+    plan = service.install("base", SYSTEM_ACTOR, path=root, with_data=True)[0]
+    assert ("report", "items_by_colour", "create") in {(i.kind, i.key, i.action) for i in plan.items}
+    reports = services.extensions["reports"].reports
+    assert reports.export("items_by_colour")["object"] == "item"
+    result = export_pack(services, "copy", ["item"], tmp_path / "out", SYSTEM_ACTOR)
+    assert "reports/items_by_colour.yaml" in result["files"]
+    service.uninstall("base", SYSTEM_ACTOR)
+    assert [d["name"] for d in reports.export()] == []
+    bad = write_pack(tmp_path / "bad", dict(BASE, **{"reports/r.yaml": "label: no name\nobject: item\n"}))
+    with pytest.raises(PackError) as info:
+        service.install("base", SYSTEM_ACTOR, path=bad)
+    assert info.value.fields == {"problems": ["reports/r.yaml:1: a report needs a name"]}
