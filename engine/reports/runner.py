@@ -46,21 +46,26 @@ def meta(cr):
             "columns": [{"name": c.name, "label": c.label, "type": c.type} for c in cr.columns]}
 
 
-def execute(reader, stmt, what="report"):
-    with reader._database_errors(what), \
-            reader.engine.connect().execution_options(tessera_readonly=True) as conn:
-        rows = conn.execute(stmt).mappings().fetchmany(MAX_RESULT_ROWS + 1)
+def execute(reader, stmt, what="report", conn=None):
+    """The rows of ``stmt`` (at most MAX_RESULT_ROWS), on ``conn`` or a read-only connection of its own."""
+    if conn is not None:
+        with reader._database_errors(what):
+            rows = conn.execute(stmt).mappings().fetchmany(MAX_RESULT_ROWS + 1)
+    else:
+        with reader._database_errors(what), \
+                reader.engine.connect().execution_options(tessera_readonly=True) as own:
+            rows = own.execute(stmt).mappings().fetchmany(MAX_RESULT_ROWS + 1)
     if len(rows) > MAX_RESULT_ROWS:
         raise InvalidRequestError("reports.E021", f"The report has more than {MAX_RESULT_ROWS:,} groups; add a "
                                   "filter or group by something coarser (a month instead of a day).")
     return rows
 
 
-def run_summary(reader, cr, *, group_limit=DEFAULT_GROUP_LIMIT, matrix=False):
+def run_summary(reader, cr, *, group_limit=DEFAULT_GROUP_LIMIT, matrix=False, conn=None):
     """Run a summary report (or, with no groups, the totals of a tabular one)."""
     n = len(cr.groups)
     matrix = bool(matrix) and n == 2
-    rows = execute(reader, summary_statement(cr, matrix=matrix))
+    rows = execute(reader, summary_statement(cr, matrix=matrix), conn=conn)
     full = (1 << n) - 1
     totals, top, children, columns = None, [], {}, []
     for row in rows:

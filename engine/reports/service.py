@@ -66,8 +66,8 @@ class ReportsService:
             raise ReportDefinitionError(problems)
         return self.run_doc(doc, actor, snapshot=snapshot, **kw)
 
-    def compile(self, doc, actor, *, snapshot=None, filter=None, extra_filters=()):
-        reader = self.reader(snapshot)
+    def compile(self, doc, actor, *, snapshot=None, reader=None, filter=None, extra_filters=()):
+        reader = reader if reader is not None else self.reader(snapshot)
         extra = list(extra_filters)
         if filter:
             extra.append(("filter=", filter))
@@ -79,11 +79,14 @@ class ReportsService:
         """Run a report document as ``actor``: a summary (groups, subtotals, totals) or, without
         ``group_by``, a page of rows with the list cursor. ``filter``: a formula ANDed to the
         report's; ``group_limit``: the most groups per level (default the document's, else 100)."""
-        reader, cr = self.compile(doc, actor, snapshot=snapshot, filter=filter, extra_filters=extra_filters)
-        if cr.summary:
+        if doc.get("group_by"):
             limit_groups = parse_group_limit(group_limit, doc.get("group_limit") or DEFAULT_GROUP_LIMIT)
             want_matrix = doc.get("matrix", False) if matrix is None else matrix
-            return run_summary(reader, cr, group_limit=limit_groups, matrix=want_matrix)
+            reader = self.reader(snapshot)
+            with reader.reading() as conn:   # the plan's probes and the report on one connection
+                _reader, cr = self.compile(doc, actor, reader=reader, filter=filter, extra_filters=extra_filters)
+                return run_summary(reader, cr, group_limit=limit_groups, matrix=want_matrix, conn=conn)
+        reader, cr = self.compile(doc, actor, snapshot=snapshot, filter=filter, extra_filters=extra_filters)
         cfg = self.services.config
         return run_tabular(reader, actor, cr, limit=limit if limit is not None else cfg.default_page_size,
                            cursor=cursor, max_limit=cfg.max_page_size)
