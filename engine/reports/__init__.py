@@ -16,7 +16,7 @@ def install(services):
     """Create the reports' tables, register ``IN_SEGMENT`` (once per process), expose the
     :class:`~engine.reports.service.ReportsService` as ``services.extensions["reports"]`` and, when
     the workflow scheduler is installed, refresh RFM scores from its tick."""
-    from .segments import register_in_segment
+    from .segments import check_in_segment_use, register_in_segment
     from .service import ReportsService
     from .tables import create_tables
 
@@ -24,6 +24,7 @@ def install(services):
     register_in_segment()
     reports = ReportsService(services)
     services.extensions["reports"] = reports
+    services.metadata_hooks.checks.add("in_segment_use", check_in_segment_use)
     workflow = services.extensions.get("workflow")
     if workflow is not None:
         workflow.due_hooks.append(reports.analytics.rfm.due)

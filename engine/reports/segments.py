@@ -138,3 +138,40 @@ def members_where(doc, where=None):
     """The ``where=`` formula of a segment's members, with the caller's own ``where`` ANDed."""
     criteria = f"IN_SEGMENT('{doc['name']}')"
     return f"{criteria} && ({where})" if where else criteria
+
+
+def check_in_segment_use(doc, ctx):
+    """``MetadataHooks.checks``: ``IN_SEGMENT`` only where a formula filters in the database — not
+    in formula fields, defaults or validation rules, which are evaluated in Python."""
+    from engine.formula.errors import located
+    from engine.formula.parser import parse
+
+    obj = doc.get("api_name")
+    sources = []
+    for fdoc in doc.get("fields") or []:
+        if isinstance(fdoc, dict):
+            for key in ("formula", "default"):
+                if isinstance(fdoc.get(key), str):
+                    sources.append((f"objects.{obj}.fields.{fdoc.get('api_name')}.{key}", fdoc[key]))
+    for i, rule in enumerate(doc.get("validation_rules") or []):
+        if isinstance(rule, dict) and isinstance(rule.get("condition"), str):
+            sources.append((f"objects.{obj}.validation_rules[{i}].condition", rule["condition"]))
+    problems = []
+    for path, source in sources:
+        if "IN_SEGMENT" not in source.upper():
+            continue
+        try:
+            tree = parse(source)
+        except FormulaError:
+            continue      # the formula checks report it
+        stack = [tree]
+        while stack:
+            node = stack.pop()
+            if node.kind == "call" and node.value == "IN_SEGMENT":
+                err = located(FormulaError, "IN_SEGMENT() works in filters (reports, list views, where=, "
+                              "segments), not in formula fields, defaults or validation rules", source, node.pos,
+                              code="reports.E035")
+                problems.append((path, err.message))
+                break
+            stack.extend(node.args)
+    return problems

@@ -159,3 +159,12 @@ def test_chart_refusals(org, saved):
     assert ok(admin.get("/api/v1/reports/no_chart/chart.svg"), 400)["error"]["message"] == \
         "Report 'no_chart' has no chart; add one under 'chart' or pass type=."
     assert ok(admin.get("/api/v1/reports/all_rows/chart.svg?type=bar"), 400)["error"]["code"] == "reports.E024"
+
+
+def test_in_segment_is_refused_where_formulas_run_in_python(org):
+    admin = org["clients"]["admin"]
+    err = ok(admin.post("/api/v1/objects/account/fields", json={
+        "api_name": "in_seg", "type": "formula", "formula": "IF(IN_SEGMENT('x'), 1, 0)"}), 422)["error"]
+    assert err["fields"] == {"objects.account.fields.in_seg.formula": [
+        "IN_SEGMENT() works in filters (reports, list views, where=, segments), not in formula fields, defaults "
+        "or validation rules (line 1, column 4)"]}
