@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import Api
 
 SAMPLE = {"obj": "deal", "name": "deal", "rid": None, "field": "amount", "item_name": "main",
-          "username": "rep", "ps": "sales", "rule_id": "nope"}
+          "username": "rep", "ps": "sales", "rule_id": "nope", "index": "0", "version": "1"}
 
 
 def _urls(app, rid):
@@ -53,6 +53,10 @@ def test_every_route(walk, app):
                                                        "api.get_field", "api.list_field_types", "api.object_history",
                                                        "api.openapi_document", "api.check_formula", "api.get_user",
                                                        "api.list_validation_rules", "api.list_layouts",
-                                                       "api.list_list_views", "api.pending_approvals"):
+                                                       "api.list_list_views", "api.pending_approvals",
+                                                       # lists of the reports, dashboards, segments and RFM
+                                                       # models the caller may see (empty here)
+                                                       "api.list_reports", "api.list_dashboards",
+                                                       "api.list_segments", "api.list_rfm_models"):
                 assert r.status_code in (400, 403, 404, 422), (method, url, r.status_code)
     assert seen > 100
