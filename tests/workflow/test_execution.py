@@ -219,7 +219,9 @@ def test_a_plugin_action_through_an_entry_point(db_url, tmp_path, monkeypatch):
         import tessera_wf_plugin
 
         [entry] = api.get("/api/v1/outbox?status=done").get_json()["entries"]
-        assert tessera_wf_plugin.CALLS == [(f"{entry['id']}:0", "P!", case["id"])]
+        # the plugin ran once for this record (the module's list may also hold the other database's
+        # run when the entry point hands back a module imported earlier in the same process)
+        assert [c for c in tessera_wf_plugin.CALLS if c[2] == case["id"]] == [(f"{entry['id']}:0", "P!", case["id"])]
         runs = api.get(f"/api/v1/records/support_case/{case['id']}/runs").get_json()["runs"]
         assert [r["message"] for r in runs] == ["Rule 's' fired (create).", "Stamped P!."]
     finally:
