@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 
@@ -95,18 +96,23 @@ def _schema_problems(validator, doc, prefix):
             hint = suggest(extra[0], allowed) if extra else ""
             message = f"unknown key {', '.join(repr(e) for e in extra)}{hint}"
         elif err.validator == "type":
-            message = f"must be of type {err.validator_value} (got {json.dumps(err.instance)[:60]})"
+            message = f"must be of type {err.validator_value} (got {_shown(err.instance)[:60]})"
         elif err.validator == "enum":
-            message = f"must be one of {', '.join(map(json.dumps, err.validator_value))} (got {json.dumps(err.instance)[:60]})"
+            message = f"must be one of {', '.join(map(json.dumps, err.validator_value))} (got {_shown(err.instance)[:60]})"
         elif err.validator == "pattern":
             words = err.schema.get("description") or f"text matching {err.validator_value}"
-            message = f"must be {words} (got {json.dumps(err.instance)[:60]})"
+            message = f"must be {words} (got {_shown(err.instance)[:60]})"
         elif err.validator in ("maxLength", "minLength", "maxItems", "minItems", "maximum", "minimum"):
-            shown = json.dumps(err.instance)
+            shown = _shown(err.instance)
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
             message = _bound_message(err, shown)
         problems.append((_json_path(prefix, err.absolute_path), message))
     return problems
+
+
+def _shown(value):
+    """A value as JSON in a message (a body read with Decimal numbers shows them as numbers)."""
+    return json.dumps(value, default=lambda v: float(v) if isinstance(v, Decimal) else str(v))
 
 
 def _bound_message(err, shown):
@@ -201,8 +207,6 @@ def constant_default(source):
     Metadata sits below the formula package, so this reads the two literal forms itself
     (the formula checks report any syntax error in the default).
     """
-    from decimal import Decimal
-
     if not isinstance(source, str):
         return None
     m = _TEXT_LITERAL.fullmatch(source)
