@@ -9,6 +9,7 @@ from engine.errors import InvalidRequestError
 from engine.metadata.checks import suggest
 
 from . import api, body_json, svc
+from .metadata import readable_object
 
 
 def approvals():
@@ -30,6 +31,7 @@ def _body(*known):
 
 @api.get("/objects/<name>/approval_processes")
 def list_approval_processes(name):
+    readable_object(name)
     return jsonify({"approval_processes": approvals().list_processes(name, g.actor)})
 
 
@@ -40,6 +42,7 @@ def add_approval_process(name):
 
 @api.get("/objects/<name>/approval_processes/<process>")
 def get_approval_process(name, process):
+    readable_object(name)
     return jsonify(approvals().get_process(name, process, g.actor))
 
 
@@ -63,6 +66,7 @@ def record_approval(obj, rid):
 
 @api.post("/records/<obj>/<rid>/approval/submit")
 def submit_for_approval(obj, rid):
+    svc().records(g.snapshot).runtime(obj, g.actor)   # an object the caller may not read: as unknown
     body = _body("comment", "process")
     return jsonify(approvals().submit(obj, rid, g.actor, process=body.get("process"), comment=body.get("comment")))
 

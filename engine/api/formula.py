@@ -5,10 +5,9 @@ from flask import g, jsonify
 
 from engine.errors import BadRequest, NotFound
 from engine.formula import FormulaError, compile_formula
-from engine.metadata.checks import suggest
 from engine.records.field_security import reader_view
 
-from . import api, body_json
+from . import api, body_json, svc
 
 
 @api.post("/formula/check")
@@ -18,10 +17,11 @@ def check_formula():
     if not isinstance(source, str):
         raise BadRequest("formula.E400", "Send {\"object\": \"deal\", \"formula\": \"...\"}.",
                          fields={"formula": ["must be a string"]})
-    rt = g.snapshot.get(obj) if isinstance(obj, str) else None
-    if rt is None:
-        raise NotFound("records.E404", f"Unknown object '{obj}'{suggest(str(obj), g.snapshot.objects)}.")
-    fields = reader_view(g.snapshot, g.actor).fields_map(rt.name)   # the caller's fields only
+    if not isinstance(obj, str):
+        raise NotFound("records.E404", f"Unknown object '{obj}'.")
+    # an object the caller may not read answers as one that does not exist; the fields are theirs
+    rt = svc().records(g.snapshot).runtime(obj, g.actor)
+    fields = reader_view(g.snapshot, g.actor).fields_map(rt.name)
     try:
         compiled = compile_formula(source, fields, return_type=body.get("return_type"))
     except FormulaError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import re
 from decimal import Decimal
 
 from flask import g, jsonify
@@ -17,6 +18,7 @@ from flask import g, jsonify
 from engine.errors import BadRequest, NotFound
 from engine.formula import FormulaError, compile_formula
 from engine.metadata.checks import suggest
+from engine.metadata.model import SYSTEM_FIELDS
 from engine.metadata.store import load_docs
 from engine.metadata.system_fields import SYSTEM_FIELD_DEFS
 from engine.records.field_security import reader_view
@@ -82,7 +84,7 @@ class MetadataReader:
         hidden = self.hidden(name)
         fields = []
         for fdoc in doc.get("fields") or []:
-            if not isinstance(fdoc, dict) or fdoc.get("api_name") in hidden:
+            if not isinstance(fdoc, dict) or fdoc.get("api_name") in hidden or not self._reaches_readable(fdoc):
                 continue
             for key in ("formula", "default"):
                 if isinstance(fdoc.get(key), str) and not self._formula_ok(name, fdoc[key]):
@@ -103,21 +105,74 @@ class MetadataReader:
                     del rule["condition"]
                 if rule.get("field") in hidden:
                     del rule["field"]
+        shown = {f.get("api_name") for f in fields} | set(SYSTEM_FIELDS)
         for layout in doc.get("layouts") or []:
-            for section in (layout.get("sections") or []) if isinstance(layout, dict) else []:
+            if not isinstance(layout, dict):
+                continue
+            sections = []
+            for section in layout.get("sections") or []:
                 if isinstance(section, dict) and isinstance(section.get("fields"), list):
-                    section["fields"] = [f for f in section["fields"] if f not in hidden]
+                    kept = [f for f in section["fields"] if not isinstance(f, str) or (f in shown and f not in hidden)]
+                    if section["fields"] and not kept:
+                        continue   # a section of hidden fields only is not there for this reader
+                    section["fields"] = kept
+                sections.append(section)
+            if "sections" in layout:
+                layout["sections"] = sections
+            if isinstance(layout.get("related_lists"), list):
+                layout["related_lists"] = [self._related_list(item) for item in layout["related_lists"]
+                                           if self._related_list(item) is not None]
         for view in doc.get("list_views") or []:
             if not isinstance(view, dict):
                 continue
             if isinstance(view.get("columns"), list):
-                view["columns"] = [c for c in view["columns"] if c not in hidden]
+                view["columns"] = [c for c in view["columns"] if not isinstance(c, str) or (c in shown and c not in hidden)]
             if isinstance(view.get("where"), str) and not self._formula_ok(name, view["where"]):
                 del view["where"]
             keys = str(view.get("order_by") or "").split(",")
             if any(k.strip().lstrip("+-") in hidden for k in keys):
                 del view["order_by"]
         return doc
+
+    def _reaches_readable(self, fdoc):
+        """Whether a field's lookup target and roll-up child are objects the reader may read (a
+        field of an older version may name one that the reader view does not know of)."""
+        target = fdoc.get("target")
+        summary = fdoc.get("summary") if isinstance(fdoc.get("summary"), dict) else {}
+        return all(not isinstance(o, str) or o == "user" or self.may_read(o)
+                   for o in (target, summary.get("object")))
+
+    def _related_list(self, item):
+        """A layout's related list as the reader may see it, or None for a child object they may
+        not read or a relationship field hidden from them."""
+        child = item if isinstance(item, str) else item.get("object") if isinstance(item, dict) else None
+        if not isinstance(child, str) or not self.may_read(child):
+            return None if isinstance(child, str) else item
+        gone = self.hidden(child)
+        if isinstance(item, dict):
+            if item.get("field") in gone:
+                return None
+            item = dict(item)
+            if isinstance(item.get("columns"), list):
+                item["columns"] = [c for c in item["columns"] if c not in gone]
+        return item
+
+    def history(self, name, entries):
+        """The versions of ``name`` as the reader may see them. A non-admin does not see who made
+        each change, nor a version that changed only what they may not see; a summary naming a
+        field they may not see says 'changed a field'."""
+        out, previous = [], None
+        for h in entries:
+            doc = self.document(name, h["doc"])
+            entry = dict(h, created_at=timestamp(h["created_at"]), doc=doc)
+            if not self.is_admin:
+                del entry["author_id"]
+                if previous is not None and doc == previous:
+                    continue
+                entry["summary"] = _summary_for(entry.get("summary") or "", _field_names(doc) | _field_names(previous))
+                previous = doc
+            out.append(entry)
+        return out
 
     def describe(self, name, row):
         """An object row of the store as the API answers it."""
@@ -131,6 +186,27 @@ class MetadataReader:
                                   if a["field"]["api_name"] not in hidden]
         doc["updated_at"] = timestamp(row["updated_at"])
         return doc
+
+
+_FIELD_SUMMARY = re.compile(r"\b(added|changed|archived|restored|removed) field '([^']*)'")
+
+
+def _summary_for(summary, visible):
+    """A history summary in which a field not in ``visible`` reads 'a field'."""
+    return _FIELD_SUMMARY.sub(lambda m: m.group(0) if m.group(2) in visible else f"{m.group(1)} a field", summary)
+
+
+def _field_names(doc):
+    fields = (doc or {}).get("fields") if isinstance(doc, dict) else None
+    return {f.get("api_name") for f in fields or [] if isinstance(f, dict)}
+
+
+def readable_object(name):
+    """Raise the 404 of an unknown object unless the caller may read ``name`` (for the doors
+    under ``/objects/<name>/...`` that other services answer)."""
+    reader = MetadataReader()
+    if not reader.may_read(name):
+        raise reader.not_found(name, g.snapshot.objects)
 
 
 def _body():
@@ -210,13 +286,7 @@ def object_history(name):
     reader = MetadataReader()
     if not reader.is_admin:
         _one(name, reader)   # others: only the history of an object they may read now
-    versions = []
-    for h in svc().store.history(name):
-        entry = dict(h, created_at=timestamp(h["created_at"]), doc=reader.document(name, h["doc"]))
-        if not reader.is_admin:
-            del entry["author_id"]
-        versions.append(entry)
-    return jsonify({"versions": versions})
+    return jsonify({"versions": reader.history(name, svc().store.history(name))})
 
 
 @api.post("/objects/<name>/rollback")

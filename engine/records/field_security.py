@@ -4,10 +4,15 @@ A field hidden from a reader does not exist for them. :class:`ReaderView` is the
 through one set of hidden fields: the formula field map it hands to the compiler lacks them, so
 ``where=``, sorting, formula fields and exports cannot reach a hidden field. A formula field that
 needs a hidden field (directly, or through a lookup, or through another formula) and a roll-up
-over a hidden child field (or filtered by one) are hidden too — never computed from it.
+over a hidden child field (or filtered by one, or through a hidden relationship) are hidden too —
+never computed from it.
 
-Views are cached per snapshot and per set of hidden fields: users with the same permission sets
-share one.
+An object the reader may not read does not exist for them either: a lookup to it and a roll-up
+over it are hidden like fields the reader may not see, so neither its name, its fields nor its
+records can be reached through the objects they may read.
+
+Views are cached per snapshot, per set of hidden fields and per set of unreadable objects: users
+with the same permission sets share one.
 """
 from __future__ import annotations
 
@@ -29,15 +34,22 @@ def hidden_signature(plan):
                      for f, level in levels.items() if level == "hidden")
 
 
+def unreadable_objects(snap, plan):
+    """The objects of ``snap`` the plan may not read."""
+    if plan.is_admin:
+        return frozenset()
+    return frozenset(name for name in snap.objects if not plan.can(name, "read"))
+
+
 def reader_view(snap, actor):
     """The :class:`ReaderView` of ``snap`` for ``actor`` (built once per hidden-field set)."""
-    key = hidden_signature(actor.plan)
+    key = (hidden_signature(actor.plan), unreadable_objects(snap, actor.plan))
     view = snap.reader_views.get(key)
     if view is None:
         with _lock:
             view = snap.reader_views.get(key)
             if view is None:
-                view = ReaderView(snap, key)
+                view = ReaderView(snap, *key)
                 snap.reader_views[key] = view
     return view
 
@@ -45,11 +57,18 @@ def reader_view(snap, actor):
 class ReaderView:
     """The snapshot's formulas as one set of hidden fields leaves them."""
 
-    def __init__(self, snap, hidden_pairs):
+    def __init__(self, snap, hidden_pairs, unreadable=frozenset()):
         self.snap = snap
+        self.unreadable = unreadable
         direct = {}
         for obj, f in hidden_pairs:
             direct.setdefault(obj, set()).add(f)
+        for name, rt in snap.objects.items():
+            for fdef in rt.odef.fields:
+                ftype = rt.ftypes[fdef.api_name]
+                if (ftype.relates and fdef.target in unreadable) or \
+                        (ftype.summarises and (fdef.get("summary") or {}).get("object") in unreadable):
+                    direct.setdefault(name, set()).add(fdef.api_name)
         if not direct:
             self.hidden = {}
             self._maps = {name: rt.formulas.fields_map for name, rt in snap.objects.items()}
@@ -71,7 +90,7 @@ class ReaderView:
                     continue
                 summary = fdef.get("summary") or {}
                 child = summary.get("object")
-                if summary.get("field") in hidden.get(child, ()):
+                if summary.get("field") in hidden.get(child, ()) or _through_hidden(snap, name, summary, hidden):
                     hidden.setdefault(name, set()).add(fdef.api_name)
                 elif summary.get("filter") and child in snap.objects:
                     try:
@@ -105,6 +124,19 @@ class ReaderView:
                 self._where.pop(next(iter(self._where)), None)
             self._where[key] = compiled
         return compiled
+
+
+def _through_hidden(snap, parent, summary, hidden):
+    """Whether a roll-up of ``parent`` counts its children through a relationship field hidden
+    from the reader (its value would tell them which children point where)."""
+    child_rt = snap.objects.get(summary.get("object"))
+    gone = hidden.get(summary.get("object"), ())
+    if child_rt is None or not gone:
+        return False
+    if summary.get("relationship_field"):
+        return summary["relationship_field"] in gone
+    links = [f.api_name for f in child_rt.odef.fields if child_rt.ftypes[f.api_name].cascade and f.target == parent]
+    return bool(links) and all(f in gone for f in links)
 
 
 def _docs_without(snap, hidden):

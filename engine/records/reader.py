@@ -54,12 +54,20 @@ class RecordReader:
         self._conn = None      # the connection of a ``reading()`` block, for its probes
 
     # -- helpers -----------------------------------------------------------------
-    def runtime(self, object_name):
+    def runtime(self, object_name, actor=None):
+        """The runtime of ``object_name``. Given ``actor``, an object they may not read answers
+        exactly as one that does not exist (404, did-you-mean over the objects they may read);
+        without an actor the 404 suggests nothing (it may reach someone who may not read them)."""
         rt = self.snapshot.get(object_name)
-        if rt is None:
-            raise NotFound("records.E404", f"Unknown object '{object_name}'"
-                           f"{suggest(object_name, self.snapshot.objects)}.")
-        return rt
+        names = ()
+        if actor is not None:
+            self._check_actor(actor)
+            if rt is not None and actor.plan.can(rt.name, "read"):
+                return rt
+            names = [n for n in self.snapshot.objects if actor.plan.can(n, "read")]
+        elif rt is not None:
+            return rt
+        raise NotFound("records.E404", f"Unknown object '{object_name}'{suggest(str(object_name), names)}.")
 
     @staticmethod
     def _check_actor(actor):
@@ -117,7 +125,7 @@ class RecordReader:
     def plan_query(self, object_name, actor, *, filters=None, where=None, order_by=None, deleted=False,
                    access="read"):
         """Plan a read of ``object_name`` as ``actor`` (see :meth:`select`)."""
-        rt = self.runtime(object_name)
+        rt = self.runtime(object_name, actor)
         self._require(rt, actor, access)
         hidden = self.hidden_fields(rt, actor)
         if hidden:
@@ -162,7 +170,7 @@ class RecordReader:
 
     # -- reads -----------------------------------------------------------------------
     def get(self, object_name, record_id, actor, *, include_deleted=False, fields=None):
-        rt = self.runtime(object_name)
+        rt = self.runtime(object_name, actor)
         self._require(rt, actor, "read")
         self._check_fields(rt, actor, fields)
         t = rt.table
@@ -230,7 +238,7 @@ class RecordReader:
 
     def visible_columns(self, object_name, actor, fields=None):
         """The JSON keys a record of ``object_name`` has for ``actor`` (export headers)."""
-        rt = self.runtime(object_name)
+        rt = self.runtime(object_name, actor)
         self._check_fields(rt, actor, fields)
         hidden = self.hidden_fields(rt, actor)
         names = list(SYSTEM_FIELDS) + [f.api_name for f in rt.odef.fields]

@@ -33,6 +33,7 @@ from .visibility import visible
 
 from engine.metadata.system_fields import WRITABLE_SYSTEM_FIELDS as WRITABLE_SYSTEM
 EMPTY = (None, "", [])
+HIDDEN_REQUIRED = "A required field that you may not see has no value; ask an administrator."
 
 
 class RecordService(RecordReader):
@@ -82,6 +83,8 @@ class RecordService(RecordReader):
         for k, v in acl.writable_check(actor.plan, rt, data).items():
             errors.setdefault(k, v)
         values = {}
+        if hidden and isinstance(data, dict):   # nothing more is said about a hidden field's value
+            data = {k: v for k, v in data.items() if k not in hidden}
         try:
             loaded = rt.schema.load(data, partial=partial)
         except ValidationError as exc:
@@ -97,16 +100,30 @@ class RecordService(RecordReader):
         return values, errors
 
     def _required(self, ctx, creating):
-        """Phase ``required``."""
+        """Phase ``required``. A required field hidden from the writer is not named (an admin
+        should not hide a required field that has no default)."""
         rt, values = ctx.rt, ctx.values
         changed = ctx.sent if not creating else None
+        hidden = self.hidden_fields(rt, ctx.actor)
         for name, fdef in rt.writable.items():
             if not fdef.required or not fdef.column or name in ctx.errors:
                 continue
             if (creating or name in changed) and values.get(fdef.column) in EMPTY:
-                ctx.error(name, "Required.")
+                if name not in hidden:
+                    ctx.error(name, "Required.")
+                elif HIDDEN_REQUIRED not in ctx.errors.get("_record", ()):
+                    ctx.error("_record", HIDDEN_REQUIRED)
         if rt.odef.doc.get("name_required") and (creating or "name" in changed) and not values.get("name"):
             ctx.error("name", "Required.")
+
+    def _validate(self, ctx):
+        """Phase ``validate``; a rule's message on a field hidden from the writer is shown for the
+        record instead (the rule's own text, written by an admin, without the field's name)."""
+        self._run("validate", ctx)
+        hidden = self.hidden_fields(ctx.rt, ctx.actor)
+        for name in [k for k in ctx.errors if k in hidden]:
+            for message in ctx.errors.pop(name):
+                ctx.error("_record", message)
 
     def _check_lookups(self, conn, rt, contexts, actor, only_sent=False):
         """Phase ``lookups``: a lookup must point to a live record the writer can read (a
@@ -202,7 +219,7 @@ class RecordService(RecordReader):
 
     def lock_for_edit(self, object_name, record_id, actor):
         """Check (in its own transaction) that ``actor`` may edit the record: 404 / 403 otherwise."""
-        rt = self.runtime(object_name)
+        rt = self.runtime(object_name, actor)
         self._require(rt, actor, "read")
         with self.engine.begin() as conn:
             self._lock_row(conn, rt, record_id, actor)
@@ -223,18 +240,18 @@ class RecordService(RecordReader):
     def history(self, object_name, record_id, actor, *, field=None):
         """The field history of a record the actor may see, without the fields hidden from them."""
         self.get(object_name, record_id, actor, include_deleted=True)
-        hidden = self.hidden_fields(self.runtime(object_name), actor)
+        hidden = self.hidden_fields(self.runtime(object_name, actor), actor)
         return field_history_of(self.engine, object_name, str(record_id), field, hidden)
 
     # -- create ---------------------------------------------------------------------------
     def create(self, object_name, data, actor):
-        rt = self.runtime(object_name)
+        rt = self.runtime(object_name, actor)
         self._authorise(rt, actor, "create")
         return self._transaction(rt, lambda conn: self._create_many(conn, rt, [data], actor, single=True))[0]
 
     def bulk_create(self, object_name, items, actor, max_records=10000):
         """Create many records, all or nothing; errors are keyed ``records[i].field``."""
-        rt = self.runtime(object_name)
+        rt = self.runtime(object_name, actor)
         self._authorise(rt, actor, "create")
         if not isinstance(items, list) or not items:
             raise BadRequest("records.E003", "Send at least one record.")
@@ -264,7 +281,7 @@ class RecordService(RecordReader):
             self._check_lookups(conn, rt, contexts, actor)
         if not any(c.errors for c in contexts):
             for ctx in contexts:
-                self._run("validate", ctx)
+                self._validate(ctx)
         if any(c.errors for c in contexts):
             raise row_errors(rt, contexts, single)
         for ctx in contexts:
@@ -287,7 +304,7 @@ class RecordService(RecordReader):
     def update(self, object_name, record_id, data, actor, *, if_match=None):
         """Change some fields of a record. A change that changes nothing writes nothing (the
         row_version stays)."""
-        rt = self.runtime(object_name)
+        rt = self.runtime(object_name, actor)
         self._authorise(rt, actor, "edit")
 
         def run(conn):
@@ -305,7 +322,7 @@ class RecordService(RecordReader):
             if not ctx.errors:
                 self._check_lookups(conn, rt, [ctx], actor, only_sent=True)
             if not ctx.errors:
-                self._run("validate", ctx)
+                self._validate(ctx)
             if ctx.errors:
                 raise record_errors(rt, ctx.errors, prior)
             self._run("before_save", ctx)
@@ -328,7 +345,7 @@ class RecordService(RecordReader):
     # -- recycle bin ---------------------------------------------------------------------------
     def delete(self, object_name, record_id, actor):
         """Move a record (and its master-detail children) to the recycle bin."""
-        rt = self.runtime(object_name)
+        rt = self.runtime(object_name, actor)
         self._authorise(rt, actor, "delete")
 
         def run(conn):
@@ -365,7 +382,7 @@ class RecordService(RecordReader):
             self._after_write(conn, child, actor, event, changes, now)
 
     def restore(self, object_name, record_id, actor):
-        rt = self.runtime(object_name)
+        rt = self.runtime(object_name, actor)
         self._authorise(rt, actor, "delete")
 
         def run(conn):
@@ -389,7 +406,7 @@ class RecordService(RecordReader):
 
     def purge(self, object_name, record_id, actor):
         """Delete a record from the recycle bin for good (children too; lookups to it cleared)."""
-        rt = self.runtime(object_name)
+        rt = self.runtime(object_name, actor)
         self._authorise(rt, actor, "delete")
 
         def run(conn):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import literal, or_, select, union, union_all
 
 from engine.db import users
-from engine.errors import Forbidden
+from engine.errors import Forbidden, NotFound
 
 from .model import (permission_sets, record_shares, role_closure, sharing_rules,
                     user_permission_sets)
@@ -134,9 +134,12 @@ class PlanCache:
 
 
 def require(plan, rt, right):
-    """Raise 403 unless the plan grants ``right`` on the object."""
+    """Raise 403 unless the plan grants ``right`` on the object; 404 (the answer for an object
+    that does not exist) when the plan may not even read it."""
     if plan is None or plan.can(rt.name, right):
         return
+    if not plan.can(rt.name, "read"):
+        raise NotFound("records.E404", f"Unknown object '{rt.name}'.")
     verb = {"read": "see", "create": "create", "edit": "edit", "delete": "delete"}.get(right, right)
     raise Forbidden("security.E403", f"You may not {verb} {rt.odef.plural_label}.")
 

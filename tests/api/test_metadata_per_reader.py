@@ -82,7 +82,11 @@ def test_a_hidden_field_is_absent_with_the_formulas_that_need_it(readers):
     assert deal["layouts"][0]["sections"][0]["fields"] == ["name", "stage"]
     assert deal["list_views"] == [{"name": "big", "columns": ["name"]}]
     assert _error(rep.get("/api/v1/objects/deal/fields/amount")) == (
-        404, "metadata.E404", "Unknown field 'amount' on 'deal' (did you mean 'account'?).")   # a visible one
+        404, "metadata.E404", "Unknown field 'amount' on 'deal'.")
+    # the lookup to 'account', an object the rep may not read, is hidden like a hidden field
+    assert "account" not in fields
+    assert _error(rep.get("/api/v1/objects/deal/fields/quantit")) == (
+        404, "metadata.E404", "Unknown field 'quantit' on 'deal' (did you mean 'quantity'?).")   # a visible one
     assert rep.get("/api/v1/objects/deal/fields/size").get_json() == fields["size"]
     assert rep.get("/api/v1/objects/deal/validation_rules").get_json()["validation_rules"] == deal["validation_rules"]
     # an object they may not read: as if it did not exist, and never suggested
@@ -100,7 +104,9 @@ def test_history_without_hidden_fields_or_authors(readers):
     admin, rep, _nobody = readers
     mine = admin.get("/api/v1/objects/deal/history").get_json()["versions"]
     theirs = rep.get("/api/v1/objects/deal/history").get_json()["versions"]
-    assert [v["version"] for v in theirs] == [v["version"] for v in mine]
+    # version 2 added double_amount, derived from the hidden amount: nothing the rep may see changed
+    assert mine[1]["summary"] == "added field 'double_amount'"
+    assert [v["version"] for v in theirs] == [v["version"] for v in mine if v["version"] != 2]
     assert all(v["author_id"] for v in mine) and not any("author_id" in v for v in theirs)
     for version in theirs:
         names = [f["api_name"] for f in version["doc"]["fields"]]

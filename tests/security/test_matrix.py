@@ -64,7 +64,7 @@ def org(api, app, services):
 def expected(user, rec_id, owner, manual, access):
     role, sets = USERS[user]
     if not sets:
-        return "forbidden"
+        return "hidden"         # no right to read the object: it does not exist for them (404)
     if access in ("edit", "delete") and "sales" not in sets:
         return "forbidden"      # no object right: 403 before any record is looked at
     owner_role = USERS[owner][0]
@@ -106,7 +106,7 @@ def test_matrix(org):
         visible = {rid for rid, owner in records if expected(user, rid, owner, manual, "read") == "ok"}
         r = client.get("/api/v1/records/deal?with_total=true&limit=200")
         if not USERS[user][1]:
-            assert r.status_code == 403
+            assert r.status_code == 404
             continue
         assert r.get_json()["total"] == len(visible), user
         assert {x["id"] for x in r.get_json()["records"]} == visible, user
@@ -198,4 +198,4 @@ def test_export_shows_exactly_the_visible_records(org):
         assert {row["id"] for row in rows} == visible, user
         if rows:
             assert ("margin" in rows[0]) == (user != "sup")
-    assert clients["nobody"].get("/api/v1/records/deal/export").status_code == 403
+    assert clients["nobody"].get("/api/v1/records/deal/export").status_code == 404
