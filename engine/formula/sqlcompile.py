@@ -6,6 +6,8 @@ fail at run time, whatever the data (issue 8; the guards live in ``sqlhelpers``)
   needed, so that NOT and nesting keep the spec's "blank counts as FALSE";
 - text treats '' as blank (``NULLIF(x, '')``) in equality and ordering, and orders by code
   point (PostgreSQL ``COLLATE "C"``);
+- a stored field compared with a constant that is not blank is a plain ``col = :v AND col IS NOT
+  NULL`` (``_plain_comparison``), which an index on the field can serve;
 - sub-trees that read no record field (literals, ``$user``, ``TODAY()``, ``DATE(2024, 1, 1)``)
   are evaluated once in Python and bound as parameters; one that fails there is bound as NULL;
 - where Python raises (division by zero, a bad date text, an overflow...), SQL gives NULL, so
