@@ -98,6 +98,16 @@ def utcnow():
     return _dt.datetime.now(_dt.timezone.utc)
 
 
+def iso_utc(value):
+    """A date/time as the one timestamp format of the API: UTC, microseconds, ``Z``
+    (``2026-11-26T08:23:05.123456Z``, microseconds only when non-zero). Naive values are UTC (SQLite hands them back so)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from engine.db import iso_utc
 from engine.errors import RecordValidationError
 from engine.formula import FormulaError, compile_formula
 from engine.security import SYSTEM_ACTOR
@@ -227,7 +228,7 @@ def _json(value, fdef):
             value = value.quantize(Decimal(1).scaleb(-int(scale)))
         return int(value) if value == value.to_integral_value() and scale in (None, 0) else float(value)
     if isinstance(value, _dt.datetime):
-        return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        return iso_utc(value)
     if isinstance(value, _dt.date):
         return value.isoformat()
     return value

@@ -2,13 +2,12 @@
 update's own transaction (a ``after_write`` hook of the write pipeline)."""
 from __future__ import annotations
 
-import datetime as _dt
 import json
 
 from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, String, Table, Text, insert,
                         select)
 
-from engine.db import system_metadata, utcnow
+from engine.db import iso_utc, system_metadata, utcnow
 
 from .pipeline import Event
 
@@ -24,15 +23,6 @@ field_history = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_tessera_field_history_rec", "object", "record_id", "at"),
 )
-
-
-def iso_utc(value):
-    """A stored date/time as ISO 8601 in UTC with a ``Z`` (SQLite hands back naive UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _jsonable(rt, name, fdef, value):

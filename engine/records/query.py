@@ -21,9 +21,9 @@ from sqlalchemy import and_, false, literal, or_, true
 from engine.errors import BadRequest, RecordValidationError
 from engine.metadata.checks import suggest
 from engine.metadata.model import SYSTEM_FIELDS
+from engine.metadata.system_fields import SYSTEM_FILTER_TYPES as SYSTEM_TYPES
 
 OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull", "startswith")
-from engine.metadata.system_fields import SYSTEM_FILTER_TYPES as SYSTEM_TYPES
 
 
 def _bad_value(key, message):

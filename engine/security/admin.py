@@ -3,14 +3,13 @@ rules and manual shares. Every change bumps the security version (so every
 process rebuilds its plans) and is audited, in one transaction."""
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import re
 
 from sqlalchemy import delete, insert, select, update
 from uuid6 import uuid7
 
-from engine.db import SECURITY_STATE, meta_state, users, utcnow
+from engine.db import SECURITY_STATE, iso_utc, meta_state, users, utcnow
 from engine.errors import BadRequest, Conflict, Forbidden, MetadataError, NotFound
 from engine.metadata.checks import suggest
 
@@ -23,12 +22,6 @@ from .users import create_user, hash_password
 
 LOCALES = {"en": "en", "zh": "zh_CN", "zh_CN": "zh_CN"}   # accepted -> stored
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
-
-def _iso(value):
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def require_admin(actor):
@@ -60,7 +53,7 @@ class AccessAdmin:
     def list_roles(self, actor):
         require_admin(actor)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) | {"created_at": _iso(r.created_at)}
+            return [dict(r._mapping) | {"created_at": iso_utc(r.created_at)}
                     for r in conn.execute(select(roles).order_by(roles.c.api_name))]
 
     def create_role(self, doc, actor):

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import insert, select
 
-from engine.db import utcnow
+from engine.db import iso_utc, utcnow
 
 from .model import audit_log
 
@@ -41,9 +41,7 @@ def search(engine, *, event=None, user=None, since=None, limit=200, before_id=No
 
 
 def _iso(value):
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return iso_utc(value)
 
 
 def metadata_audit_hook(conn, old_odef, new_odef, docs_after, actor):

@@ -92,8 +92,8 @@ CASES = [
     ("csv_unknown_object", {"data/shelves.csv": "_key,name\nx,y\n"},
      ["data/shelves.csv: there is no object 'shelves' in this pack or the packs it depends on (did you mean 'shelf'?)"]),
     ("unknown_entry", {"reprots/a.yaml": "x: 1\n"},
-     ["reprots: unknown pack entry 'reprots'; a pack holds README.md, data, docs, i18n, objects, pack.yaml, "
-      "readme.md, security.yaml"]),
+     ["reprots: unknown pack entry 'reprots' (did you mean 'reports'?); a pack holds README.md, dashboards, "
+      "data, docs, i18n, objects, pack.yaml, readme.md, reports, security.yaml, segments"]),
     ("i18n_unknown_field", {"i18n/zh_CN.yaml": "objects:\n  item:\n    fields: {prise: 价格}\n"},
      ["i18n/zh_CN.yaml:3: unknown field 'prise' of 'item'"]),
     ("extends_unknown", {"objects/account.yaml": "api_name: account\nextends: true\nfields: [{api_name: x, type: text}]\n"},

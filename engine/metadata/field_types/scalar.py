@@ -8,6 +8,8 @@ from marshmallow import fields as mf
 from marshmallow import validate
 from sqlalchemy import Boolean, Date, DateTime, String, Text, TypeDecorator
 
+from engine.db import iso_utc  # noqa: F401  (also re-exported: the one timestamp format)
+
 from . import register_field_type
 from .base import FieldType
 
@@ -97,10 +99,6 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(_dt.timezone.utc)
 
 
-def iso_utc(value):
-    if value is None:
-        return None
-    return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 @register_field_type
