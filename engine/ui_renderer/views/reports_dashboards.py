@@ -98,7 +98,7 @@ def _form_doc(form, stored):
         if label:
             item["label"] = label
         default = (form.get(f"filters.{i}.default") or "").strip()
-        if default:
+        if default and default.lower() != "all":      # "all" is no default: the filter starts empty
             item["period" if form.get(f"filters.{i}.kind") == "period" else "value"] = default
         filters.append(item)
     doc["filters"] = filters or None
