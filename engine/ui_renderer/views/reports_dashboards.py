@@ -79,10 +79,14 @@ def view(name):
                            periods=period_choices(), error=error, can_change=may_change(doc)), 400 if error else 200
 
 
-@dashboards.get("/<name>/components/<int:index>/chart.svg")
+@dashboards.get("/<name>/components/<index>/chart.svg")
 def chart(name, index):
+    """One component's chart with the dashboard's filters (the index counts from 0)."""
     doc = reports().dashboards.get(name, g.actor)
-    return svg_response(reports().dashboard_chart(name, index, g.actor, _params(doc)))
+    if not index.isdigit() or len(index) > 3:
+        raise InvalidRequestError("reports.E042", f"Dashboard '{name}' has no component '{index[:10]}'; "
+                                  "components are numbered from 0.")
+    return svg_response(reports().dashboard_chart(name, int(index), g.actor, _params(doc)))
 
 
 # -- editing ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ forecast and trend pages in ``reports_analytics.py``; the result's view models i
 from __future__ import annotations
 
 import re
+import zlib
 
 from flask import Response, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -169,7 +170,7 @@ def pin(name):
             if not label:
                 flash(_("Choose a dashboard or name a new one."), "error")
                 return redirect(url_for("reports.view", name=name), code=303)
-            target = slug(label)
+            target = slug(label, "dashboard")
             board = svc.dashboards.create({"name": target, "label": label, "components": [component]}, g.actor)
     except EngineError as exc:
         flash(_("The chart was not pinned: %(reason)s", reason=exc.message), "error")
@@ -181,9 +182,11 @@ def pin(name):
 
 def slug(label, fallback="item"):
     """An API name proposed from a label (``Sales overview`` → ``sales_overview``)."""
-    out = re.sub(r"[^a-z0-9]+", "_", (label or "").lower()).strip("_")[:60]
-    if not out or not out[0].isalpha():
-        out = f"{fallback}_{out}".rstrip("_")
+    out = re.sub(r"[^a-z0-9]+", "_", (label or "").lower()).strip("_")[:50]
+    if not re.search(r"[a-z]", out):    # a Chinese label: a stable name from it
+        out = f"{out}_{zlib.crc32((label or '').encode('utf-8')) % 1000000}".strip("_")
+    if not out[0].isalpha():
+        out = f"{fallback}_{out}"
     return out
 
 

@@ -9,6 +9,7 @@ read stays unnamed).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from flask import g, url_for
 from flask_babel import gettext as _
@@ -181,7 +182,7 @@ def aggregate_columns(doc, result, snapshot):
 def show_value(col, value):
     if value is None:
         return ""
-    if col.numeric and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+    if col.numeric and isinstance(value, (int, float, str, Decimal)) and not isinstance(value, bool):
         try:
             return i18n.format_number(value, col.scale)
         except (ValueError, ArithmeticError):
