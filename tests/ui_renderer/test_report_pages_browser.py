@@ -20,10 +20,11 @@ STORY = {
     "en": {"report": "Pipeline by stage and month", "name": "pipeline_by_stage_month", "dashboard": "Sales overview",
            "dash_name": "sales_overview", "segment": "Big deals", "seg_name": "big_deals",
            "valid": "The filter is valid.", "at": "line 1, column", "total": "Grand total", "members": "members you may see",
-           "bucket": "Deal size"},
+           "bucket": "Deal size", "owner": "Owner", "close": "Close date"},
     "zh_CN": {"report": "按阶段和月份的管道", "name": "pipeline_zh", "dashboard": "销售概览", "dash_name": "dashboard_[0-9]+",
               "segment": "大额商机", "seg_name": "big_deals_zh", "valid": "筛选条件有效。", "at": "第 1 行",
-              "total": "总计", "members": "你可见的成员", "bucket": "商机规模"},
+              "total": "总计", "members": "你可见的成员", "bucket": "商机规模", "owner": "负责人",
+              "close": "成交日期"},
 }
 
 
@@ -109,6 +110,7 @@ def test_builder_save_view_drill_dashboard(live, browser_page, lang):
     page.fill('[id="f-buckets.0.name"]', "deal_size")
     form.locator('select[name="buckets.0.field"]').select_option("amount")
     page.fill('[id="f-buckets.0.ranges"]', "Small < 10000\nMedium < 100000\nLarge")
+    assert form.locator('select[name="group_by.0.field"] option[value="bucket:deal_size"]').count() == 1
     form.locator('select[name="chart.type"]').select_option("bar")
     page.check('[id="f-chart.stacked"]')
     page.wait_for_selector("#report-preview img.report-chart")
@@ -149,6 +151,26 @@ def test_builder_save_view_drill_dashboard(live, browser_page, lang):
     page.wait_for_url(re.compile(rf"/dashboards/{s['dash_name']}$"))
     _chart_loaded(page)
     assert page.locator("main [data-component]").count() == 1
+    total = page.inner_text("main [data-component] [data-total] >> nth=0")
+
+    # its filters: the owner, and a close-date period (a range here: the sample deals are in 2025)
+    page.click("main .page-head a.btn")
+    page.wait_for_url(re.compile(r"/edit$"))
+    page.fill('[id="f-filters.0.field"]', "owner_id")
+    page.fill('[id="f-filters.0.label"]', s["owner"])
+    page.fill('[id="f-filters.1.field"]', "close_date")
+    page.fill('[id="f-filters.1.label"]', s["close"])
+    page.select_option('[id="f-filters.1.kind"]', "period")
+    page.fill('[id="f-filters.1.default"]', "2025-01-01..2025-06-30")
+    page.click("main form button.btn-primary")
+    page.wait_for_url(re.compile(rf"/dashboards/{s['dash_name']}$"))
+    first_half = page.inner_text("main [data-component] [data-total] >> nth=0")
+    assert first_half != total
+    page.fill("#dash-owner_id", "me")
+    page.click(".dashboard-filters button[type=submit]")
+    page.wait_for_url(re.compile(r"owner_id=me"))
+    _chart_loaded(page)
+    assert page.inner_text("main [data-component] [data-total] >> nth=0") == first_half   # admin owns them all
     assert s["total"] in page.inner_text("main [data-component]")
     _shot(page, live, lang, "dashboard")
 

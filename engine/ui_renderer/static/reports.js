@@ -48,6 +48,26 @@
       if (e.target.matches("textarea, input[type=text]")) { refresh(); }
     });
 
+    // a bucket named here can be chosen as a grouping at once
+    var bucketName = form.querySelector('[name="buckets.0.name"]');
+    if (bucketName) {
+      bucketName.addEventListener("input", function () {
+        var name = bucketName.value.trim();
+        form.querySelectorAll('select[name^="group_by."][name$=".field"]').forEach(function (select) {
+          var option = select.querySelector("option[data-bucket]") ||
+            Array.prototype.find.call(select.options, function (o) { return o.value.indexOf("bucket:") === 0; });
+          if (!name) { if (option && !option.selected) { option.remove(); } return; }
+          if (!option) {
+            option = document.createElement("option");
+            select.appendChild(option);
+          }
+          option.setAttribute("data-bucket", "");
+          option.value = "bucket:" + name;
+          option.textContent = (texts.bucket || "{name}").replace("{name}", name);
+        });
+      });
+    }
+
     var filter = form.querySelector("[data-formula-check]");
     var out = form.querySelector("[data-check-status]");
     if (filter && out) {

@@ -72,7 +72,11 @@ def view(name):
             if chart and (report.get("group_by") or chart["type"] == "number"):
                 item["chart_url"] = url_for("dashboards.chart", name=name, index=comp["index"], **params)
             shown = build_result(report, comp["result"])
-            shown.rows = [r for r in shown.rows if r.kind != "child"][:TABLE_ROWS]
+            shown.rows = [r for r in shown.rows if r.kind != "child"][:TABLE_ROWS]   # the first level only
+            if shown.groups:
+                shown.groups = shown.groups[:1]
+                for row in shown.rows + ([shown.total] if shown.total else []):
+                    row.keys = row.keys[:1]
             item["table"] = shown
         components.append(item)
     return render_template("engine/reports/dashboard.html", doc=doc, run=run, components=components,
