@@ -188,10 +188,11 @@ def test_builder_script_endpoints(admin_pages, rep_pages, org):
 
 
 def test_edit_and_delete_are_the_owners(admin_pages, rep_pages, org):
-    assert rep_pages.get("/reports/pipeline/edit").status_code == 200   # they may preview changes...
+    assert rep_pages.get("/reports/pipeline/edit").status_code == 403
     r = rep_pages.post("/reports/pipeline/edit", {"label": "Mine", "group_by.0.field": "stage", "_action": "save"},
                        token_from="/reports/pipeline")
-    assert r.status_code == 403                                          # ...not store them
+    assert r.status_code == 403
+    assert rep_pages.post("/dashboards/x/edit", {}).status_code == 404
     assert rep_pages.post("/reports/pipeline/delete", {}).status_code == 403
     assert 'href="/reports/pipeline/edit"' not in rep_pages.get("/reports/pipeline").text
     r = admin_pages.post("/reports/pipeline/edit", {"label": "Pipeline (edited)", "group_by.0.field": "stage",
@@ -304,3 +305,37 @@ def test_forged_posts_change_nothing(admin_pages, org):
         assert admin_pages.post(url, data, csrf=False).status_code == 400
     assert "Forged" not in admin_pages.get("/reports").text
     assert admin_pages.get("/dashboards/forged").status_code == 404
+
+
+def test_tabular_report_pages_with_the_list_cursor(admin_pages, rep_pages, crm_pages, org):
+    r = crm_pages.post("/api/v1/reports", json={"name": "deal_list", "label": "Deal list", "object": "deal",
+                                                "columns": ["name", "stage", "amount", "owner_id"],
+                                                "aggregates": [{"fn": "sum", "field": "amount"}]})
+    assert r.status_code == 201, r.get_json()
+    rep = rep_pages.get("/reports/deal_list")
+    assert rep.status_code == 200 and ">R1<" in rep.text and ">A1<" not in rep.text
+    assert re.search(r"data-total>([^<]+)<", rep.text).group(1) == "750.00"
+    admin = admin_pages.get("/reports/deal_list")
+    assert re.search(r"data-total>([^<]+)<", admin.text).group(1) == "9,450.00"
+    assert ">rep<" in admin.text                                      # the owner shown by name
+
+
+def test_hidden_fields_are_not_offered_nor_run(admin_pages, rep_pages, crm_pages, org):
+    from tests.ui_renderer.conftest import SALES
+
+    r = crm_pages.put("/api/v1/permission_sets/sales", json=dict(SALES, fields={"deal": {"amount": "hidden"}}))
+    assert r.status_code == 200, r.get_json()
+    builder = rep_pages.get("/reports/new?object=deal").text
+    assert 'value="amount"' not in builder and 'value="stage"' in builder
+    page = rep_pages.get("/reports/pipeline")
+    assert page.status_code == 422 and "amount" in page.text and "Traceback" not in page.text
+    assert '<td class="num" data-total>' not in page.text
+    r = rep_pages.post("/reports/new", {"object": "deal", "label": "Peek", "group_by.0.field": "stage",
+                                        "aggregates.0.fn": "sum", "aggregates.0.field": "amount", "_action": "save"})
+    assert r.status_code == 422 and "amount" in r.text and "Peek" not in rep_pages.get("/reports").text
+    token = rep_pages.token("/reports/new?object=deal")
+    check = rep_pages.client.post("/reports/formula/check", json={"object": "deal", "formula": "amount > 1"},
+                                  headers={"X-CSRFToken": token}).get_json()
+    assert check["ok"] is False and "amount" in check["error"]["message"]
+    exported = rep_pages.get("/reports/pipeline/export?format=csv")
+    assert exported.status_code in (400, 422) and "amount" in exported.text and "text/html" in exported.content_type

@@ -16,12 +16,12 @@ from decimal import Decimal, InvalidOperation
 from flask import flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine.errors import EngineError, InvalidRequestError, MetadataError, NotFoundError
+from engine.errors import EngineError, InvalidRequestError, MetadataError, NotFoundError, PermissionDeniedError
 from engine.formula import FormulaError, compile_formula
 from engine.records.field_security import reader_view
 
 from ..viewmodels import system_label
-from .reports_pages import CHART_TYPES, object_choices, problems_of, reports, reports_pages, slug, svg_response
+from .reports_pages import CHART_TYPES, may_change, object_choices, problems_of, reports, reports_pages, slug, svg_response
 from .reports_result import build_result, path_label
 
 GROUP_LEVELS = 2
@@ -244,6 +244,9 @@ def new():
 @reports_pages.route("/reports/<name>/edit", methods=["GET", "POST"])
 def edit(name):
     stored = reports().reports.get(name, g.actor)
+    if not may_change(stored):     # the store refuses the save too; no form that cannot be saved
+        raise PermissionDeniedError("reports.E403", f"Only administrators and its owner may change report "
+                                    f"'{name}'.")
     if request.method == "GET":
         return _render(stored, editing=name)
     doc = parse_form(request.form, stored["object"])
