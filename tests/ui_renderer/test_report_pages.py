@@ -339,3 +339,17 @@ def test_hidden_fields_are_not_offered_nor_run(admin_pages, rep_pages, crm_pages
     assert check["ok"] is False and "amount" in check["error"]["message"]
     exported = rep_pages.get("/reports/pipeline/export?format=csv")
     assert exported.status_code in (400, 422) and "amount" in exported.text and "text/html" in exported.content_type
+
+
+def test_pages_pass_the_accessibility_checks(admin_pages, org):
+    from tests.ui_renderer.test_accessibility import check_page
+
+    admin_pages.post("/reports/pipeline/pin", {"new_label": "Board"})
+    admin_pages.post("/segments/new", {"label": "Won", "object": "deal", "criteria": "stage = 'Won'"})
+    for url in ("/reports", "/reports/pipeline", "/reports/pipeline?view=matrix", "/reports/new",
+                "/reports/new?object=deal", "/reports/pipeline/edit", "/dashboards", "/dashboards/board",
+                "/dashboards/board/edit", "/segments", "/segments/won", "/segments/new", "/segments/won/edit",
+                "/analytics/forecast?object=deal", "/analytics/trend?object=deal&date=close_date"):
+        r = admin_pages.get(url)
+        assert r.status_code == 200, url
+        assert check_page(r.text) == [], url
