@@ -253,6 +253,12 @@ def test_segments_with_live_count(admin_pages, rep_pages, org):
     assert r.status_code == 422 and 'id="f-criteria-error"' in r.text and "amount" in r.text
     exported = rep_pages.get("/segments/big_deals/export")
     assert exported.status_code == 200 and b"R2" in exported.data and b"A3" not in exported.data
+    narrowed = rep_pages.get("/reports/pipeline?filter=IN_SEGMENT(%27big_deals%27)")    # a segment as a report filter
+    assert narrowed.status_code == 200 and _number(_total(narrowed.text)) == 400
+    check = rep_pages.client.post("/reports/formula/check", json={"object": "deal",
+                                                                  "formula": "IN_SEGMENT('big_deals')"},
+                                  headers={"X-CSRFToken": token}).get_json()
+    assert check == {"ok": True, "return_type": "boolean"}
     listing = admin_pages.get("/segments")
     assert "Big deals" in listing.text and ">5</td>" in listing.text
 
