@@ -67,12 +67,12 @@ def render_chart(result, chart, *, title=None, width=800, height=450):
     labels = [_label(g["key"].get(x)) for g in top]
     c.x_labels = labels
     if series:
-        names = []
+        raw = {}
         for g in top:
             for k in g.get("groups", []):
-                name = _label(k["key"].get(series))
-                if name not in names:
-                    names.append(name)
+                raw.setdefault(_label(k["key"].get(series)), k["key"].get(series))
+        # one legend in key order, blanks last (each parent lists only its own series: encounter order is not it)
+        names = sorted(raw, key=lambda n: (raw[n] is None, str(type(raw[n])), raw[n] if raw[n] is not None else 0))
         for name in names:
             values = []
             for g in top:

@@ -126,6 +126,8 @@ def test_chart_is_svg_without_script(admin_pages, rep_pages, org):
     assert r.status_code == 200 and r.mimetype == "image/svg+xml"
     assert b"<script" not in r.data
     ElementTree.fromstring(r.data)
+    months = list(dict.fromkeys(re.findall(rb"2025-\d\d", admin_pages.get("/reports/pipeline/chart.svg").data)))
+    assert months == sorted(months) and len(months) == 3          # the legend (the series) in key order
     assert "default-src 'none'" in r.headers["Content-Security-Policy"]
     assert admin_pages.get("/reports/pipeline/chart.svg?type=nope").status_code == 400
 
