@@ -48,7 +48,8 @@ def render_chart(result, chart, *, title=None, width=800, height=450):
     series = chart.get("series") or (groups[1] if len(groups) > 1 and x == groups[0] and kind in
                                      ("bar", "column", "line", "area") else None)
     config = dict(style=STYLE, width=width, height=height, title=title, js=[], show_legend=True,
-                  disable_xml_declaration=False, explicit_size=True, truncate_legend=30, print_values=False)
+                  disable_xml_declaration=False, explicit_size=True, truncate_legend=30, print_values=False,
+                  truncate_label=-1)   # never "1000…" for 100000 on an axis
     top = result["groups"]
     if kind in ("pie", "donut", "funnel"):
         cls = pygal.Funnel if kind == "funnel" else pygal.Pie
