@@ -361,3 +361,23 @@ def test_pages_pass_the_accessibility_checks(admin_pages, org):
         r = admin_pages.get(url)
         assert r.status_code == 200, url
         assert check_page(r.text) == [], url
+
+
+ODD_URLS = [
+    '/reports/preview.svg?doc={"object":"deal","chart":5}',
+    '/reports/preview.svg?doc={"object":"deal","chart":{"type":"bar"},"group_by":"x"}',
+    '/reports/preview.svg?doc={"object":"nope","chart":{"type":"bar"},"group_by":[{"field":"stage"}]}',
+    '/reports/preview.svg?doc={"object":"deal","chart":{"type":"zz"},"group_by":[{"field":"stage"}]}',
+    "/reports/pipeline/chart.svg?type=", "/reports/pipeline?cursor=zz", "/reports/pipeline?view=zz",
+    "/reports/new?object=nope", "/dashboards/board/components/999/chart.svg",
+    "/dashboards/board/components/-1/chart.svg", "/analytics/trend?object=deal&date=close_date&granularity=zz",
+    "/analytics/forecast?object=deal&from=bad", "/analytics/forecast?object=nope", "/segments/nope",
+    "/reports/pipeline/export?format=", "/reports/pipeline?filter=%00"]
+
+
+def test_odd_urls_answer_cleanly(admin_pages, org):
+    admin_pages.post("/reports/pipeline/pin", {"new_label": "Board"})
+    for url in ODD_URLS:
+        r = admin_pages.get(url)
+        assert r.status_code in (200, 400, 404, 422), (url, r.status_code)
+        assert "Traceback" not in r.text

@@ -286,8 +286,9 @@ def preview_chart():
         doc = json.loads(request.args.get("doc") or "")
     except ValueError:
         doc = None
-    if not isinstance(doc, dict) or not isinstance(doc.get("object"), str):
-        raise InvalidRequestError("reports.E001", "Send the report document as doc=<JSON>.")
+    if not isinstance(doc, dict) or not isinstance(doc.get("object"), str) or \
+            not isinstance(doc.get("chart"), dict) or not isinstance(doc["chart"].get("type"), str):
+        raise InvalidRequestError("reports.E001", "Send the report document, with its chart, as doc=<JSON>.")
     doc.setdefault("name", "preview")
     return svg_response(reports().chart_of(doc, g.actor, snapshot=g.snapshot, width=640, height=360))
 
