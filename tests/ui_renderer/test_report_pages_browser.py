@@ -19,7 +19,8 @@ DOCS = os.environ.get("TESSERA_DOCS_IMG")
 STORY = {
     "en": {"report": "Pipeline by stage and month", "name": "pipeline_by_stage_month", "dashboard": "Sales overview",
            "dash_name": "sales_overview", "segment": "Big deals", "seg_name": "big_deals",
-           "valid": "The filter is valid.", "at": "line 1, column", "total": "Grand total", "members": "members you may see",
+           "valid": "The filter is valid.", "at": "line 1, column", "total": "Grand total",
+           "members": "members you may see",
            "bucket": "Deal size", "owner": "Owner", "close": "Close date"},
     "zh_CN": {"report": "按阶段和月份的管道", "name": "pipeline_zh", "dashboard": "销售概览", "dash_name": "dashboard_[0-9]+",
               "segment": "大额商机", "seg_name": "big_deals_zh", "valid": "筛选条件有效。", "at": "第 1 行",

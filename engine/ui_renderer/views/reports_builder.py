@@ -21,13 +21,12 @@ from engine.formula import FormulaError, compile_formula
 from engine.records.field_security import reader_view
 
 from ..viewmodels import system_label
-from .reports_pages import CHART_TYPES, may_change, object_choices, problems_of, reports, reports_pages, slug, svg_response
+from .reports_pages import (CHART_TYPES, may_change, object_choices, problems_of, reports, reports_pages, slug,
+                            svg_response)
 from .reports_result import build_result, path_label
 
 GROUP_LEVELS = 2
 AGG_ROWS = 4            # aggregate rows a form shows at least (blank ones are skipped)
-FUNCTIONS = ("count", "count_distinct", "sum", "avg", "median", "min", "max")
-GRANULARITIES = ("day", "week", "month", "quarter", "year")
 NOT_GROUPABLE = ("long_text", "rich_text", "multi_picklist")
 FORM_KEYS = ("label", "folder", "private", "filter", "group_by", "aggregates", "buckets", "chart", "matrix",
              "columns")
@@ -211,8 +210,8 @@ def _render(doc, *, editing=None, problems=None, status=200, preview=True):
     fields = field_choices(obj) if obj else []
     return render_template(
         "engine/reports/builder.html", doc=doc, editing=editing, rows=form_rows(doc), objects=object_choices(),
-        fields=fields, field_options=[(p, label) for p, label, _t in fields], not_groupable=NOT_GROUPABLE, fns=fn_choices(),
-        granularities=granularity_choices(), charts=chart_choices(), problems=problems,
+        fields=fields, field_options=[(p, label) for p, label, _t in fields], not_groupable=NOT_GROUPABLE,
+        fns=fn_choices(), granularities=granularity_choices(), charts=chart_choices(), problems=problems,
         preview=shown, preview_problems=run_problems, chart_url=preview_chart_url(doc, shown)), status
 
 
