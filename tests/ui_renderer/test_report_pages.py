@@ -132,7 +132,7 @@ def test_chart_is_svg_without_script(admin_pages, rep_pages, org):
     assert admin_pages.get("/reports/pipeline/chart.svg?type=nope").status_code == 400
 
 
-def test_builder_preview_and_save(admin_pages, org):
+def test_builder_preview_and_save(admin_pages, rep_pages, org):
     r = admin_pages.get("/reports/new")
     assert r.status_code == 200 and 'name="object"' in r.text
     r = admin_pages.get("/reports/new?object=deal")
@@ -144,6 +144,7 @@ def test_builder_preview_and_save(admin_pages, org):
     assert r.status_code == 200 and "data-report-table" in r.text
     assert _number(_total(r.text, 0)) == 5450
     assert "/reports/preview.svg?doc=" in r.text
+    assert _number(_total(rep_pages.post("/reports/new", form).text, 0)) == 450     # the rep's preview: theirs
     r = admin_pages.post("/reports/new", dict(form, _action="save"))
     assert r.status_code == 303 and r.headers["Location"].endswith("/reports/won_by_month")
     page = admin_pages.get("/reports/won_by_month")
@@ -276,6 +277,11 @@ def test_forecast_and_trend(admin_pages, rep_pages, org):
                         "&from=2025-01-01&to=2025-03-31")
     assert t.status_code == 200 and "data-trend" in t.text and "2025-02" in t.text
     assert admin_pages.get("/analytics/trend?object=deal&date=nope").status_code == 400
+    url = ("/analytics/trend?object=deal&date=close_date&fn=sum&field=amount&granularity=year"
+           "&from=2025-01-01&to=2025-12-31")
+    values = [re.search(r'<th scope="row">2025</th><td class="num">([^<]+)</td>', p.get(url).text).group(1)
+              for p in (admin_pages, rep_pages)]
+    assert values == ["9,450.00", "750.00"]
 
 
 def test_account_page_shows_customer_value(admin_pages, rep_pages, crm_pages, org):
