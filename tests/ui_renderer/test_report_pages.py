@@ -387,3 +387,14 @@ def test_odd_urls_answer_cleanly(admin_pages, org):
         r = admin_pages.get(url)
         assert r.status_code in (200, 400, 404, 422), (url, r.status_code)
         assert "Traceback" not in r.text
+
+
+def test_charts_name_keys_as_the_tables_do(admin_pages, rep_pages, crm_pages, org):
+    r = crm_pages.post("/api/v1/reports", json={"name": "by_account", "object": "deal", "group_by": [
+        {"field": "account"}, {"field": "owner_id"}], "chart": {"type": "column"}})
+    assert r.status_code == 201, r.get_json()
+    svg = rep_pages.get("/reports/by_account/chart.svg").data.decode("utf-8")
+    assert "Acme" in svg and org["account"]["id"] not in svg          # the account's name, not its id
+    assert ">rep<" in svg and org["owners"]["rep"] not in svg         # the owner's name
+    assert "Acme" in admin_pages.get('/reports/preview.svg?doc={"object":"deal","group_by":[{"field":"account"}],'
+                                     '"chart":{"type":"pie"}}').data.decode("utf-8")

@@ -23,7 +23,7 @@ from engine.records.field_security import reader_view
 from ..viewmodels import system_label
 from .reports_pages import (CHART_TYPES, may_change, object_choices, problems_of, reports, reports_pages, slug,
                             svg_response)
-from .reports_result import build_result, path_label
+from .reports_result import build_result, chart_labeller, path_label
 
 GROUP_LEVELS = 2
 AGG_ROWS = 4            # aggregate rows a form shows at least (blank ones are skipped)
@@ -289,7 +289,8 @@ def preview_chart():
             not isinstance(doc.get("chart"), dict) or not isinstance(doc["chart"].get("type"), str):
         raise InvalidRequestError("reports.E001", "Send the report document, with its chart, as doc=<JSON>.")
     doc.setdefault("name", "preview")
-    return svg_response(reports().chart_of(doc, g.actor, snapshot=g.snapshot, width=640, height=360))
+    return svg_response(reports().chart_of(doc, g.actor, snapshot=g.snapshot, width=640, height=360,
+                                           labeller=chart_labeller))
 
 
 @reports_pages.post("/reports/formula/check")

@@ -16,7 +16,7 @@ from engine.errors import EngineError, InvalidRequestError, PermissionDeniedErro
 from ..auth import page_blueprint
 from .reports_pages import CHART_TYPES, may_change, problems_of, reports, svg_response
 from .reports_builder import chart_choices
-from .reports_result import build_result
+from .reports_result import build_result, chart_labeller
 
 dashboards = page_blueprint("dashboards", __name__, url_prefix="/dashboards")
 
@@ -90,7 +90,7 @@ def chart(name, index):
     if not index.isdigit() or len(index) > 3:
         raise InvalidRequestError("reports.E042", f"Dashboard '{name}' has no component '{index[:10]}'; "
                                   "components are numbered from 0.")
-    return svg_response(reports().dashboard_chart(name, int(index), g.actor, _params(doc)))
+    return svg_response(reports().dashboard_chart(name, int(index), g.actor, _params(doc), labeller=chart_labeller))
 
 
 # -- editing ---------------------------------------------------------------------------------------------

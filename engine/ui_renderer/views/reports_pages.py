@@ -21,7 +21,7 @@ from markupsafe import Markup
 from engine.errors import EngineError, InvalidRequestError, MetadataError
 
 from ..auth import page_blueprint, services, user_names
-from .reports_result import build_result
+from .reports_result import build_result, chart_labeller
 
 reports_pages = page_blueprint("reports", __name__)
 
@@ -125,7 +125,8 @@ def chart(name):
             raise InvalidRequestError("reports.E023", f"Unknown chart type '{kind[:20]}'.")
         chart_doc = {"type": kind}
     return svg_response(reports().chart(name, g.actor, snapshot=g.snapshot, chart=chart_doc,
-                                        filter=(request.args.get("filter") or "").strip() or None))
+                                        filter=(request.args.get("filter") or "").strip() or None,
+                                        labeller=chart_labeller))
 
 
 @reports_pages.get("/reports/<name>/export")

@@ -144,6 +144,18 @@ class KeyDisplay:
         return str(value)
 
 
+def chart_labeller(doc, result):
+    """How a chart names group keys on a page: as the tables do (the service's ``labeller``)."""
+    keys = KeyDisplay(doc, result)
+    index = {spec["name"]: i for i, spec in enumerate(keys.specs)}
+
+    def label(grouping, value):
+        if grouping in index:
+            return keys.show(index[grouping], value)
+        return _("(blank)") if value is None else str(value)
+    return label
+
+
 def _walk(groups):
     for g_ in groups:
         yield g_
