@@ -188,6 +188,7 @@ def load_related(service, rt, records, paths, actor, conn=None):
                 rows = conn.execute(stmt).mappings().all()
             for row in rows:
                 found[row["id"]] = record_for_formula(target_rt, row)
+            _compute_related(service, target_rt, list(found.values()), actor, conn)
         children = []
         for rec, v in owners:
             rel = found.get(v) if v else None
@@ -195,6 +196,25 @@ def load_related(service, rt, records, paths, actor, conn=None):
             if rel is not None:
                 children.append((rel, target_rt))
         level[path] = children
+
+
+def _compute_related(service, rt, recs, actor, conn):
+    """Add the formula fields of related records ``recs`` (of ``rt``), as ``actor`` reads them,
+    so that ``deal.x`` reads deal's formula field ``x`` in Python as it does in SQL. Each is
+    computed on a copy whose own related records are loaded; cycles are refused at save time."""
+    of = rt.formulas
+    if isinstance(of, BrokenFormulas) or not of.formula_fields or not recs:
+        return
+    copies = [dict(r) for r in recs]
+    load_related(service, rt, copies, of.read_paths, actor, conn=conn)
+    ctx = formula_context(actor)
+    for rec, copy in zip(recs, copies):
+        for name, compiled, _fdef in of.formula_fields:
+            try:
+                value = compiled.evaluate(copy, context=ctx)
+            except FormulaError:
+                value = None
+            copy[name] = rec[name] = value
 
 
 def compute_fields(service, rt, rows, outs, actor, conn=None, skip=()):
