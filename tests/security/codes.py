@@ -17,6 +17,7 @@ CODES = {
     "formula_bad_character": "formula.E011",
     "regex_unsupported": "formula.E127",
     "no_sql_form": "formula.E201",
+    "no_sql_form_with_fields": "formula.E200",
     "metadata_invalid": "metadata.E001",
     "report_invalid": "reports.E001",
     "sharing_rule_invalid": "security.E016",
