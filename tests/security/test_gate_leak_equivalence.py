@@ -136,6 +136,8 @@ OBJECT_DOORS = [
     ("GET", "/o/{obj}/lookup", {"q": "A"}, None),
     ("GET", "/o/{obj}/{orid}", None, None),
     ("POST", "/o/{obj}/new", None, {"name": "x"}),
+    ("POST", "/o/{obj}/{orid}/approval/submit", None, {}),
+    ("POST", "/o/{obj}/{orid}/delete", None, {}),
 ]
 
 FIELD_DOORS = [
@@ -349,3 +351,31 @@ def _explain(a, b):
     start = max(0, at - 200)
     return (f"  {a[0]} {[h for h in a[1] if h[1]]}\n  {b[0]} {[h for h in b[1] if h[1]]}\n"
             f"  ...{a[2][start:at + 300]!r}\n  ...{b[2][start:at + 300]!r}")
+
+
+def test_the_services_answer_so_whatever_the_door(org):
+    """The rule lives below the doors: the approval service and the record service answer an
+    unreadable object as an unknown one, and a private record as a missing one, called directly."""
+    from engine.errors import EngineError
+
+    services = org.app.extensions["tessera"]
+    actor = services.actor("rep")
+    approvals = services.extensions["approvals"]
+    records = services.records()
+
+    def refusal(call):
+        with pytest.raises(EngineError) as info:
+            call()
+        err = info.value
+        return type(err).__name__, getattr(err, "code", None), str(getattr(err, "message", err))
+
+    missing = org.ids["missing"]
+    for hidden, unknown in [(("vault", org.ids["vault_record"]), ("vaulx", missing)),
+                            (("deal", org.ids["invisible_deal"]), ("deal", missing))]:
+        for call in (lambda o, r: approvals.submit(o, r, actor), lambda o, r: approvals.approve(o, r, actor),
+                     lambda o, r: approvals.approval(o, r, actor), lambda o, r: records.get(o, r, actor),
+                     lambda o, r: records.update(o, r, {"name": "y"}, actor), lambda o, r: records.delete(o, r, actor)):
+            a = refusal(lambda: call(*hidden))
+            b = refusal(lambda: call(*unknown))
+            assert (a[0], a[1], a[2].replace(hidden[0], "<O>").replace(hidden[1], "<R>")) == \
+                (b[0], b[1], b[2].replace(unknown[0], "<O>").replace(unknown[1], "<R>")), (hidden, a, b)
