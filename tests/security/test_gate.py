@@ -307,7 +307,8 @@ SECRET_NAMES = ["cost_basis", "vault_ref", "margin_calc", "vault_count", "secret
 JUNK_NAMES = ["bogus", "", " ", "name ", "NAME", "account.name", "deleted_at", "-", "+", "name desc", "'name'",
               "name;", "__class__", "x" * 300, "é", "1", "id\n"]
 _names = st.one_of(*([st.sampled_from(VISIBLE_NAMES)] * 6), st.sampled_from(SECRET_NAMES), st.sampled_from(JUNK_NAMES))
-order_bys = st.lists(st.tuples(st.sampled_from(["", "", "-", "+", "--"]), _names).map("".join), max_size=4).map(",".join)
+order_bys = st.lists(st.tuples(st.sampled_from(["", "", "-", "+", "--"]), _names).map("".join),
+                     max_size=4).map(",".join)
 fields_params = st.lists(_names, max_size=6).map(",".join)
 
 
@@ -319,7 +320,8 @@ def _pages(world, query, pages=2):
     for _ in range(pages):
         q = dict(query, **({"cursor": cursor} if cursor else {}))
         r = world.rep.get("/api/v1/records/deal", query_string=q)
-        out.append((r.status_code, r.mimetype, normalise(world, r.get_json() if r.is_json else r.get_data(as_text=True))))
+        body = r.get_json() if r.is_json else r.get_data(as_text=True)
+        out.append((r.status_code, r.mimetype, normalise(world, body)))
         cursor = r.get_json().get("next_cursor") if r.status_code == 200 and r.is_json else None
         if not cursor:
             break

@@ -71,8 +71,6 @@ def test_a_body_over_the_limit_is_413(bounded, path):
 
 
 def test_a_body_over_the_limit_is_413_on_the_pages_too(bounded):
-    from engine.ui_renderer.errors import __name__ as _  # noqa: F401  (the pages are part of the app)
-
     _admin, rep, _ = bounded
     r = rep.client.post("/login", data={"username": "rep", "password": "x" * (MAX_BODY + 1)})
     assert r.status_code == 413 and r.mimetype == "text/html"

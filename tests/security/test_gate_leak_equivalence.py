@@ -23,7 +23,6 @@ import re
 
 import pytest
 
-from tests.conftest import Api
 from tests.security.worlds import worlds_on
 from tests.ui_renderer.live import csrf_of, sign_in
 
@@ -210,7 +209,8 @@ def org(tmp_path_factory, request):
             "api_name": "notes", "objects": {o: {"read": True, "create": True, "edit": True, "delete": True}
                                              for o in ("memo", "line")}}))
         ok(admin.post("/api/v1/users/rep/permission_sets", json={"permission_set": "notes"}))
-        world.ids["memo"] = ok(world.rep.post("/api/v1/records/memo", json={"name": "m0", "deal": world.ids["d1"]}))["id"]
+        world.ids["memo"] = ok(world.rep.post("/api/v1/records/memo",
+                                              json={"name": "m0", "deal": world.ids["d1"]}))["id"]
         world.ids["line"] = ok(world.rep.post("/api/v1/records/line", json={"name": "l0", "deal": world.ids["d1"],
                                                                             "qty": 1}))["id"]
         client = world.app.test_client()
