@@ -66,7 +66,6 @@ def record_approval(obj, rid):
 
 @api.post("/records/<obj>/<rid>/approval/submit")
 def submit_for_approval(obj, rid):
-    svc().records(g.snapshot).runtime(obj, g.actor)   # an object the caller may not read: as unknown
     body = _body("comment", "process")
     return jsonify(approvals().submit(obj, rid, g.actor, process=body.get("process"), comment=body.get("comment")))
 

@@ -128,16 +128,17 @@ class RecordReader:
         rt = self.runtime(object_name, actor)
         self._require(rt, actor, access)
         hidden = self.hidden_fields(rt, actor)
-        if hidden:
-            # a hidden field answers exactly as a field that does not exist, and no did-you-mean
-            # names a hidden field
-            names = list(filters or {}) + [k.strip().lstrip("+-") for k in (order_by or "").split(",")]
-            known = list(SYSTEM_FIELDS) + [f.api_name for f in rt.odef.fields if f.api_name not in hidden]
-            for key in names:
-                name = key.partition("__")[0]
-                if name and (name in hidden or (name not in SYSTEM_FIELDS and name not in rt.ftypes)):
-                    raise BadRequest("records.E010", f"Unknown field '{name}' on '{rt.name}'"
-                                     f"{suggest(name, known)}.", fields={name: ["unknown field"]})
+        # A hidden field answers exactly as a field that does not exist, and no did-you-mean names
+        # one. The names of filters and sort keys are checked first, for every reader: were this
+        # check made only for readers with hidden fields, which error comes first (a filter's
+        # operator, the where= formula, a sort key after 'id') would tell whether they have any.
+        names = list(filters or {}) + [k.strip().lstrip("+-") for k in (order_by or "").split(",")]
+        known = list(SYSTEM_FIELDS) + [f.api_name for f in rt.odef.fields if f.api_name not in hidden]
+        for key in names:
+            name = key.partition("__")[0]
+            if name and (name in hidden or (name not in SYSTEM_FIELDS and name not in rt.ftypes)):
+                raise BadRequest("records.E010", f"Unknown field '{name}' on '{rt.name}'"
+                                 f"{suggest(name, known)}.", fields={name: ["unknown field"]})
         t = rt.table
         conds = [t.c.deleted_at.is_not(None) if deleted else t.c.deleted_at.is_(None)]
         conds += q.build_filters(rt, filters or {})

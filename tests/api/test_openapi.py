@@ -188,7 +188,8 @@ def test_record_bodies_carry_the_field_rules(crm):
     assert deal["stage"] == {"type": "string", "enum": ["New", "Won", "Lost"]}
     assert comps["AccountInput"]["properties"]["website"]["anyOf"][0]["pattern"].startswith("^(http|https)://")
     assert "number" not in deal and comps["DealInput"]["additionalProperties"] is False
-    assert deal["notes"]["anyOf"][0]["pattern"] == "^[^\\x00]*$"      # NUL is refused in any body
+    assert deal["notes"]["anyOf"][0]["allOf"] == [{"pattern": "^[^\\x00]*$"}]   # NUL is refused in any body
+    assert comps["DealInput"]["properties"]["name"]["pattern"] == "^[^\\x00]*$"
 
 
 def test_405_names_the_allowed_methods(crm):

@@ -148,7 +148,8 @@ class ApprovalService:
         self._writer(actor)
         _text("process", process, 40)
         records = self.services.records()
-        acl.require(actor.plan, records.runtime(obj), "edit")
+        # an object the actor may not read answers as an unknown one (before "you may not edit")
+        acl.require(actor.plan, records.runtime(obj, actor), "edit")
         records.lock_for_edit(obj, record_id, actor)
         op = Operation("submit", obj, str(record_id), actor, now or utcnow(), comment=_text("comment", comment),
                        process=process)
