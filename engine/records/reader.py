@@ -67,7 +67,7 @@ class RecordReader:
             names = [n for n in self.snapshot.objects if actor.plan.can(n, "read")]
         elif rt is not None:
             return rt
-        raise NotFound("records.E404", f"Unknown object '{object_name}'{suggest(str(object_name), names)}.")
+        raise NotFound("metadata.E041", f"Unknown object '{object_name}'{suggest(str(object_name), names)}.")
 
     @staticmethod
     def _check_actor(actor):
@@ -184,7 +184,7 @@ class RecordReader:
                 self.engine.connect().execution_options(tessera_readonly=True) as conn:
             row = conn.execute(stmt).mappings().first()
         if row is None:
-            raise NotFound("records.E404", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")
+            raise NotFound("records.E070", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")
         return self.to_json(rt, row, actor, fields=fields)
 
     def _check_fields(self, rt, actor, fields):

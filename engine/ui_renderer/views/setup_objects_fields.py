@@ -435,7 +435,7 @@ def _chosen_type(default=None):
     if not name:
         return None
     if name not in field_types:
-        raise NotFound("metadata.E404", f"Unknown field type '{name[:40]}'{suggest(name, field_types.keys())}.")
+        raise NotFound("metadata.E043", f"Unknown field type '{name[:40]}'{suggest(name, field_types.keys())}.")
     return field_types.get(name)
 
 
@@ -481,7 +481,7 @@ def _field_doc(row, object, name):
         if fdoc.get("api_name") == name:
             return i, fdoc
     names = [f.get("api_name") for f in row["doc"].get("fields") or []]
-    raise NotFound("metadata.E405", f"Unknown field '{name[:40]}' on '{object}'{suggest(name, names)}.")
+    raise NotFound("metadata.E042", f"Unknown field '{name[:40]}' on '{object}'{suggest(name, names)}.")
 
 
 @setup_objects.get("/objects/<object>/fields/<field>")
