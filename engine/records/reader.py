@@ -56,8 +56,8 @@ class RecordReader:
     # -- helpers -----------------------------------------------------------------
     def runtime(self, object_name, actor=None):
         """The runtime of ``object_name``. Given ``actor``, an object they may not read answers
-        exactly as one that does not exist (404, did-you-mean over the objects they may read);
-        without an actor the 404 suggests nothing (it may reach someone who may not read them)."""
+        exactly as one that does not exist (metadata.E041, did-you-mean over the objects they may
+        read); without an actor the error suggests nothing (it may reach someone who may not read them)."""
         rt = self.snapshot.get(object_name)
         names = ()
         if actor is not None:

@@ -199,7 +199,8 @@ class RecordService(RecordReader):
         return wctx
 
     def _lock_row(self, conn, rt, record_id, actor, *, deleted=False):
-        """Lock a record the actor can see; 404 when invisible, 403 when visible but not editable."""
+        """Lock a record the actor can see; ``NotFound`` (records.E070) when invisible, ``Forbidden``
+        (security.E035) when visible but not editable."""
         t = rt.table
         stmt = select(t).where(t.c.id == str(record_id))
         vis = visible(self, rt, actor, "read")
@@ -218,7 +219,8 @@ class RecordService(RecordReader):
         return row
 
     def lock_for_edit(self, object_name, record_id, actor):
-        """Check (in its own transaction) that ``actor`` may edit the record: 404 / 403 otherwise."""
+        """Check (in its own transaction) that ``actor`` may edit the record: ``NotFound`` /
+        ``Forbidden`` otherwise."""
         rt = self.runtime(object_name, actor)
         self._require(rt, actor, "read")
         with self.engine.begin() as conn:
