@@ -18,7 +18,7 @@ from engine.records.field_security import reader_view
 from .. import i18n
 from ..viewmodels import system_label
 from .setup_objects import setup_objects
-from .setup_objects_fields import DECLARED, RESULT_TYPES
+from .setup_objects_fields import RESULT_TYPES
 
 
 def _json_error(status, code, message):
@@ -48,7 +48,7 @@ def check_formula():
     if isinstance(exclude, str) and exclude in fields_map:    # a formula field cannot read itself
         fields_map = {k: v for k, v in fields_map.items() if k != exclude}
     wanted = body.get("return_type")
-    wanted = DECLARED.get(wanted, wanted) if isinstance(wanted, str) and wanted else None
+    wanted = wanted if isinstance(wanted, str) and wanted else None
     try:
         compiled = compile_formula(source, fields_map, return_type=wanted)
     except FormulaError as exc:
