@@ -1,8 +1,9 @@
 """The formula language: one typed language for formula fields, defaults, validation
 rules and filters, compiled once to a generated Python function and to SQLAlchemy expressions.
 
-Contract: ../shared/specs/formula-language.md. Imports ``engine.errors`` and
-``engine.registry`` only (no metadata, records or Flask).
+Contract: ../shared/specs/formula-language.md. Imports ``engine.errors``, ``engine.registry``
+and, of the metadata, only the field-type registry (each type's ``formula_type``); no records,
+security or Flask.
 """
 from __future__ import annotations
 

@@ -56,8 +56,8 @@ class RecordReader:
     # -- helpers -----------------------------------------------------------------
     def runtime(self, object_name, actor=None):
         """The runtime of ``object_name``. Given ``actor``, an object they may not read answers
-        exactly as one that does not exist (404, did-you-mean over the objects they may read);
-        without an actor the 404 suggests nothing (it may reach someone who may not read them)."""
+        exactly as one that does not exist (metadata.E041, did-you-mean over the objects they may
+        read); without an actor the error suggests nothing (it may reach someone who may not read them)."""
         rt = self.snapshot.get(object_name)
         names = ()
         if actor is not None:
@@ -67,7 +67,7 @@ class RecordReader:
             names = [n for n in self.snapshot.objects if actor.plan.can(n, "read")]
         elif rt is not None:
             return rt
-        raise NotFound("records.E404", f"Unknown object '{object_name}'{suggest(str(object_name), names)}.")
+        raise NotFound("metadata.E041", f"Unknown object '{object_name}'{suggest(str(object_name), names)}.")
 
     @staticmethod
     def _check_actor(actor):
@@ -185,7 +185,7 @@ class RecordReader:
                 self.engine.connect().execution_options(tessera_readonly=True) as conn:
             row = conn.execute(stmt).mappings().first()
         if row is None:
-            raise NotFound("records.E404", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")
+            raise NotFound("records.E070", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")
         return self.to_json(rt, row, actor, fields=fields)
 
     def _check_fields(self, rt, actor, fields):

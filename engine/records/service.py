@@ -48,7 +48,7 @@ class RecordService(RecordReader):
     def _authorise(self, rt, actor, right):
         self._require(rt, actor, right)
         if actor.read_only:
-            raise Forbidden("records.E403", "This token is read-only.")
+            raise Forbidden("security.E030", "This token is read-only.")
 
     def _run(self, point, ctx):
         for hook in getattr(self.hooks, point):
@@ -169,7 +169,7 @@ class RecordService(RecordReader):
             col = rt.stored[fname].column
             if ix in text or re.search(rf"\b{re.escape(rt.table.name)}\.{re.escape(col)}\b", text):
                 label = rt.odef.field(fname).label
-                return Conflict("records.E409", f"Another {rt.odef.label} already has this {label}.",
+                return Conflict("records.E071", f"Another {rt.odef.label} already has this {label}.",
                                 fields={fname: ["Must be unique; this value is already used."]})
         return None
 
@@ -199,7 +199,8 @@ class RecordService(RecordReader):
         return wctx
 
     def _lock_row(self, conn, rt, record_id, actor, *, deleted=False):
-        """Lock a record the actor can see; 404 when invisible, 403 when visible but not editable."""
+        """Lock a record the actor can see; ``NotFound`` (records.E070) when invisible, ``Forbidden``
+        (security.E035) when visible but not editable."""
         t = rt.table
         stmt = select(t).where(t.c.id == str(record_id))
         vis = visible(self, rt, actor, "read")
@@ -211,14 +212,15 @@ class RecordService(RecordReader):
         row = conn.execute(stmt).mappings().first()
         if row is None:
             where = " in the recycle bin" if deleted else ""
-            raise NotFound("records.E404", f"No {rt.odef.label} with id '{str(record_id)[:40]}'{where}.")
+            raise NotFound("records.E070", f"No {rt.odef.label} with id '{str(record_id)[:40]}'{where}.")
         edit = visible(self, rt, actor, "edit")
         if edit is not None and conn.execute(select(t.c.id).where(t.c.id == row["id"], edit)).first() is None:
-            raise Forbidden("security.E403", f"You may see this {rt.odef.label} but not change it.")
+            raise Forbidden("security.E035", f"You may see this {rt.odef.label} but not change it.")
         return row
 
     def lock_for_edit(self, object_name, record_id, actor):
-        """Check (in its own transaction) that ``actor`` may edit the record: 404 / 403 otherwise."""
+        """Check (in its own transaction) that ``actor`` may edit the record: ``NotFound`` /
+        ``Forbidden`` otherwise."""
         rt = self.runtime(object_name, actor)
         self._require(rt, actor, "read")
         with self.engine.begin() as conn:
@@ -310,7 +312,7 @@ class RecordService(RecordReader):
         def run(conn):
             prior = dict(self._lock_row(conn, rt, record_id, actor))
             if if_match is not None and str(prior["row_version"]) != str(if_match):
-                raise PreconditionFailed("records.E412", f"The {rt.odef.label} was changed by someone else "
+                raise PreconditionFailed("records.E073", f"The {rt.odef.label} was changed by someone else "
                                          f"(version {prior['row_version']}, you sent {if_match}); "
                                          "reload it and apply your change again.")
             values, errs = self._deserialise(rt, data, actor, partial=True)
@@ -334,7 +336,7 @@ class RecordService(RecordReader):
                                                       rt.table.c.row_version == prior["row_version"])
                                .values(changed))
             if res.rowcount != 1:
-                raise PreconditionFailed("records.E412", f"The {rt.odef.label} was changed by someone else; "
+                raise PreconditionFailed("records.E073", f"The {rt.odef.label} was changed by someone else; "
                                          "reload it and apply your change again.")
             merged = dict(prior, **changed)
             wctx = self._after_write(conn, rt, actor, Event.UPDATE, [Change(merged, prior)], ctx.now)
@@ -393,7 +395,7 @@ class RecordService(RecordReader):
                     alive = conn.execute(select(parent.table.c.id).where(
                         parent.table.c.id == row[fdef.column], parent.table.c.deleted_at.is_(None))).first()
                     if alive is None:
-                        raise Conflict("records.E409", f"Restore the {parent.odef.label} "
+                        raise Conflict("records.E072", f"Restore the {parent.odef.label} "
                                        f"'{row[fdef.column]}' first: this {rt.odef.label} belongs to it.")
             self._cascade(conn, rt, [row["id"]], row["deleted_at"], actor, Event.RESTORE)
             restored = dict(row, deleted_at=None, row_version=row["row_version"] + 1)

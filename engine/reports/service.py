@@ -46,7 +46,7 @@ class ReportsService:
         try:
             compile_report(self.reader(snapshot), actor, doc, for_check=True)
         except (NotFoundError, PermissionDeniedError) as exc:
-            if exc.code in ("records.E404", "security.E403"):
+            if exc.code in ("metadata.E041", "security.E034"):   # an unknown object, or one the author may not read
                 raise ReportDefinitionError([("object", f"unknown object '{doc['object']}'")]) from None
             raise
 

@@ -204,7 +204,7 @@ class Automations:
                 limit = self.config.automation_max_depth
                 for rule in firing.rules:
                     log_rows.append(run_row(
-                        wctx.rt.name, rid, status="error", rule=rule.name, code="workflow.E501", now=now,
+                        wctx.rt.name, rid, status="error", rule=rule.name, code="workflow.E203", now=now,
                         message=f"Rule '{rule.label}' was not run: the chain of automations would be {firing.depth} "
                                 f"deep, deeper than TESSERA_AUTOMATION_MAX_DEPTH ({limit}). Rules that update "
                                 "records trigger each other; change a condition to end the loop. The write "

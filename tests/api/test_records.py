@@ -31,7 +31,7 @@ def test_create_read_update_delete_restore(crm):
     assert r.status_code == 200 and r.get_json()["amount"] == 100.0 and r.get_json()["row_version"] == 2
     r = crm.patch(f"/api/v1/records/deal/{deal['id']}", json={"amount": 1}, headers={"If-Match": '"1"'})
     assert r.status_code == 412
-    assert r.get_json()["error"]["code"] == "records.E412"
+    assert r.get_json()["error"]["code"] == "records.E073"
 
     assert crm.delete(f"/api/v1/records/deal/{deal['id']}").status_code == 204
     assert crm.get(f"/api/v1/records/deal/{deal['id']}").status_code == 404
@@ -191,13 +191,13 @@ def test_rich_text_is_sanitised(crm):
 
 def test_auth_and_permissions(crm, anon_api, user_api, services):
     assert anon_api.get("/api/v1/records/deal").status_code == 401
-    assert anon_api.get("/api/v1/objects").get_json()["error"]["code"] == "api.E401"
+    assert anon_api.get("/api/v1/objects").get_json()["error"]["code"] == "security.E044"
     bad = anon_api.get("/api/v1/objects", headers={"Authorization": "Bearer tsr_nope"})
     assert bad.status_code == 401
     assert user_api.post("/api/v1/objects", json={"api_name": "x"}).status_code == 403
     assert user_api.get("/api/v1/objects").status_code == 200
     r = user_api.get("/api/v1/records/deal")      # no permission set yet: as if there were no deals at all
-    assert (r.status_code, r.get_json()["error"]) == (404, {"code": "records.E404", "message": "Unknown object 'deal'.",
+    assert (r.status_code, r.get_json()["error"]) == (404, {"code": "metadata.E041", "message": "Unknown object 'deal'.",
                                                              "fields": {}})
     assert crm.post("/api/v1/permission_sets", json={"api_name": "sales", "objects": {"deal": {
         "read": True, "create": True, "edit": True}}}).status_code == 201
