@@ -89,7 +89,7 @@ def new_segment():
     try:
         saved = reports().segments.create(doc, g.actor)
     except EngineError as exc:
-        if exc.code == "reports.E403":
+        if exc.code in ("reports.E080", "reports.E081", "security.E030"):
             raise
         return _segment_form(doc, problems=problems_of(exc), status=422)
     flash(_("Segment '%(name)s' was saved.", name=saved.get("label") or saved["name"]), "success")
@@ -106,7 +106,7 @@ def edit_segment(name):
         reports().segments.update(name, {"label": doc.get("label"), "criteria": doc.get("criteria"),
                                          "private": doc.get("private")}, g.actor)
     except EngineError as exc:
-        if exc.code in ("reports.E403", "reports.E404"):
+        if exc.code in ("reports.E080", "reports.E081", "reports.E082", "security.E030"):
             raise
         return _segment_form(doc, editing=name, problems=problems_of(exc), status=422)
     flash(_("Segment '%(name)s' was saved.", name=doc.get("label") or name), "success")

@@ -220,7 +220,7 @@ def new():
     if request.method == "GET":
         obj = request.args.get("object") or ""
         if obj and obj not in dict(object_choices()):
-            raise NotFoundError("records.E404", f"Unknown object '{obj[:40]}'.")
+            raise NotFoundError("metadata.E041", f"Unknown object '{obj[:40]}'.")
         return _render({"object": obj} if obj else {}, preview=bool(obj))
     obj = request.form.get("object") or ""
     if obj not in dict(object_choices()):
@@ -233,7 +233,7 @@ def new():
     try:
         saved = reports().reports.create(doc, g.actor)
     except (MetadataError, InvalidRequestError, EngineError) as exc:
-        if exc.code in ("reports.E403",):
+        if exc.code in ("reports.E080", "reports.E081", "security.E030"):
             raise
         return _render(doc, problems=problems_of(exc), status=422)
     flash(_("Report '%(name)s' was saved.", name=saved.get("label") or saved["name"]), "success")
@@ -244,7 +244,7 @@ def new():
 def edit(name):
     stored = reports().reports.get(name, g.actor)
     if not may_change(stored):     # the store refuses the save too; no form that cannot be saved
-        raise PermissionDeniedError("reports.E403", f"Only administrators and its owner may change report "
+        raise PermissionDeniedError("reports.E081", f"Only administrators and its owner may change report "
                                     f"'{name}'.")
     if request.method == "GET":
         return _render(stored, editing=name)
@@ -256,7 +256,7 @@ def edit(name):
     try:
         saved = reports().reports.update(name, patch, g.actor)
     except EngineError as exc:
-        if exc.code in ("reports.E403", "reports.E404"):
+        if exc.code in ("reports.E080", "reports.E081", "reports.E082", "security.E030"):
             raise
         return _render(doc, editing=name, problems=problems_of(exc), status=422)
     flash(_("Report '%(name)s' was saved.", name=saved.get("label") or name), "success")
@@ -299,10 +299,10 @@ def check_formula():
     The fields are the viewer's (a hidden field is unknown, as in the service)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("formula"), str):
-        return jsonify({"error": {"code": "http.400", "message": 'Send {"object": "deal", "formula": "..."}.'}}), 400
+        return jsonify({"error": {"code": "pages.E006", "message": 'Send {"object": "deal", "formula": "..."}.'}}), 400
     obj = body.get("object")
     if not isinstance(obj, str) or obj not in dict(object_choices()):
-        return jsonify({"error": {"code": "http.404", "message": "Unknown object."}}), 404
+        return jsonify({"error": {"code": "metadata.E041", "message": "Unknown object."}}), 404
     if not body["formula"].strip():
         return jsonify({"ok": False, "empty": True})
     fields_map = reader_view(g.snapshot, g.actor).fields_map(obj)

@@ -149,7 +149,7 @@ def edit(name):
             try:
                 svc.dashboards.update(name, {k: doc[k] for k in ("label", "filters", "components")}, g.actor)
             except EngineError as exc:
-                if exc.code in ("reports.E403", "reports.E404"):
+                if exc.code in ("reports.E080", "reports.E081", "reports.E082", "security.E030"):
                     raise
                 problems = problems_of(exc)
             else:
@@ -157,7 +157,7 @@ def edit(name):
                 return redirect(url_for("dashboards.view", name=name), code=303)
         status = 422
     elif not may_change(stored):
-        raise PermissionDeniedError("reports.E403", f"Only administrators and its owner may change dashboard "
+        raise PermissionDeniedError("reports.E081", f"Only administrators and its owner may change dashboard "
                                     f"'{name}'.")
     return render_template("engine/reports/dashboard_edit.html", doc=doc, filters=_filter_rows(doc),
                            problems=problems, periods=period_choices(), charts=chart_choices()), status
