@@ -146,7 +146,7 @@ def main():
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     ap.add_argument("--writes", type=int, default=300, help="writes per phase")
     ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--latency", type=int, default=200, help="paced writes for the latency run")
+    ap.add_argument("--latency", type=int, default=200, help="paced writes for the latency run (0: none)")
     ap.add_argument("--rate", type=float, default=20.0, help="paced writes per second")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench_wf_")
@@ -187,6 +187,9 @@ def main():
         print(f"{'':>7}  CPU ms per write without rules {cpu_plain:.2f}, three rules {cpu_rules:.2f}: "
               f"CPU-bound ratio {cpu_plain / cpu_rules:.2f}x (per round {min(per_round):.2f}-{max(per_round):.2f})")
     services.extensions["workflow"].flush()
+    if args.latency <= 0:   # --latency 0: the write rates only
+        services.dispose()
+        return
 
     # drain what the write phases queued, then measure latency with an idle worker
     env = dict(os.environ, PYTHONPATH=str(ROOT), TESSERA_DATABASE_URL=db_url, TESSERA_REDIS_URL=args.redis_url,
