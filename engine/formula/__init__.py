@@ -19,7 +19,8 @@ from .parser import parse
 from .codegen import generate
 from .pycompile import Env, compile_node
 
-__all__ = ["compile_formula", "CompiledFormula", "FormulaContext", "prepare_context", "FormulaError", "FormulaSyntaxError", "FormulaTypeError",
+__all__ = ["compile_formula", "CompiledFormula", "FormulaContext", "prepare_context", "FormulaError",
+           "FormulaSyntaxError", "FormulaTypeError",
            "FormulaRuntimeError", "FormulaSQLUnsupported", "register_function", "functions", "FunctionDef"]
 
 

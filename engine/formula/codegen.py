@@ -332,7 +332,8 @@ class Codegen:
                     and not arg.extra["keys"][0].startswith("$"):
                 # an integer field's value: str() is its exact text (no Decimal on the way)
                 raw = self.tmp()
-                return f"(str({raw}) if ({raw} := rec.get({self.const(arg.extra['keys'][0])})).__class__ is int else {generic})"
+                key = self.const(arg.extra["keys"][0])
+                return f"(str({raw}) if ({raw} := rec.get({key})).__class__ is int else {generic})"
             return generic
         if t == T.TEXT:
             return self.e(node.args[0])
