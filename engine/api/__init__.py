@@ -53,7 +53,7 @@ def body_json(*, allow_list=False):
         data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise BadRequest("api.E003", f"The request body is not valid JSON: {str(exc)[:120]}.") from None
-    bad = _unstorable(data)
+    bad = _unstorable(data) if _may_hold_unstorable(raw) else None
     if bad is not None:
         raise BadRequest("api.E005", f"The request body holds text that cannot be stored ({bad}); remove NUL "
                          "characters and invalid Unicode.")
@@ -61,6 +61,14 @@ def body_json(*, allow_list=False):
         kinds = "a JSON object or array" if allow_list else "a JSON object"
         raise BadRequest("api.E004", f"The request body must be {kinds}.")
     return data
+
+
+def _may_hold_unstorable(raw):
+    """Whether the body's bytes could decode to a NUL or a lone surrogate: only through a NUL byte
+    (or UTF-16/32 JSON), a ``\\u`` escape, or a UTF-8 sequence starting with 0xED (U+D000-U+DFFF,
+    which json.loads decodes with 'surrogatepass'). Without any, the walk over every string of a
+    large body (a bulk create) is skipped."""
+    return b"\x00" in raw or b"\\u" in raw or b"\xed" in raw
 
 
 def _unstorable(value, depth=0):

@@ -12,7 +12,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import DBAPIError
 
 from engine.errors import BadRequest, Forbidden, NotFound, RecordValidationError
@@ -175,15 +175,20 @@ class RecordReader:
         self._require(rt, actor, "read")
         self._check_fields(rt, actor, fields)
         t = rt.table
-        stmt = select(t).where(t.c.id == str(record_id))
-        if not include_deleted:
-            stmt = stmt.where(t.c.deleted_at.is_(None))
         vis = visible(self, rt, actor, "read")
-        if vis is not None:
-            stmt = stmt.where(vis)
+        key = ("get", include_deleted)
+        stmt = rt.statements.get(key) if vis is None else None
+        if stmt is None:   # built per request only when visibility adds the reader's condition
+            stmt = select(t).where(t.c.id == bindparam("record_id"))
+            if not include_deleted:
+                stmt = stmt.where(t.c.deleted_at.is_(None))
+            if vis is not None:
+                stmt = stmt.where(vis)
+            else:
+                rt.statements[key] = stmt
         with self._database_errors("read"), \
                 self.engine.connect().execution_options(tessera_readonly=True) as conn:
-            row = conn.execute(stmt).mappings().first()
+            row = conn.execute(stmt, {"record_id": str(record_id)}).mappings().first()
         if row is None:
             raise NotFound("records.E070", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")
         return self.to_json(rt, row, actor, fields=fields)

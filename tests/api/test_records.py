@@ -243,8 +243,15 @@ def test_concurrent_auto_numbers_are_gap_free(crm, app):
 
 
 def test_unstorable_text_is_refused(crm):
-    for raw in [b'{"stage": "New", "name": "a\\u0000b"}', b'{"stage": "New", "name": "\\udb8d"}']:
+    # escaped NUL and lone surrogate, a lone surrogate written as UTF-8 bytes, and one deep in a bulk body
+    for raw in [b'{"stage": "New", "name": "a\\u0000b"}', b'{"stage": "New", "name": "\\udb8d"}',
+                b'{"stage": "New", "name": "a\xed\xa0\x80"}',
+                b'[' + b'{"stage": "New", "name": "ok"}, ' * 50 + b'{"stage": "New", "name": "\\u0000"}]']:
         r = crm.client.post("/api/v1/records/deal", data=raw, headers={
             "Authorization": f"Bearer {crm.token}", "Content-Type": "application/json"})
         assert r.status_code == 400 and r.get_json()["error"]["code"] == "api.E005", raw
+    # Hangul (U+D000-U+D7FF starts with the byte 0xED too) is stored
+    r = crm.client.post("/api/v1/records/deal", data='{"stage": "New", "name": "한국"}'.encode(), headers={
+        "Authorization": f"Bearer {crm.token}", "Content-Type": "application/json"})
+    assert r.status_code == 201 and r.get_json()["name"] == "한국"
     assert crm.get("/api/v1/records/deal", query_string={"name": "a\x00"}).status_code == 400

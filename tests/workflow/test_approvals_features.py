@@ -378,7 +378,7 @@ REFUSALS = [
     (bad(["steps", 0, "approvers", 0], {"type": "manager", "role": "x"}),
      f"{P}.steps[0].approvers[0]: unknown key 'role' for a 'manager' approver (known: 'levels')"),
     (bad(["steps", 0, "approvers", 0], {"type": "boss"}),
-     f"{P}.steps[0].approvers[0].type: must be one of \"user\", \"role\", \"manager\", \"field\", \"owner_manager\" "
+     f"{P}.steps[0].approvers[0].type: must be one of \"field\", \"manager\", \"owner_manager\", \"role\", \"user\" "
      "(got \"boss\")"),
     (bad(["steps", 0, "approvers", 0], {"type": "field", "field": "discount_percent"}),
      f"{P}.steps[0].approvers[0].field: 'discount_percent' is a number field; an approver field must hold a user: "
