@@ -17,94 +17,155 @@ USER_FIELDS = {"id": "text", "username": "text", "name": "text", "is_admin": "bo
 class FieldMaps:
     """Builds ``fields`` dicts for ``compile_formula`` over a set of object documents.
 
-    Formula fields are typed by compiling them (dependencies first); relationship
-    names map to the related object's map, shared, up to five hops.
+    Relationship names map to the related object's map, shared, up to five hops. Formula
+    fields are typed by compiling them, all the formula fields an object can reach in one
+    order over every object (a formula reading ``account.g`` is typed after ``account.g``, however
+    many lookups apart), so a map is never read half-built; a cycle raises :class:`CycleError`.
     """
 
     def __init__(self, docs):
         self.docs = docs
         self.formula_types = {}       # (object, field) -> return type
-        self._maps = {}
-        self._compiling = []
-
-    def formula_type(self, obj, fdoc):
-        key = (obj, fdoc["api_name"])
-        if key in self.formula_types:
-            return self.formula_types[key]
-        if key in self._compiling:
-            cycle = " -> ".join(f"{o}.{f}" for o, f in self._compiling[self._compiling.index(key):] + [key])
-            raise CycleError(f"formula fields refer to each other in a cycle: {cycle}", key)
-        self._compiling.append(key)
-        try:
-            compiled = compile_formula(fdoc["formula"], self.fields(obj), return_type=_declared(fdoc),
-                                       blank_as_zero=bool(fdoc.get("blank_as_zero")))
-        finally:
-            self._compiling.pop()
-        rtype = compiled.return_type or "text"
-        self.formula_types[key] = rtype
-        return rtype
+        self._maps = {}               # (object, depth) -> map (shared between maps)
+        self._typed_from = set()      # objects whose reachable formula fields are typed
+        self._failed = set()          # (object, field) whose formula does not compile
 
     def fields(self, obj, depth=0):
+        out = self._structure(obj, depth)
+        if obj not in self._typed_from:
+            self._typed_from.add(obj)
+            self._type_reachable(obj)
+        return out
+
+    def formula_type(self, obj, fdoc):
+        """The return type of formula field ``fdoc`` of ``obj``; raises its FormulaError."""
+        key = (obj, fdoc["api_name"])
+        if key not in self.formula_types and obj not in self._typed_from:
+            self.fields(obj)
+        if key in self.formula_types:
+            return self.formula_types[key]
+        return self._compile_type(obj, fdoc)
+
+    def _compile_type(self, obj, fdoc):
+        compiled = compile_formula(fdoc["formula"], self._structure(obj, 0), return_type=_declared(fdoc),
+                                   blank_as_zero=bool(fdoc.get("blank_as_zero")))
+        rtype = compiled.return_type or "text"
+        self.formula_types[(obj, fdoc["api_name"])] = rtype
+        return rtype
+
+    def _structure(self, obj, depth):
+        """The map of ``obj`` without the formula fields not yet typed (those are added as typed)."""
         key = (obj, depth)
         if key in self._maps:
             return self._maps[key]
-        if depth:   # type obj's formulas at depth 0 first: typing one here would see it as its own cycle
-            self.fields(obj)
         out = dict(SYSTEM_FORMULA_TYPES)
         self._maps[key] = out
-        doc = self.docs.get(obj) or {}
-        formulas = []
-        for fdoc in doc.get("fields", []):
-            if not isinstance(fdoc, dict) or fdoc.get("type") not in field_types:
-                continue
+        for fdoc in _fields_of(self.docs, obj):
             ftype = field_types.get(fdoc["type"])
+            name = fdoc["api_name"]
             if ftype.computed:
-                formulas.append(fdoc)
+                if (obj, name) in self.formula_types:
+                    out[name] = self.formula_types[(obj, name)]
             elif ftype.family == "lookup" and fdoc.get("target") in self.docs and depth < MAX_HOPS:
-                out[fdoc["api_name"]] = self.fields(fdoc["target"], depth + 1)
+                out[name] = self._structure(fdoc["target"], depth + 1)
             else:
-                out[fdoc["api_name"]] = ftype.formula_type
+                out[name] = ftype.formula_type
         if depth == 0:
             out["$user"] = dict(USER_FIELDS)
-        for fdoc in _formula_order(obj, formulas):
+        return out
+
+    def _type_reachable(self, obj):
+        objects = _reachable(self.docs, obj)
+        pending = {(o, f["api_name"]): f for o in objects for f in _fields_of(self.docs, o)
+                   if field_types.get(f["type"]).computed}
+        pending = {k: f for k, f in pending.items() if k not in self.formula_types and k not in self._failed}
+        for key in _formula_order(pending, self.docs):
             try:
-                out[fdoc["api_name"]] = self.formula_type(obj, fdoc)
+                rtype = self._compile_type(key[0], pending[key])
             except CycleError:
                 raise
             except FormulaError:
+                self._failed.add(key)
                 continue
-        return out
+            for (o, _depth), m in self._maps.items():
+                if o == key[0]:
+                    m[key[1]] = rtype
 
 
-def _formula_order(obj, formulas):
-    """Formula fields in dependency order; a cycle raises CycleError naming it."""
+def _fields_of(docs, obj):
+    """The well-formed field documents of ``obj`` whose type is registered."""
+    return [f for f in (docs.get(obj) or {}).get("fields", [])
+            if isinstance(f, dict) and f.get("type") in field_types and isinstance(f.get("api_name"), str)]
+
+
+def _reachable(docs, obj):
+    """``obj`` and the objects its lookups reach, in the order found."""
+    seen, queue = [obj], [obj]
+    while queue:
+        for f in _fields_of(docs, queue.pop(0)):
+            target = f.get("target")
+            if field_types.get(f["type"]).family == "lookup" and target in docs and target not in seen:
+                seen.append(target)
+                queue.append(target)
+    return seen
+
+
+def _formula_order(pending, docs):
+    """The keys ``(object, field)`` of ``pending`` formula fields in dependency order, across
+    objects (a path ``account.g`` depends on ``account``'s formula field ``g``); a cycle raises
+    CycleError naming it."""
     from engine.formula.parser import parse
 
-    by_name = {f["api_name"]: f for f in formulas}
     deps = {}
-    for f in formulas:
+    for key, fdoc in pending.items():
         try:
-            deps[f["api_name"]] = {h for h in _heads(parse(f["formula"])) if h in by_name}
+            node = parse(fdoc["formula"])
         except FormulaError:
-            deps[f["api_name"]] = set()
+            deps[key] = set()
+            continue
+        deps[key] = {d for d in (_formula_target(docs, key[0], parts) for parts in _paths(node))
+                     if d in pending}
     order, state = [], {}
 
-    def visit(name, stack):
-        if state.get(name) == "done":
+    def visit(key, stack):
+        if state.get(key) == "done":
             return
-        if state.get(name) == "active":
-            cycle = stack[stack.index(name):] + [name]
+        if state.get(key) == "active":
+            cycle = stack[stack.index(key):] + [key]
             raise CycleError("formula fields refer to each other in a cycle: "
-                             + " -> ".join(f"{obj}.{n}" for n in cycle), (obj, name))
-        state[name] = "active"
-        for d in sorted(deps[name]):
-            visit(d, stack + [name])
-        state[name] = "done"
-        order.append(by_name[name])
+                             + " -> ".join(f"{o}.{n}" for o, n in cycle), key)
+        state[key] = "active"
+        for d in sorted(deps[key]):
+            visit(d, stack + [key])
+        state[key] = "done"
+        order.append(key)
 
-    for name in by_name:
-        visit(name, [])
+    for key in pending:
+        visit(key, [])
     return order
+
+
+def _formula_target(docs, obj, parts):
+    """The ``(object, field)`` of the formula field a path ends on, else None."""
+    current = obj
+    for i, part in enumerate(parts):
+        fdoc = next((f for f in _fields_of(docs, current) if f["api_name"] == part), None)
+        if fdoc is None or i >= MAX_HOPS + 1:
+            return None
+        ftype = field_types.get(fdoc["type"])
+        if i == len(parts) - 1:
+            return (current, part) if ftype.computed else None
+        if ftype.family != "lookup" or fdoc.get("target") not in docs:
+            return None
+        current = fdoc["target"]
+    return None
+
+
+def _paths(node):
+    if node.kind == "path" and not node.value[0].startswith("$"):
+        yield node.value
+    for a in node.args:
+        yield from _paths(a)
 
 
 def _heads(node):
