@@ -234,6 +234,8 @@ def record(obj, rid):
     rt = _runtime(obj)
     svc = records()
     rec = svc.get(obj, rid, g.actor, include_deleted=True)
+    if not rec.get("deleted_at"):
+        svc.note_viewed(obj, rec["id"], g.actor)
     hidden = svc.hidden_fields(rt, g.actor)
     history = field_history_of(services().engine, obj, rec["id"], hidden=hidden)
     users = user_names([rec.get(k) for k in ("owner_id", "created_by", "updated_by")] +
