@@ -147,7 +147,10 @@ class PicklistType(FieldType):
     name, label, widget = "picklist", "Picklist", "widgets/select.html"
     formula_type = "text"
     family = "text"
-    options_schema = _OPTIONS
+    # "path": a status-like picklist (an opportunity's stage, a case's status) whose values are
+    # stages in order: the record page shows them as a path bar (docs/browser.md)
+    options_schema = {**_OPTIONS, "path": {"type": "boolean",
+                                           "description": "show the values as stages in order on the record page"}}
     required_keys = ("options",)
 
     def column_type(self, fdef):

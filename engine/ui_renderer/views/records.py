@@ -16,6 +16,7 @@ from ..listing import build_list_page, default_columns, name_search
 from ..viewmodels import (DisplayContext, SectionView, field_view, key_fields, layout_sections, lookup_names,
                           object_view)
 from . import fresh_metadata, pages
+from .path import path_view
 from .workflow import lock_notice, record_workflow
 
 RELATED_ROWS = 5
@@ -247,7 +248,9 @@ def record(obj, rid):
     history_rows = [(h, rt.odef.field(h["field"]), ctx.display(rt, h["field"], h["old"]),
                      ctx.display(rt, h["field"], h["new"]), users.get(h["user_id"], "")) for h in reversed(history)
                     if rt.odef.field(h["field"]) is not None]
-    return render_template("engine/detail.html", obj=object_view(rt, g.actor), rec=rec, sections=sections,
+    objview = object_view(rt, g.actor)
+    return render_template("engine/detail.html", obj=objview, rec=rec, sections=sections,
+                           path=path_view(rt, rec, g.actor, hidden, can_edit=objview.can_edit),
                            highlights=highlights, owner=users.get(rec.get("owner_id"), ""),
                            related=_related(rt, rec, svc) if not rec.get("deleted_at") else [],
                            history=history_rows, deleted=bool(rec.get("deleted_at")),
