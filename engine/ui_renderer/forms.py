@@ -55,6 +55,11 @@ class FormView:
     creating: bool = True
     row_version: int | None = None
 
+    @property
+    def rich(self):
+        """Whether the form has a rich text input (the page then loads the editor's script)."""
+        return any(f.type == "rich_text" and f.editable for s in self.sections for f in s.fields)
+
 
 def writable_names(rt, actor, hidden):
     """The fields ``actor`` may write on ``rt`` ('name' included)."""
