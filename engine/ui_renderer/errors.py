@@ -56,8 +56,10 @@ def error_page(status, message=None, detail=None):
     title = _titles().get(status, _("Something went wrong"))
     if request.path.endswith("/lookup") or request.accept_mimetypes.best == "application/json":
         return jsonify({"error": {"code": f"http.{status}", "message": detail or message or title}}), status
+    from .messages import translate_message
+
     return render_template("engine/error.html", status=status, title=title,
-                           message=message or _default_message(status), detail=detail), status
+                           message=message or _default_message(status), detail=translate_message(detail)), status
 
 
 def install_error_pages(bp):

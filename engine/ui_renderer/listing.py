@@ -18,6 +18,7 @@ from engine.metadata.model import SYSTEM_FIELDS
 from engine.metadata.store import list_view_visible
 
 from . import i18n
+from .messages import translate_message
 from .viewmodels import DisplayContext, lookup_names, system_label
 
 DEFAULT_COLUMNS = 6
@@ -149,7 +150,7 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
         try:
             service.where_sql(rt, where, actor)
         except EngineError as exc:
-            page.where_error = exc.message
+            page.where_error = translate_message(exc.message)
             return page
     if q:
         parts.append(name_search(q))
@@ -160,7 +161,7 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
         out = service.list(rt.name, actor, where=combined, order_by=sort, limit=page_size, cursor=cursor,
                            with_total=True, deleted=deleted, fields=None)
     except EngineError as exc:
-        page.error = exc.message
+        page.error = translate_message(exc.message)
         return page
     page.total = out.get("total")
     recs = out["records"]

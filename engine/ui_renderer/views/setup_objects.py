@@ -26,6 +26,7 @@ from engine.metadata.checks import suggest
 from engine.metadata.store import load_docs
 
 from .. import i18n
+from ..messages import translate_message
 from ..auth import page_blueprint, records, services, user_names
 
 setup_objects = page_blueprint("setup_objects", __name__, url_prefix="/setup", admin=True)
@@ -139,7 +140,7 @@ class FormState:
         return self.errors.get(name, [])
 
     def add(self, name, message):
-        self.errors.setdefault(name, []).append(str(message))
+        self.errors.setdefault(name, []).append(translate_message(str(message)))
 
     @property
     def summary(self):
