@@ -19,7 +19,7 @@ from engine.metadata.store import list_view_visible
 
 from . import i18n
 from .messages import translate_message
-from .viewmodels import DisplayContext, lookup_names, system_label
+from .viewmodels import EMPTY, DisplayContext, lookup_names, system_label
 
 DEFAULT_COLUMNS = 6
 PAGE_SIZE = 25
@@ -66,6 +66,11 @@ class ListPage:
     @property
     def filtered(self):
         return bool(self.q or self.where)
+
+    @property
+    def name_index(self):
+        """The position of the name column (shown as the link to the record)."""
+        return next((i for i, c in enumerate(self.columns) if c.name == "name"), -1)
 
 
 def formula_text(text):
@@ -115,8 +120,9 @@ def _column(rt, name, sort, params, endpoint):
     else:
         fdef = rt.odef.field(name)
         ftype = rt.ftypes[name]
-        col = ColumnView(name, i18n.field_label(fdef), numeric=ftype.is_numeric or fdef.type == "roll_up_summary",
-                         sortable=ftype.sortable)
+        numeric = ftype.is_numeric or fdef.type == "roll_up_summary" or (
+            ftype.computed and fdef.get("return_type") in ("number", "currency", "percent", "integer"))
+        col = ColumnView(name, i18n.field_label(fdef), numeric=numeric, sortable=ftype.sortable)
     current = sort.lstrip("-") == name
     if current:
         col.sorted = "descending" if sort.startswith("-") else "ascending"
@@ -165,10 +171,12 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
         return page
     page.total = out.get("total")
     recs = out["records"]
-    ctx = DisplayContext(service.snapshot, lookup_names(service, actor, rt, recs, names=set(columns)))
+    ctx = DisplayContext(service.snapshot, lookup_names(service, actor, rt, recs, names=set(columns)), compact=True)
     for rec in recs:
         url = ctx.record_url(rt.name, rec["id"])
-        cells = [(ctx.display(rt, c, rec.get(c)), col.numeric) for c, col in zip(columns, page.columns)]
+        # an empty cell stays empty (the theme shows a dash): a long list of blanks costs nothing
+        cells = [("" if c == "name" or rec.get(c) in EMPTY else ctx.display(rt, c, rec.get(c)), col.numeric)
+                 for c, col in zip(columns, page.columns)]
         page.rows.append(RowView(rec["id"], url, rec.get("name") or _("(no name)"), cells))
     base = dict(params, sort=sort)
     if out.get("next_cursor"):

@@ -204,8 +204,9 @@ def key_fields(rt, hidden, count=5):
 class DisplayContext:
     """Formats values for one request: knows the names of looked-up records and of users."""
 
-    def __init__(self, snapshot, lookup_names=None, user_names=None):
+    def __init__(self, snapshot, lookup_names=None, user_names=None, *, compact=False):
         self.snapshot = snapshot
+        self.compact = compact                   # list cells: multi-select values as plain text
         self.lookups = lookup_names or {}        # record id -> name (ids are unique across objects)
         self.users = user_names or {}            # user id -> username
         self._empty = None
@@ -252,8 +253,8 @@ class DisplayContext:
             href = self.record_url(fdef.target, value)
             return Markup('<a href="%s">%s</a>') % (href, label or _("(no name)"))
         if family == "boolean" or kind in ("boolean", "checkbox") or isinstance(value, bool):
-            return Markup('<span class="tick %s" aria-hidden="true">%s</span><span class="sr-only">%s</span>') % (
-                "yes" if value else "no", "✓" if value else "✗", _("Yes") if value else _("No"))
+            return Markup('<span class="tick %s" role="img" aria-label="%s">%s</span>') % (
+                "yes" if value else "no", _("Yes") if value else _("No"), "✓" if value else "✗")
         if family == "number" or isinstance(value, (int, float)):
             scale = fdef.get("scale")
             if scale is None and kind == "currency":
@@ -270,6 +271,8 @@ class DisplayContext:
             return escape(i18n.format_moment(value))
         if family == "multi":
             labels = i18n.option_labels(fdef)
+            if self.compact:
+                return escape(", ".join(labels.get(v, v) for v in value))
             return Markup("").join(Markup('<span class="chip">%s</span>') % labels.get(v, v) for v in value)
         if fdef.doc.get("options"):
             return escape(i18n.option_labels(fdef).get(value, value))
