@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import nh3
 from flask import url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from engine.errors import EngineError
@@ -106,10 +107,16 @@ def name_label(rt):
     return i18n.translated(rt.odef.doc, "name_label", None) or _("Name")
 
 
+_SYSTEM_LABELS = {"owner_id": _l("Owner"), "created_at": _l("Created"), "updated_at": _l("Last modified"),
+                  "created_by": _l("Created by"), "updated_by": _l("Modified by"), "id": _l("Record ID")}
+
+
 def system_label(rt, name):
-    return {"name": name_label(rt), "owner_id": _("Owner"), "created_at": _("Created"),
-            "updated_at": _("Last modified"), "created_by": _("Created by"), "updated_by": _("Modified by"),
-            "id": _("Record ID")}.get(name, name)
+    """The label of a system field (translated once, not the whole table per call)."""
+    if name == "name":
+        return name_label(rt)
+    label = _SYSTEM_LABELS.get(name)
+    return str(label) if label is not None else name
 
 
 def step_for(rt, fdef):

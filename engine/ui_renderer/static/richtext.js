@@ -67,10 +67,14 @@
       }).replace(/\n/g, "<br>"));
       document.execCommand("insertHTML", false, holder.innerHTML);
     });
+    // a toolbar button keeps the focus (and the selection) in the text
+    bar.addEventListener("mousedown", function (event) {
+      if (event.target.closest("button[data-cmd]")) { event.preventDefault(); }
+    });
     bar.addEventListener("click", function (event) {
       var button = event.target.closest("button[data-cmd]");
       if (!button) { return; }
-      editor.focus();
+      if (document.activeElement !== editor) { editor.focus(); }
       var cmd = button.getAttribute("data-cmd");
       if (cmd === "createLink") {
         var url = window.prompt(box.getAttribute("data-link-prompt") || "URL", "https://");

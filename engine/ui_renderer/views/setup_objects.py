@@ -26,8 +26,8 @@ from engine.metadata.checks import suggest
 from engine.metadata.store import load_docs
 
 from .. import i18n
-from ..messages import translate_message
 from ..auth import page_blueprint, records, services, user_names
+from ..messages import translate_message
 
 setup_objects = page_blueprint("setup_objects", __name__, url_prefix="/setup", admin=True)
 

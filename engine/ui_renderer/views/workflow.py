@@ -22,8 +22,8 @@ from sqlalchemy import func, or_, select
 from engine.errors import ConflictError, EngineError, InvalidRequestError, MetadataError, WorkflowError
 
 from .. import i18n
-from ..messages import translate_message
 from ..auth import page_blueprint, records, services
+from ..messages import translate_message
 from ..viewmodels import object_view, system_label
 
 workflow_pages = page_blueprint("workflow_pages", __name__)
