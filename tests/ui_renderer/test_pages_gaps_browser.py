@@ -2,9 +2,13 @@
 path bar (a click moves the deal on; a validation rule's refusal is shown), the rich text editor
 (bold text saved cleaned and shown), a private list view saved from the list page, switched to and
 deleted, and an engine message (a filter formula's error) in the page's language. Any console
-error fails the test (``browser_page``)."""
+error fails the test (``browser_page``).
+
+With ``TESSERA_DOCS_IMG=docs/img`` the SQLite runs save the screenshots of docs/browser.md
+(``path-*.png``, ``richtext-*.png``, ``home-*.png``, ``saveview-*.png``)."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -19,6 +23,17 @@ TEXT = {
               "unknown": "未知字段“amountt”（第 1 行，第 1 列）", "saved": "已保存", "deleted": "已删除",
               "negotiation": "商务谈判", "proposal": "方案报价"},
 }
+
+
+DOCS = os.environ.get("TESSERA_DOCS_IMG")
+
+
+def _shot(page, live, lang, name, locator):
+    """A documentation screenshot of ``locator`` (SQLite runs only, when TESSERA_DOCS_IMG is set)."""
+    if not DOCS or live.app.extensions["tessera"].engine.dialect.name != "sqlite":
+        return
+    os.makedirs(DOCS, exist_ok=True)
+    page.locator(locator).first.screenshot(path=os.path.join(DOCS, f"{name}-{'zh' if lang != 'en' else 'en'}.png"))
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +84,7 @@ def test_recent_records_path_and_rich_text(gaps, browser_page, lang):
     assert t["now"] in page.locator(".flashes").inner_text()
     assert page.locator(".path-bar .stage-current").inner_text().startswith(t["negotiation"])
     assert page.locator(".path-bar .stage-done").count() == 3
+    _shot(page, gaps, lang, "path", ".path-bar")
     # jumping to Closed Won without a close date: the rule's message, nothing moved
     page.locator(".path-bar .stage-todo button").first.click()
     page.wait_for_load_state()
@@ -84,6 +100,7 @@ def test_recent_records_path_and_rich_text(gaps, browser_page, lang):
     page.click(".rich-toolbar button[data-cmd=bold]")
     page.keyboard.type("bold words")
     assert "<b>bold words</b>" in page.locator("#f-summary").input_value()
+    _shot(page, gaps, lang, "richtext", "[data-field=summary]")
     page.click(".page-head button.btn-primary")
     page.wait_for_url(re.compile(rf"/o/deal/{rec['id']}$"))
     assert page.locator("[data-field=summary] .rich b").inner_text() == "bold words"
@@ -93,6 +110,7 @@ def test_recent_records_path_and_rich_text(gaps, browser_page, lang):
     recent = page.locator("section[aria-labelledby=recent-title]")
     assert recent.locator("h2").inner_text() == t["recent"]
     assert recent.locator("li a").first.inner_text() == f"Gaps deal {lang}"
+    _shot(page, gaps, lang, "home", ".home-panels")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh_CN"])
@@ -107,6 +125,7 @@ def test_private_view_and_translated_engine_message(gaps, browser_page, lang):
     total = page.locator("#record-count").inner_text()
     page.click(".save-view > summary")
     page.fill("#view-label", f"Big ones {lang}")
+    _shot(page, gaps, lang, "saveview", ".card")
     page.click(".save-view-form button[type=submit]")
     page.wait_for_url(re.compile(r"view=big_ones_"))
     assert t["saved"] in page.locator(".flashes").inner_text()

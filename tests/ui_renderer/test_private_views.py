@@ -48,6 +48,9 @@ def test_a_user_saves_a_private_view_from_the_list_page(rep_pages, admin_pages, 
     assert other.status_code == 200 and "Open one" in other.text      # falls back to "All"
     assert admin_pages.post(f"/o/deal/views/{name}/delete", {}).status_code == 404
     assert admin_pages.post(f"/o/deal/views/{name}", {"sort": "name"}).status_code == 404
+    # Setup lists every view, a private one marked with its owner
+    setup = admin_pages.get("/setup/objects/deal/list_views").text
+    assert "My big wins</a> <span class=\"badge\" title=\"Private: only rep sees it\">Private</span>" in setup
 
 
 def test_the_owner_updates_and_deletes_their_view(rep_pages, crm_pages):

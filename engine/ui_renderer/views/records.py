@@ -242,9 +242,11 @@ def record(obj, rid):
     users = user_names([rec.get(k) for k in ("owner_id", "created_by", "updated_by")] +
                        [h["user_id"] for h in history])
     ctx = DisplayContext(g.snapshot, lookup_names(svc, g.actor, rt, [rec]), users)
-    sections = [SectionView(label or "", columns, [field_view(rt, n, rec, ctx) for n in names])
-                for label, columns, names in layout_sections(rt, hidden)]
-    highlights = [field_view(rt, n, rec, ctx) for n in key_fields(rt, hidden)]
+    layout = layout_sections(rt, hidden)
+    views = {n: field_view(rt, n, rec, ctx) for _label, _columns, names in layout for n in names}
+    sections = [SectionView(label or "", columns, [views[n] for n in names]) for label, columns, names in layout]
+    # the highlights are the layout's first fields: the same views, not built twice
+    highlights = [views[n] for n in [n for _l, _c, names in layout for n in names if n != "name"][:5]]
     history_rows = [(h, rt.odef.field(h["field"]), ctx.display(rt, h["field"], h["old"]),
                      ctx.display(rt, h["field"], h["new"]), users.get(h["user_id"], "")) for h in reversed(history)
                     if rt.odef.field(h["field"]) is not None]
