@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from flask import url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from engine.errors import EngineError
 from engine.metadata.model import SYSTEM_FIELDS
@@ -42,7 +43,7 @@ class RowView:
     id: str
     url: str
     name: str
-    cells: list                     # [(Markup, numeric: bool)]
+    cells: list                     # [(Markup, numeric: bool)]; the name's cell is the link (id rn<row>)
 
 
 @dataclass
@@ -172,12 +173,15 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
     page.total = out.get("total")
     recs = out["records"]
     ctx = DisplayContext(service.snapshot, lookup_names(service, actor, rt, recs, names=set(columns)), compact=True)
+    no_name = _("(no name)")
     for rec in recs:
         url = ctx.record_url(rt.name, rec["id"])
+        name = rec.get("name") or no_name
+        link = Markup('<a class="record-link" id="rn%d" href="%s">%s</a>') % (len(page.rows) + 1, url, name)
         # an empty cell stays empty (the theme shows a dash): a long list of blanks costs nothing
-        cells = [("" if c == "name" or rec.get(c) in EMPTY else ctx.display(rt, c, rec.get(c)), col.numeric)
+        cells = [(link if c == "name" else "" if rec.get(c) in EMPTY else ctx.display(rt, c, rec.get(c)), col.numeric)
                  for c, col in zip(columns, page.columns)]
-        page.rows.append(RowView(rec["id"], url, rec.get("name") or _("(no name)"), cells))
+        page.rows.append(RowView(rec["id"], url, name, cells))
     base = dict(params, sort=sort)
     if out.get("next_cursor"):
         page.next_url = url_for(endpoint, **base, cursor=out["next_cursor"],

@@ -219,6 +219,9 @@ class DisplayContext:
         self._empty = None
         self._fields = {}                        # (object, field) -> (FieldDef, FieldType, kind)
         self._links = {}                         # target object -> record URL with a placeholder
+        self._labels = {}                        # (object, field) -> {option value: label}
+        self._days = {}                          # ISO date -> the date as the locale writes it
+        self._ticks = {}                         # True/False -> the tick's markup
 
     def lookup_name(self, fname, value):
         return self.lookups.get(value) if value else None
@@ -238,6 +241,20 @@ class DisplayContext:
             kind = (fdef.get("return_type") or "text") if ftype.computed else fdef.type
             found = self._fields[key] = (fdef, ftype, kind)
         return found
+
+    def option_labels(self, rt, fdef):
+        """A picklist's ``{value: label}``, built once per request (a list shows it on every row)."""
+        key = (rt.name, fdef.api_name)
+        labels = self._labels.get(key)
+        if labels is None:
+            labels = self._labels[key] = i18n.option_labels(fdef)
+        return labels
+
+    def format_day(self, value):
+        text = self._days.get(value)
+        if text is None:
+            text = self._days[value] = i18n.format_day(value)
+        return text
 
     def display(self, rt, name, value):
         """``value`` of field ``name`` as safe HTML for reading."""
@@ -260,8 +277,12 @@ class DisplayContext:
             href = self.record_url(fdef.target, value)
             return Markup('<a href="%s">%s</a>') % (href, label or _("(no name)"))
         if family == "boolean" or kind in ("boolean", "checkbox") or isinstance(value, bool):
-            return Markup('<span class="tick %s" role="img" aria-label="%s">%s</span>') % (
-                "yes" if value else "no", _("Yes") if value else _("No"), "✓" if value else "✗")
+            key = bool(value)
+            tick = self._ticks.get(key)
+            if tick is None:
+                tick = self._ticks[key] = Markup('<span class="tick %s" role="img" aria-label="%s">%s</span>') % (
+                    "yes" if value else "no", _("Yes") if value else _("No"), "✓" if value else "✗")
+            return tick
         if family == "number" or isinstance(value, (int, float)):
             scale = fdef.get("scale")
             if scale is None and kind == "currency":
@@ -273,16 +294,16 @@ class DisplayContext:
                 text = f"{fdef.get('currency')} {text}"
             return escape(text)
         if family == "date" or kind == "date":
-            return escape(i18n.format_day(value))
+            return escape(self.format_day(value))
         if family == "datetime" or kind == "datetime":
             return escape(i18n.format_moment(value))
         if family == "multi":
-            labels = i18n.option_labels(fdef)
+            labels = self.option_labels(rt, fdef)
             if self.compact:
                 return escape(", ".join(labels.get(v, v) for v in value))
             return Markup("").join(Markup('<span class="chip">%s</span>') % labels.get(v, v) for v in value)
         if fdef.doc.get("options"):
-            return escape(i18n.option_labels(fdef).get(value, value))
+            return escape(self.option_labels(rt, fdef).get(value, value))
         if fdef.type == "url":
             return Markup('<a href="%s" rel="noopener noreferrer nofollow">%s</a>') % (value, value) \
                 if str(value).startswith(("http://", "https://")) else escape(value)
