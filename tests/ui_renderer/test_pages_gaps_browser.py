@@ -125,7 +125,7 @@ def test_private_view_and_translated_engine_message(gaps, browser_page, lang):
     total = page.locator("#record-count").inner_text()
     page.click(".save-view > summary")
     page.fill("#view-label", f"Big ones {lang}")
-    _shot(page, gaps, lang, "saveview", ".card")
+    _shot(page, gaps, lang, "saveview", "details.save-view")
     page.click(".save-view-form button[type=submit]")
     page.wait_for_url(re.compile(r"view=big_ones_"))
     assert t["saved"] in page.locator(".flashes").inner_text()
