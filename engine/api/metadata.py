@@ -364,6 +364,7 @@ def _list_routes(kind):
         item = _body()
         if own and not g.actor.is_admin:
             _readable(name)
+            svc().records(g.snapshot).check_list_view(name, item, g.actor)
             svc().store.save_own_list_view(name, item, actor=g.actor)
             return jsonify(_own_item(name, item)), 201
         require_admin()
@@ -377,6 +378,7 @@ def _list_routes(kind):
             raise BadRequest("metadata.E003", "The name in the body differs from the one in the URL.")
         if own and not g.actor.is_admin:
             _readable(name)
+            svc().records(g.snapshot).check_list_view(name, item, g.actor)
             svc().store.save_own_list_view(name, item, actor=g.actor, replace=True)
             return jsonify(_own_item(name, item))
         require_admin()

@@ -112,3 +112,29 @@ def test_the_api_applies_the_same_rule(rep_api, crm_pages, rep_pages):
     # other metadata stays admin-only
     assert rep_api.post("/api/v1/objects/deal/layouts", json={"name": "x", "sections": []}).status_code == 403
     assert rep_api.delete("/api/v1/objects/deal/list_views/mine").status_code == 204
+
+
+@pytest.mark.parametrize("view", [
+    {"name": "h1", "columns": ["name", "amount"]},
+    {"name": "h2", "columns": ["name"], "order_by": "-amount"},
+    {"name": "h3", "columns": ["name"], "where": "amount > 1"},
+])
+def test_a_hidden_field_answers_as_an_unknown_one(rep_api, crm_pages, rep_pages, view):
+    """A user whose permission set hides 'amount' cannot learn that it exists by saving a view."""
+    r = crm_pages.put("/api/v1/permission_sets/sales", json={
+        "api_name": "sales", "label": "Sales", "objects": {"deal": {"read": True, "create": True, "edit": True},
+                                                           "account": {"read": True}},
+        "fields": {"deal": {"amount": "hidden"}}})
+    assert r.status_code == 200, r.get_json()
+    hidden = rep_api.post("/api/v1/objects/deal/list_views", json=view)
+    unknown = rep_api.post("/api/v1/objects/deal/list_views",
+                           json={k: (v.replace("amount", "amountx") if isinstance(v, str) else
+                                     [c.replace("amount", "amountx") for c in v]) for k, v in view.items()})
+    assert hidden.status_code == unknown.status_code and hidden.status_code in (400, 422)
+    said = hidden.get_json()["error"]["message"].replace("amount", "X")
+    assert said == unknown.get_json()["error"]["message"].replace("amountx", "X")
+    # the page refuses it the same way
+    form = {"label": "Sneaky", "where": view.get("where", ""), "sort": view.get("order_by", "")}
+    r = rep_pages.post("/o/deal/views", form)
+    if view.get("where") or view.get("order_by"):
+        assert r.status_code in (400, 422) and "Unknown field" in r.text.replace("&#39;", "'")

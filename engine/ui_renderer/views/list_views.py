@@ -20,6 +20,7 @@ from engine.security import access as acl
 
 from ..auth import records, services
 from ..listing import build_list_page, name_search, page_columns, view_doc
+from ..messages import translate_message
 from ..viewmodels import object_view
 from . import fresh_metadata, pages
 
@@ -88,11 +89,10 @@ def save_view(obj):
     svc = records()
     doc = dict(_current(rt, svc.hidden_fields(rt, g.actor), request.form.get("view") or ""),
                name=_view_name(label), label=label)
-    if doc.get("where"):
-        try:
-            svc.where_sql(rt, doc["where"], g.actor)
-        except EngineError as exc:
-            return _refused(rt, _message(exc), label, shared)
+    try:
+        svc.check_list_view(obj, doc, g.actor)
+    except EngineError as exc:
+        return _refused(rt, translate_message(_message(exc)), label, shared)
     try:
         if shared:
             services().store.set_list(obj, "list_views", dict(doc, shared=True), actor=g.actor)
@@ -117,11 +117,10 @@ def update_view(obj, name):
     for key in ("label", "label_i18n"):
         if current.get(key):
             doc[key] = current[key]
-    if doc.get("where"):
-        try:
-            svc.where_sql(rt, doc["where"], g.actor)
-        except EngineError as exc:
-            return _refused(rt, _message(exc), "", False)
+    try:
+        svc.check_list_view(obj, doc, g.actor)
+    except EngineError as exc:
+        return _refused(rt, translate_message(_message(exc)), "", False)
     try:
         services().store.save_own_list_view(obj, doc, actor=g.actor, replace=True)
     except EngineError as exc:
