@@ -19,7 +19,7 @@ from engine.errors import BadRequest, NotFound
 from engine.formula import FormulaError, compile_formula
 from engine.metadata.checks import suggest
 from engine.metadata.model import SYSTEM_FIELDS
-from engine.metadata.store import load_docs
+from engine.metadata.store import list_view_visible, load_docs
 from engine.metadata.system_fields import SYSTEM_FIELD_DEFS
 from engine.records.field_security import reader_view
 
@@ -122,6 +122,8 @@ class MetadataReader:
             if isinstance(layout.get("related_lists"), list):
                 layout["related_lists"] = [self._related_list(item) for item in layout["related_lists"]
                                            if self._related_list(item) is not None]
+        if isinstance(doc.get("list_views"), list):   # another user's private views are theirs alone
+            doc["list_views"] = [v for v in doc["list_views"] if not isinstance(v, dict) or list_view_visible(v, self.actor)]
         for view in doc.get("list_views") or []:
             if not isinstance(view, dict):
                 continue
@@ -355,22 +357,39 @@ def _list_routes(kind):
     def list_items(name):
         return jsonify({kind: _one(name).get(kind, [])})
 
+    # anyone who may read an object saves, changes and deletes their own private list views
+    own = kind == "list_views"
+
     def add_item(name):
-        require_admin()
         item = _body()
+        if own and not g.actor.is_admin:
+            _readable(name)
+            svc().records(g.snapshot).check_list_view(name, item, g.actor)
+            svc().store.save_own_list_view(name, item, actor=g.actor)
+            return jsonify(_own_item(name, item)), 201
+        require_admin()
         svc().store.set_list(name, kind, item, actor=g.actor)
         return jsonify(item), 201
 
     def put_item(name, item_name):
-        require_admin()
         item = _body()
         item.setdefault("name", item_name)
         if item["name"] != item_name:
             raise BadRequest("metadata.E003", "The name in the body differs from the one in the URL.")
+        if own and not g.actor.is_admin:
+            _readable(name)
+            svc().records(g.snapshot).check_list_view(name, item, g.actor)
+            svc().store.save_own_list_view(name, item, actor=g.actor, replace=True)
+            return jsonify(_own_item(name, item))
+        require_admin()
         svc().store.set_list(name, kind, item, actor=g.actor, replace=True)
         return jsonify(item)
 
     def delete_item(name, item_name):
+        if own and not g.actor.is_admin:
+            _readable(name)
+            svc().store.remove_own_list_view(name, item_name, actor=g.actor)
+            return "", 204
         require_admin()
         svc().store.remove_from_list(name, kind, item_name, actor=g.actor)
         return "", 204
@@ -379,6 +398,15 @@ def _list_routes(kind):
     api.add_url_rule(f"/objects/<name>/{kind}", f"add_{kind}", add_item, methods=["POST"])
     api.add_url_rule(f"/objects/<name>/{kind}/<item_name>", f"put_{kind}", put_item, methods=["PUT", "PATCH"])
     api.add_url_rule(f"/objects/<name>/{kind}/<item_name>", f"delete_{kind}", delete_item, methods=["DELETE"])
+
+
+def _readable(name):
+    """An object the caller may not read answers 404 as an unknown one (no leak)."""
+    _one(name)
+
+
+def _own_item(name, item):
+    return dict(item, shared=False, owner_id=g.actor.user_id) if isinstance(item, dict) else item
 
 
 for _kind in _LISTS:

@@ -42,6 +42,22 @@ def require_admin(actor, what="change metadata"):
         raise Forbidden("metadata.E040", f"Only administrators may {what}.")
 
 
+def list_view_visible(view, actor):
+    """Whether ``actor`` sees list view ``view``: a shared view (the default) is seen by everyone who
+    may read its object; a private one (``shared: false``) by its owner only."""
+    return view.get("shared", True) is not False or (
+        view.get("owner_id") is not None and view.get("owner_id") == getattr(actor, "user_id", None))
+
+
+def _require_own_view_rights(actor, api_name):
+    """A private list view is the one metadata change a user who is not an administrator may
+    make: on an object they may read, with a session that may write."""
+    plan = getattr(actor, "plan", None)
+    if actor is None or getattr(actor, "user_id", None) is None or plan is None or not plan.can(api_name, "read") \
+            or getattr(actor, "read_only", False):
+        raise Forbidden("metadata.E403", "You may save list views only on objects you may read.")
+
+
 def _lookup_dependants(conn, old_doc, new_doc, docs_after):
     """Refuse archiving an object that other objects' lookups point to."""
     if old_doc is None or new_doc is not None:
@@ -108,10 +124,12 @@ class MetadataStore:
 
     # -- the one write path -------------------------------------------------
     def change(self, api_name, mutate, *, actor, action="update", summary="", create=False,
-               restore_fields=(), archive_object=False, restore_object=False):
+               restore_fields=(), archive_object=False, restore_object=False, _own_view=False):
         """Apply ``mutate(doc) -> new doc`` to object ``api_name`` with its DDL, atomically.
-        ``actor`` must be an administrator (or the system actor)."""
-        require_admin(actor)
+        ``actor`` must be an administrator (or the system actor); ``_own_view`` is the private list
+        view methods' way in (their ``mutate`` touches only the actor's own view)."""
+        if not _own_view:
+            require_admin(actor)
         author = actor.user_id
         with self.engine.begin() as conn:
             _lock_state(conn)
@@ -433,6 +451,46 @@ class MetadataStore:
         return self.change(api_name, mutate, actor=actor, action=f"remove_{kind}",
                            summary=f"removed {kind[:-1]} '{name}'")
 
+    # -- private list views: a user's own, saved from the list page ----------------------------------
+    def save_own_list_view(self, api_name, view, actor, *, replace=False):
+        """Add (or, with ``replace``, change) ``actor``'s private list view: ``shared`` is set to
+        false and ``owner_id`` to the actor. Replacing needs a view the actor owns; the name of
+        anyone else's view is refused as taken. Raises Forbidden, Conflict, NotFound, MetadataError."""
+        _require_own_view_rights(actor, api_name)
+        if not isinstance(view, dict):
+            raise MetadataError([("list_views", "must be an object")])
+        item = dict(view, shared=False, owner_id=actor.user_id)
+
+        def mutate(doc):
+            items = doc.setdefault("list_views", [])
+            at = next((i for i, x in enumerate(items) if x.get("name") == item.get("name")), None)
+            if at is not None and not (replace and _owns(items[at], actor)):
+                raise Conflict("metadata.E409", f"There is already a list view named '{item.get('name')}'.",
+                               fields={"name": ["already exists"]})
+            if at is None and replace:
+                raise NotFound("metadata.E408", f"Unknown list view '{item.get('name')}'.")
+            if at is None:
+                items.append(item)
+            else:
+                items[at] = item
+            return doc
+        return self.change(api_name, mutate, actor=actor, action="set_list_views", _own_view=True,
+                           summary=f"{'changed' if replace else 'added'} private list view '{item.get('name')}'")
+
+    def remove_own_list_view(self, api_name, name, actor):
+        """Delete ``actor``'s private list view ``name`` (another's, or a shared one: NotFound)."""
+        _require_own_view_rights(actor, api_name)
+
+        def mutate(doc):
+            items = doc.get("list_views") or []
+            keep = [x for x in items if not (x.get("name") == name and _owns(x, actor))]
+            if len(keep) == len(items):
+                raise NotFound("metadata.E408", f"Unknown list view '{name}'.")
+            doc["list_views"] = keep
+            return doc
+        return self.change(api_name, mutate, actor=actor, action="remove_list_views", _own_view=True,
+                           summary=f"removed private list view '{name}'")
+
     def rollback(self, api_name, version, actor):
         """Make an earlier version's definition current again (as a new version).
 
@@ -447,6 +505,10 @@ class MetadataStore:
         names = tuple(f["api_name"] for f in doc.get("fields", []))
         return self.change(api_name, lambda _d: copy.deepcopy(doc), actor=actor, action="rollback",
                            summary=f"rolled back to version {version}", restore_fields=names)
+
+
+def _owns(view, actor):
+    return view.get("shared", True) is False and view.get("owner_id") == actor.user_id
 
 
 def _count():

@@ -162,6 +162,24 @@ class RecordReader:
         compiled = reader_view(self.snapshot, actor).compile_where(rt, source)
         return SqlResolver(self, rt, actor).compile(compiled)
 
+    def check_list_view(self, object_name, view, actor):
+        """Refuse a list view ``actor`` saves for themselves that names a field they may not see:
+        columns, sort keys and the filter formula are checked against their fields, and a hidden
+        field answers exactly as an unknown one (no way to learn that it exists)."""
+        rt = self.runtime(object_name, actor)
+        if not isinstance(view, dict):
+            return
+        hidden = self.hidden_fields(rt, actor)
+        known = (set(rt.ftypes) | set(SYSTEM_FIELDS)) - set(hidden)
+        names = [c for c in view.get("columns") or [] if isinstance(c, str)]
+        names += [k.strip().lstrip("+-") for k in str(view.get("order_by") or "").split(",") if k.strip()]
+        for name in names:
+            if name not in known:
+                raise BadRequest("records.E010", f"Unknown field '{name[:40]}' on '{rt.name}'.",
+                                 fields={"columns": [f"Unknown field '{name[:40]}'."]})
+        if isinstance(view.get("where"), str) and view["where"].strip():
+            self.where_sql(rt, view["where"], actor)
+
     def _formula_sql(self, rt, name, actor):
         if not rt.ftypes[name].computed:
             return None

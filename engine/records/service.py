@@ -28,6 +28,7 @@ from engine.security.admin import AccessAdmin
 from .errors import record_errors, row_errors
 from .history import field_history_of
 from .pipeline import Change, Event, RecordContext, WriteContext
+from .recent import note_viewed, recent_records
 from .reader import RecordReader
 from .visibility import visible
 
@@ -249,6 +250,15 @@ class RecordService(RecordReader):
         self.get(object_name, record_id, actor, include_deleted=True)
         hidden = self.hidden_fields(self.runtime(object_name, actor), actor)
         return field_history_of(self.engine, object_name, str(record_id), field, hidden)
+
+    # -- recently viewed (the home page) ---------------------------------------------------
+    def note_viewed(self, object_name, record_id, actor):
+        """Note that ``actor`` opened a record they may read (the caller has read it as them)."""
+        note_viewed(self.engine, actor, object_name, str(record_id))
+
+    def recent(self, actor, limit=10):
+        """``[(object, {"id", "name"})]``: the records ``actor`` opened last and may still read."""
+        return recent_records(self, actor, limit)
 
     # -- create ---------------------------------------------------------------------------
     def create(self, object_name, data, actor):

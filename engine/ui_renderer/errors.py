@@ -65,8 +65,10 @@ def error_page(status, message=None, detail=None, code=None):
     if request.path.endswith("/lookup") or request.accept_mimetypes.best == "application/json":
         code = code or WEB_ERRORS.get(status, WEB_REFUSED)
         return jsonify({"error": {"code": code, "message": detail or message or title}}), status
+    from .messages import translate_message
+
     return render_template("engine/error.html", status=status, title=title,
-                           message=message or _default_message(status), detail=detail), status
+                           message=message or _default_message(status), detail=translate_message(detail)), status
 
 
 def install_error_pages(bp):

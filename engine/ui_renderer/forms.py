@@ -12,34 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from engine.errors import EngineError
 from engine.metadata.model import SYSTEM_FIELDS
 
 from . import i18n
+from .messages import translate_message
 from .viewmodels import SectionView, field_view, layout_sections
 
 SEARCH_SUFFIX = "__search"
-
-# Messages of the record service shown under fields, translated when the page is not English.
-ENGINE_MESSAGES = {
-    "Required.": _l("Required."),
-    "Not a valid number.": _l("Not a valid number."),
-    "Not a valid integer.": _l("Not a valid integer."),
-    "Not a valid date (YYYY-MM-DD).": _l("Not a valid date."),
-    "Not a valid datetime.": _l("Not a valid date and time."),
-    "Not a valid email address.": _l("Not a valid email address."),
-    "Not a valid URL (http or https).": _l("Not a valid URL (http or https)."),
-    "You may not change this field.": _l("You may not change this field."),
-    "Must be unique; this value is already used.": _l("Must be unique; this value is already used."),
-    "Read-only field.": _l("Read-only field."),
-}
-
-
-def translate_message(message):
-    known = ENGINE_MESSAGES.get(message)
-    return str(known) if known is not None else message
 
 
 @dataclass
@@ -54,6 +35,11 @@ class FormView:
     summary: list = field(default_factory=list)    # [(field id or None, label, message)]
     creating: bool = True
     row_version: int | None = None
+
+    @property
+    def rich(self):
+        """Whether the form has a rich text input (the page then loads the editor's script)."""
+        return any(f.type == "rich_text" and f.editable for s in self.sections for f in s.fields)
 
 
 def writable_names(rt, actor, hidden):

@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 
 from flask import url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from engine.errors import EngineError
 from engine.metadata.model import SYSTEM_FIELDS
+from engine.metadata.store import list_view_visible
 
 from . import i18n
-from .viewmodels import DisplayContext, lookup_names, system_label
+from .messages import translate_message
+from .viewmodels import EMPTY, DisplayContext, lookup_names, system_label
 
 DEFAULT_COLUMNS = 6
 PAGE_SIZE = 25
@@ -39,7 +42,7 @@ class RowView:
     id: str
     url: str
     name: str
-    cells: list                     # [(Markup, numeric: bool)]
+    cells: list                     # [(Markup, numeric: bool)]; the name's cell is the link (id rn<row>)
 
 
 @dataclass
@@ -47,8 +50,10 @@ class ListPage:
     columns: list
     rows: list
     total: int | None = None
-    views: list = field(default_factory=list)     # [(name, label)]
+    views: list = field(default_factory=list)     # [(name, label, private)]
     view: str = ""
+    view_doc: dict | None = None      # the chosen list view's document
+    own_view: bool = False            # the chosen view is the reader's private one (they may change it)
     q: str = ""
     where: str = ""
     sort: str = ""
@@ -62,6 +67,11 @@ class ListPage:
     def filtered(self):
         return bool(self.q or self.where)
 
+    @property
+    def name_index(self):
+        """The position of the name column (shown as the link to the record)."""
+        return next((i for i, c in enumerate(self.columns) if c.name == "name"), -1)
+
 
 def formula_text(text):
     """``text`` as a formula text literal."""
@@ -73,16 +83,29 @@ def name_search(q):
     return f"CONTAINS(LOWER(name), {formula_text(q.lower())})"
 
 
-def list_views(rt):
-    return [(v["name"], i18n.translated(v, "label", v["name"].replace("_", " ").capitalize()))
-            for v in rt.odef.doc.get("list_views") or []]
+def list_views(rt, actor):
+    """``[(name, label, private)]``: the shared list views and the reader's own private ones."""
+    return [(v["name"], i18n.translated(v, "label", v["name"].replace("_", " ").capitalize()),
+             v.get("shared", True) is False)
+            for v in rt.odef.doc.get("list_views") or [] if list_view_visible(v, actor)]
 
 
-def _view_doc(rt, name):
+def view_doc(rt, name, actor):
+    """The list view ``name`` when ``actor`` may use it (another user's private view: None)."""
     for doc in rt.odef.doc.get("list_views") or []:
         if doc.get("name") == name:
-            return doc
+            return doc if list_view_visible(doc, actor) else None
     return None
+
+
+def page_columns(rt, view, hidden):
+    """The columns a list shows: the view's (without hidden or unknown fields), else the default;
+    the name always among them."""
+    columns = [c for c in ((view or {}).get("columns") or default_columns(rt, hidden))
+               if (c in SYSTEM_FIELDS or c in rt.ftypes) and c not in hidden]
+    if "name" not in columns:
+        columns.insert(0, "name")
+    return columns
 
 
 def default_columns(rt, hidden):
@@ -98,8 +121,9 @@ def _column(rt, name, sort, params, endpoint):
     else:
         fdef = rt.odef.field(name)
         ftype = rt.ftypes[name]
-        col = ColumnView(name, i18n.field_label(fdef), numeric=ftype.formula_type == "number",
-                         sortable=ftype.sortable)
+        numeric = ftype.formula_type == "number" or (
+            ftype.computed and fdef.get("return_type") in ("number", "currency", "percent", "integer"))
+        col = ColumnView(name, i18n.field_label(fdef), numeric=numeric, sortable=ftype.sortable)
     current = sort.lstrip("-") == name
     if current:
         col.sorted = "descending" if sort.startswith("-") else "ascending"
@@ -112,29 +136,28 @@ def _column(rt, name, sort, params, endpoint):
 def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_view", deleted=False):
     """The :class:`ListPage` for the request's ``args`` (a MultiDict)."""
     view_name = (args.get("view") or "")[:40]
-    view_doc = _view_doc(rt, view_name)
+    view_doc_ = view_doc(rt, view_name, actor)
     q = (args.get("q") or "").strip()[:100]
     where = (args.get("where") or "").strip()[:5000]
-    sort = (args.get("sort") or (view_doc or {}).get("order_by") or ("-updated_at" if deleted else "-created_at"))
+    sort = (args.get("sort") or (view_doc_ or {}).get("order_by") or ("-updated_at" if deleted else "-created_at"))
     sort = sort.strip()[:200]
-    page_size = PAGE_SIZE
-    columns = [c for c in ((view_doc or {}).get("columns") or default_columns(rt, hidden))
-               if (c in SYSTEM_FIELDS or c in rt.ftypes) and c not in hidden]
-    if "name" not in columns:
-        columns.insert(0, "name")
+    page_size = (view_doc_ or {}).get("page_size") or PAGE_SIZE
+    columns = page_columns(rt, view_doc_, hidden)
     params = {"obj": rt.name}
-    for key, value in (("view", view_doc and view_name), ("q", q), ("where", where)):
+    for key, value in (("view", view_doc_ and view_name), ("q", q), ("where", where)):
         if value:
             params[key] = value
     page = ListPage(columns=[_column(rt, c, sort, params, endpoint) for c in columns], rows=[],
-                    views=list_views(rt), view=view_doc["name"] if view_doc else "", q=q, where=where,
-                    sort=sort, page_size=page_size)
-    parts = [p for p in ((view_doc or {}).get("where"), where) if p]
+                    views=list_views(rt, actor), view=view_doc_["name"] if view_doc_ else "", q=q, where=where,
+                    sort=sort, page_size=page_size, view_doc=view_doc_,
+                    own_view=bool(view_doc_ and view_doc_.get("shared", True) is False
+                                  and view_doc_.get("owner_id") == actor.user_id))
+    parts = [p for p in ((view_doc_ or {}).get("where"), where) if p]
     if where:
         try:
             service.where_sql(rt, where, actor)
         except EngineError as exc:
-            page.where_error = exc.message
+            page.where_error = translate_message(exc.message)
             return page
     if q:
         parts.append(name_search(q))
@@ -145,15 +168,20 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
         out = service.list(rt.name, actor, where=combined, order_by=sort, limit=page_size, cursor=cursor,
                            with_total=True, deleted=deleted, fields=None)
     except EngineError as exc:
-        page.error = exc.message
+        page.error = translate_message(exc.message)
         return page
     page.total = out.get("total")
     recs = out["records"]
-    ctx = DisplayContext(service.snapshot, lookup_names(service, actor, rt, recs, names=set(columns)))
+    ctx = DisplayContext(service.snapshot, lookup_names(service, actor, rt, recs, names=set(columns)), compact=True)
+    no_name = _("(no name)")
     for rec in recs:
         url = ctx.record_url(rt.name, rec["id"])
-        cells = [(ctx.display(rt, c, rec.get(c)), col.numeric) for c, col in zip(columns, page.columns)]
-        page.rows.append(RowView(rec["id"], url, rec.get("name") or _("(no name)"), cells))
+        name = rec.get("name") or no_name
+        link = Markup('<a class="record-link" id="rn%d" href="%s">%s</a>') % (len(page.rows) + 1, url, name)
+        # an empty cell stays empty (the theme shows a dash): a long list of blanks costs nothing
+        cells = [(link if c == "name" else "" if rec.get(c) in EMPTY else ctx.display(rt, c, rec.get(c)), col.numeric)
+                 for c, col in zip(columns, page.columns)]
+        page.rows.append(RowView(rec["id"], url, name, cells))
     base = dict(params, sort=sort)
     if out.get("next_cursor"):
         page.next_url = url_for(endpoint, **base, cursor=out["next_cursor"],

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import nh3
 from flask import url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from engine.errors import EngineError
@@ -106,10 +107,16 @@ def name_label(rt):
     return i18n.translated(rt.odef.doc, "name_label", None) or _("Name")
 
 
+_SYSTEM_LABELS = {"owner_id": _l("Owner"), "created_at": _l("Created"), "updated_at": _l("Last modified"),
+                  "created_by": _l("Created by"), "updated_by": _l("Modified by"), "id": _l("Record ID")}
+
+
 def system_label(rt, name):
-    return {"name": name_label(rt), "owner_id": _("Owner"), "created_at": _("Created"),
-            "updated_at": _("Last modified"), "created_by": _("Created by"), "updated_by": _("Modified by"),
-            "id": _("Record ID")}.get(name, name)
+    """The label of a system field (translated once, not the whole table per call)."""
+    if name == "name":
+        return name_label(rt)
+    label = _SYSTEM_LABELS.get(name)
+    return str(label) if label is not None else name
 
 
 def step_for(rt, fdef):
@@ -202,13 +209,17 @@ def key_fields(rt, hidden, count=5):
 class DisplayContext:
     """Formats values for one request: knows the names of looked-up records and of users."""
 
-    def __init__(self, snapshot, lookup_names=None, user_names=None):
+    def __init__(self, snapshot, lookup_names=None, user_names=None, *, compact=False):
         self.snapshot = snapshot
+        self.compact = compact                   # list cells: multi-select values as plain text
         self.lookups = lookup_names or {}        # record id -> name (ids are unique across objects)
         self.users = user_names or {}            # user id -> username
         self._empty = None
         self._fields = {}                        # (object, field) -> (FieldDef, FieldType, kind)
         self._links = {}                         # target object -> record URL with a placeholder
+        self._labels = {}                        # (object, field) -> {option value: label}
+        self._days = {}                          # ISO date -> the date as the locale writes it
+        self._ticks = {}                         # True/False -> the tick's markup
 
     def lookup_name(self, fname, value):
         return self.lookups.get(value) if value else None
@@ -228,6 +239,20 @@ class DisplayContext:
             kind = (fdef.get("return_type") or "text") if ftype.computed else fdef.type
             found = self._fields[key] = (fdef, ftype, kind)
         return found
+
+    def option_labels(self, rt, fdef):
+        """A picklist's ``{value: label}``, built once per request (a list shows it on every row)."""
+        key = (rt.name, fdef.api_name)
+        labels = self._labels.get(key)
+        if labels is None:
+            labels = self._labels[key] = i18n.option_labels(fdef)
+        return labels
+
+    def format_day(self, value):
+        text = self._days.get(value)
+        if text is None:
+            text = self._days[value] = i18n.format_day(value)
+        return text
 
     def display(self, rt, name, value):
         """``value`` of field ``name`` as safe HTML for reading."""
@@ -250,8 +275,12 @@ class DisplayContext:
             href = self.record_url(fdef.target, value)
             return Markup('<a href="%s">%s</a>') % (href, label or _("(no name)"))
         if family == "boolean" or kind in ("boolean", "checkbox") or isinstance(value, bool):
-            return Markup('<span class="tick %s" aria-hidden="true">%s</span><span class="sr-only">%s</span>') % (
-                "yes" if value else "no", "✓" if value else "✗", _("Yes") if value else _("No"))
+            key = bool(value)
+            tick = self._ticks.get(key)
+            if tick is None:
+                tick = self._ticks[key] = Markup('<span class="tick %s" role="img" aria-label="%s">%s</span>') % (
+                    "yes" if value else "no", _("Yes") if value else _("No"), "✓" if value else "✗")
+            return tick
         if family == "number" or isinstance(value, (int, float)):
             scale = fdef.get("scale")
             if scale is None and kind == "currency":
@@ -263,14 +292,16 @@ class DisplayContext:
                 text = f"{fdef.get('currency')} {text}"
             return escape(text)
         if family == "date" or kind == "date":
-            return escape(i18n.format_day(value))
+            return escape(self.format_day(value))
         if family == "datetime" or kind == "datetime":
             return escape(i18n.format_moment(value))
         if family == "multi":
-            labels = i18n.option_labels(fdef)
+            labels = self.option_labels(rt, fdef)
+            if self.compact:
+                return escape(", ".join(labels.get(v, v) for v in value))
             return Markup("").join(Markup('<span class="chip">%s</span>') % labels.get(v, v) for v in value)
         if fdef.doc.get("options"):
-            return escape(i18n.option_labels(fdef).get(value, value))
+            return escape(self.option_labels(rt, fdef).get(value, value))
         if fdef.type == "url":
             return Markup('<a href="%s" rel="noopener noreferrer nofollow">%s</a>') % (value, value) \
                 if str(value).startswith(("http://", "https://")) else escape(value)

@@ -63,7 +63,7 @@ WORDS = {
                     "Set Escalated (field update, in the same write).", "Created Task 'Call back: Printer on fire'",
                     "Delivered to 127.0.0.1"], "case": "Printer on fire"},
     "zh_CN": {"process": "折扣审批", "step1": "经理审批", "step2": "总监和财务",
-              "did_you_mean": "Did you mean 'discount_percent'?", "saved": "已保存", "submitted": "已提交审批",
+              "did_you_mean": "您是否要输入“discount_percent”？", "saved": "已保存", "submitted": "已提交审批",
               "pending": "审批中", "locked": "正在审批中，已被锁定", "approved": "已批准",
               "history": ["由“rep”提交到“折扣审批”。", "由“mike”批准。", "由“diana”批准。", "由“frank”批准。",
                           "申请已批准。"],

@@ -149,7 +149,10 @@ class PicklistType(FieldType):
     formula_type = "text"
     family = "text"
     has_options = True
-    options_schema = _OPTIONS
+    # "path": a status-like picklist (an opportunity's stage, a case's status) whose values are
+    # stages in order: the record page shows them as a path bar (docs/browser.md)
+    options_schema = {**_OPTIONS, "path": {"type": "boolean",
+                                           "description": "show the values as stages in order on the record page"}}
     required_keys = ("options",)
 
     def column_type(self, fdef):

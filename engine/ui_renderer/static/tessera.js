@@ -59,6 +59,17 @@
     });
   });
 
+  // Phone cards: each cell of a big list gets its column's header as its label (the server leaves
+  // data-label out of long lists to keep them small).
+  all("table[data-labels-from-head]").forEach(function (table) {
+    var heads = all("thead th", table).map(function (th) { return th.textContent.replace(/\s*\(.*\)\s*$/, "").trim(); });
+    all("tbody tr", table).forEach(function (tr) {
+      Array.prototype.forEach.call(tr.children, function (td, i) {
+        if (heads[i] && !td.hasAttribute("data-label")) { td.setAttribute("data-label", heads[i]); }
+      });
+    });
+  });
+
   // List selection: select all, the count, and the mass action's button.
   all("[data-selectable]").forEach(function (table) {
     var form = table.closest("form");

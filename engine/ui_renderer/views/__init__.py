@@ -32,4 +32,4 @@ def fresh_metadata(view):
     return wrapper
 
 
-from . import home, records  # noqa: E402,F401  (routes)
+from . import home, list_views, path, records  # noqa: E402,F401  (routes)

@@ -14,6 +14,7 @@ from ..viewmodels import navigation
 from . import pages
 
 SEARCH_PER_OBJECT = 5
+RECENT = 10
 
 
 @pages.get("/")
@@ -23,7 +24,10 @@ def home():
     actor = current_actor()
     if actor is None:
         return render_template("engine/welcome.html")
-    return render_template("engine/home.html", objects=navigation(g.snapshot, actor))
+    objects = navigation(g.snapshot, actor)
+    labels = {o.name: o.label for o in objects}
+    recent = [(labels[obj], obj, rec) for obj, rec in records().recent(actor, RECENT) if obj in labels]
+    return render_template("engine/home.html", objects=objects, recent=recent)
 
 
 @pages.route("/login", methods=["GET", "POST"])

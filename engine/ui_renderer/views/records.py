@@ -16,6 +16,7 @@ from ..listing import build_list_page, default_columns, name_search
 from ..viewmodels import (DisplayContext, SectionView, field_view, key_fields, layout_sections, lookup_names,
                           object_view)
 from . import fresh_metadata, pages
+from .path import path_view
 from .workflow import lock_notice, record_workflow
 
 RELATED_ROWS = 5
@@ -234,18 +235,24 @@ def record(obj, rid):
     rt = _runtime(obj)
     svc = records()
     rec = svc.get(obj, rid, g.actor, include_deleted=True)
+    if not rec.get("deleted_at"):
+        svc.note_viewed(obj, rec["id"], g.actor)
     hidden = svc.hidden_fields(rt, g.actor)
     history = field_history_of(services().engine, obj, rec["id"], hidden=hidden)
     users = user_names([rec.get(k) for k in ("owner_id", "created_by", "updated_by")] +
                        [h["user_id"] for h in history])
     ctx = DisplayContext(g.snapshot, lookup_names(svc, g.actor, rt, [rec]), users)
-    sections = [SectionView(label or "", columns, [field_view(rt, n, rec, ctx) for n in names])
-                for label, columns, names in layout_sections(rt, hidden)]
-    highlights = [field_view(rt, n, rec, ctx) for n in key_fields(rt, hidden)]
+    layout = layout_sections(rt, hidden)
+    views = {n: field_view(rt, n, rec, ctx) for _label, _columns, names in layout for n in names}
+    sections = [SectionView(label or "", columns, [views[n] for n in names]) for label, columns, names in layout]
+    # the highlights are the layout's first fields: the same views, not built twice
+    highlights = [views[n] for n in [n for _l, _c, names in layout for n in names if n != "name"][:5]]
     history_rows = [(h, rt.odef.field(h["field"]), ctx.display(rt, h["field"], h["old"]),
                      ctx.display(rt, h["field"], h["new"]), users.get(h["user_id"], "")) for h in reversed(history)
                     if rt.odef.field(h["field"]) is not None]
-    return render_template("engine/detail.html", obj=object_view(rt, g.actor), rec=rec, sections=sections,
+    objview = object_view(rt, g.actor)
+    return render_template("engine/detail.html", obj=objview, rec=rec, sections=sections,
+                           path=path_view(rt, rec, g.actor, hidden, can_edit=objview.can_edit),
                            highlights=highlights, owner=users.get(rec.get("owner_id"), ""),
                            related=_related(rt, rec, svc) if not rec.get("deleted_at") else [],
                            history=history_rows, deleted=bool(rec.get("deleted_at")),

@@ -23,6 +23,7 @@ from engine.errors import ConflictError, EngineError, InvalidRequestError, Metad
 
 from .. import i18n
 from ..auth import page_blueprint, services
+from ..messages import translate_message
 
 setup_access = page_blueprint("setup_access", __name__, url_prefix="/setup", admin=True)
 
@@ -90,7 +91,7 @@ def put_errors(exc, errors, names, default=None):
         items = [(next(iter(exc.fields or {}), default), exc.message)]
     for path, message in items:
         known = MESSAGES.get((exc.code, path)) or MESSAGES.get((exc.code, None))
-        text = str(known) if known is not None else message
+        text = str(known) if known is not None else translate_message(message)
         errors.add(path if path in names else None, text)
 
 

@@ -27,6 +27,7 @@ from engine.metadata.store import load_docs
 
 from .. import i18n
 from ..auth import page_blueprint, records, services, user_names
+from ..messages import translate_message
 
 setup_objects = page_blueprint("setup_objects", __name__, url_prefix="/setup", admin=True)
 
@@ -139,7 +140,7 @@ class FormState:
         return self.errors.get(name, [])
 
     def add(self, name, message):
-        self.errors.setdefault(name, []).append(str(message))
+        self.errors.setdefault(name, []).append(translate_message(str(message)))
 
     @property
     def summary(self):
@@ -231,6 +232,8 @@ TABS = (("details", "setup_objects.object_details", _l("Details")),
         ("layouts", "setup_objects.layouts", _l("Layouts")),
         ("list_views", "setup_objects.list_views", _l("List views")),
         ("validation_rules", "setup_objects.validation_rules", _l("Validation rules")),
+        ("approvals", "setup_objects.object_approvals_tab", _l("Approvals")),
+        ("automations", "setup_objects.object_automations_tab", _l("Automations")),
         ("history", "setup_objects.history", _l("History")))
 
 
@@ -510,4 +513,5 @@ def rollback(object):
     return redirect(url_for("setup_objects.history", object=object), code=303)
 
 
-from . import setup_objects_fields, setup_objects_formula, setup_objects_lists  # noqa: F401  (the other tabs' routes)
+from . import (setup_objects_fields, setup_objects_formula, setup_objects_lists,  # noqa: F401,E402  (other tabs)
+               setup_objects_workflow)

@@ -188,6 +188,10 @@ def type_inputs(ftype, object, rows):
             out.append(OptionInput(key, "select", _("Result type"), choices=tuple(
                 (v, str(RESULT_TYPES.get(v, v))) for v in spec.get("enum", ())),
                 help=_("Blank: worked out from the formula.")))
+        elif key == "path":
+            out.append(OptionInput(key, "checkbox", _("Show as a path on the record page"), help=_(
+                "For a status or stage: the values are the stages, in this order, and a click moves the record "
+                "to the next one.")))
         elif key == "blank_as_zero":
             out.append(OptionInput(key, "checkbox", _("Treat blank number fields as zero")))
         elif key == "summary":

@@ -16,6 +16,7 @@ from engine.formula import FormulaError, compile_formula, functions
 from engine.records.field_security import reader_view
 
 from .. import i18n
+from ..messages import translate_message
 from ..viewmodels import system_label
 from .setup_objects import setup_objects
 from .setup_objects_fields import RESULT_TYPES
@@ -52,7 +53,8 @@ def check_formula():
     try:
         compiled = compile_formula(source, fields_map, return_type=wanted)
     except FormulaError as exc:
-        return jsonify({"ok": False, "error": {"message": exc.message, "line": exc.line, "column": exc.column,
+        return jsonify({"ok": False, "error": {"message": translate_message(exc.message), "line": exc.line,
+                                               "column": exc.column,
                                                "position": exc.position, "code": exc.code, "hint": exc.hint}})
     rtype = compiled.return_type or "text"
     return jsonify({"ok": True, "return_type": rtype, "label": str(RESULT_TYPES.get(rtype, rtype))})

@@ -18,6 +18,7 @@ from engine.errors import EngineError, NotFound
 from engine.metadata.checks import load_schema
 from engine.metadata.field_types import field_types
 
+from ..auth import user_names
 from ..viewmodels import system_label
 from .setup_objects import (
     ZH,
@@ -264,8 +265,12 @@ def list_views(object):
     row = object_row(object)
     labels = {n: label for n, label, _k in _field_choices(object, row["doc"])}
     views = [{"name": v["name"], "label": doc_label(v, default=v["name"]), "where": v.get("where", ""),
-              "order_by": v.get("order_by", ""), "columns": [labels.get(c, c) for c in v.get("columns") or []]}
+              "order_by": v.get("order_by", ""), "columns": [labels.get(c, c) for c in v.get("columns") or []],
+              "private": v.get("shared", True) is False, "owner_id": v.get("owner_id")}
              for v in row["doc"].get("list_views") or []]
+    owners = user_names([v["owner_id"] for v in views if v["private"]])
+    for v in views:
+        v["owner"] = owners.get(v["owner_id"], "") if v["private"] else ""
     return render_object_page("engine/setup/objects/list_views.html", object, "list_views", row=row, views=views)
 
 

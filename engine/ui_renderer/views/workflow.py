@@ -23,6 +23,7 @@ from engine.errors import ConflictError, EngineError, InvalidRequestError, Metad
 
 from .. import i18n
 from ..auth import page_blueprint, records, services
+from ..messages import translate_message
 from ..viewmodels import object_view, system_label
 
 workflow_pages = page_blueprint("workflow_pages", __name__)
@@ -270,7 +271,8 @@ def operate(obj, rid, op):
         else:
             getattr(svc, op)(obj, rid, g.actor, comment=comment)
     except REFUSALS as exc:
-        state = {"key": (obj, rid), "op": op, "errors": {_field_of(exc, op): [exc.message]}, "message": exc.message,
+        said = translate_message(exc.message)
+        state = {"key": (obj, rid), "op": op, "errors": {_field_of(exc, op): [said]}, "message": said,
                  "typed": {"comment": comment or "", "to": to, "from": from_user or ""}}
         if back == "inbox":
             return inbox(state=state, status=422)
