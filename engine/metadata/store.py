@@ -55,7 +55,7 @@ def _require_own_view_rights(actor, api_name):
     plan = getattr(actor, "plan", None)
     if actor is None or getattr(actor, "user_id", None) is None or plan is None or not plan.can(api_name, "read") \
             or getattr(actor, "read_only", False):
-        raise Forbidden("metadata.E403", "You may save list views only on objects you may read.")
+        raise Forbidden("metadata.E050", "You may save list views only on objects you may read.")
 
 
 def _lookup_dependants(conn, old_doc, new_doc, docs_after):
@@ -465,10 +465,10 @@ class MetadataStore:
             items = doc.setdefault("list_views", [])
             at = next((i for i, x in enumerate(items) if x.get("name") == item.get("name")), None)
             if at is not None and not (replace and _owns(items[at], actor)):
-                raise Conflict("metadata.E409", f"There is already a list view named '{item.get('name')}'.",
+                raise Conflict("metadata.E049", f"There is already a list view named '{item.get('name')}'.",
                                fields={"name": ["already exists"]})
             if at is None and replace:
-                raise NotFound("metadata.E408", f"Unknown list view '{item.get('name')}'.")
+                raise NotFound("metadata.E046", f"Unknown list view '{item.get('name')}'.")
             if at is None:
                 items.append(item)
             else:
@@ -485,7 +485,7 @@ class MetadataStore:
             items = doc.get("list_views") or []
             keep = [x for x in items if not (x.get("name") == name and _owns(x, actor))]
             if len(keep) == len(items):
-                raise NotFound("metadata.E408", f"Unknown list view '{name}'.")
+                raise NotFound("metadata.E046", f"Unknown list view '{name}'.")
             doc["list_views"] = keep
             return doc
         return self.change(api_name, mutate, actor=actor, action="remove_list_views", _own_view=True,

@@ -30,7 +30,7 @@ LABEL_MAX = 80
 def _runtime(obj):
     rt = g.snapshot.get(obj)
     if rt is None:
-        raise NotFound("records.E404", f"Unknown object '{obj[:40]}'.")
+        raise NotFound("metadata.E041", f"Unknown object '{obj[:40]}'.")
     acl.require(g.actor.plan, rt, "read")
     return rt
 
@@ -111,7 +111,7 @@ def update_view(obj, name):
     rt = _runtime(obj)
     current = view_doc(rt, name[:40], g.actor)
     if current is None or current.get("shared", True) is not False or current.get("owner_id") != g.actor.user_id:
-        raise NotFound("metadata.E408", f"Unknown list view '{name[:40]}'.")
+        raise NotFound("metadata.E046", f"Unknown list view '{name[:40]}'.")
     svc = records()
     doc = dict(_current(rt, svc.hidden_fields(rt, g.actor), name), name=name)
     for key in ("label", "label_i18n"):

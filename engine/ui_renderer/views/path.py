@@ -72,12 +72,12 @@ def move_path(obj, rid):
     """Move the record to the stage posted as ``value`` (with ``_row_version`` for a stale check)."""
     rt = g.snapshot.get(obj)
     if rt is None:
-        raise NotFound("records.E404", f"Unknown object '{obj[:40]}'.")
+        raise NotFound("metadata.E041", f"Unknown object '{obj[:40]}'.")
     acl.require(g.actor.plan, rt, "edit")
     svc = records()
     fdef = path_field(rt, svc.hidden_fields(rt, g.actor))
     if fdef is None:
-        raise NotFound("records.E404", f"'{obj[:40]}' has no path.")
+        raise NotFound("pages.E007", f"'{obj[:40]}' has no path.")
     value = (request.form.get("value") or "")[:255]
     version = request.form.get("_row_version", "")
     back = url_for("pages.record", obj=obj, rid=rid)
