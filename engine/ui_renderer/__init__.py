@@ -68,7 +68,8 @@ def page_blueprints():
     from .views import pages
     from .views.setup_access import setup_access   # Setup → Users, Roles, Permission sets, Sharing
     from .views.setup_objects import setup_objects   # Setup → Object Manager
+    from .views.setup_packs import setup_packs   # Setup → Packs
     from .views.setup_workflow import setup_workflow   # Setup → Approvals, Automations, Outbox
     from .views.workflow import workflow_pages   # the approval inbox, record approvals, /me
 
-    return [pages, setup_access, setup_objects, workflow_pages, setup_workflow]
+    return [pages, setup_access, setup_objects, workflow_pages, setup_workflow, setup_packs]
