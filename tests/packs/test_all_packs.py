@@ -142,6 +142,15 @@ def test_pack_installs_opens_uninstalls_and_exports(name, services, second_servi
     other.install(name, SYSTEM_ACTOR)
     plans = other.install(f"{name}_copy", SYSTEM_ACTOR, path=tmp_path / "export", with_data=True)
     assert plans[-1].applied
+    if name == "crm_core":                 # converting a lead creates its contact and a first opportunity
+        lead = records.list("lead", SYSTEM_ACTOR, where="status = 'Working' && NOT(ISBLANK(email))",
+                            limit=1)["records"][0]
+        account = records.list("account", SYSTEM_ACTOR, limit=1)["records"][0]
+        records.update("lead", lead["id"], {"status": "Converted", "converted_account": account["id"]}, SYSTEM_ACTOR)
+        contact = records.list("contact", SYSTEM_ACTOR, where=f"email = '{lead['email']}'")["records"]
+        assert [(c["name"], c["account"]) for c in contact] == [(lead["name"], account["id"])]
+        opp = records.list("opportunity", SYSTEM_ACTOR, where=f"name = '{lead['company']} - first order'")["records"]
+        assert [(o["account"], o["stage"]) for o in opp] == [(account["id"], "Qualification")]
     # uninstall: nothing of the pack stays live or owned; its objects are archived
     if name == "crm_core":
         for dependant in [n for n in NAMES if "crm_core" in FOUND[n][0].depends]:
