@@ -118,10 +118,18 @@ def api_writer(services):
     return write
 
 
-def write_phase(write, n, start):
-    t0 = time.perf_counter()
+CPU_MS = {}   # (door, rules active) -> CPU milliseconds per write of each round
+
+
+def write_phase(write, n, start, key=None):
+    """Writes per second (wall clock); with ``key``, also notes this process's CPU time per write
+    (the enqueuer thread included): steadier than the wall clock on a shared machine, where the
+    fsync of each commit and other people's work swing the rate."""
+    c0, t0 = time.process_time(), time.perf_counter()
     for i in range(n):
         write(start + i)
+    if key is not None:
+        CPU_MS.setdefault(key, []).append((time.process_time() - c0) / n * 1000)
     return n / (time.perf_counter() - t0)
 
 
@@ -138,7 +146,7 @@ def main():
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     ap.add_argument("--writes", type=int, default=300, help="writes per phase")
     ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--latency", type=int, default=200, help="paced writes for the latency run")
+    ap.add_argument("--latency", type=int, default=200, help="paced writes for the latency run (0: none)")
     ap.add_argument("--rate", type=float, default=20.0, help="paced writes per second")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench_wf_")
@@ -164,7 +172,7 @@ def main():
             for active in ((False, True) if r % 2 == 0 else (True, False)):
                 set_rules(services, with_rules if active else [])
                 write_phase(write, 20, 2 * 10 ** 6 + written)   # warm-up of the new metadata version
-                rates[(door, active)].append(write_phase(write, args.writes, written))
+                rates[(door, active)].append(write_phase(write, args.writes, written, key=(door, active)))
                 written += args.writes + 20
     print(f"database: {services.engine.dialect.name}; {args.rounds} rounds of {args.writes} creates per phase "
           f"and door")
@@ -174,7 +182,14 @@ def main():
         print(f"{door:>7}: writes/s without rules {rate_plain:7.1f} ({', '.join(f'{x:.0f}' for x in plain)}); "
               f"three rules {rate_rules:7.1f} ({', '.join(f'{x:.0f}' for x in ruled)}); "
               f"ratio {rate_rules / rate_plain:.2f}x  (goal >= 0.7x)")
+        cpu_plain, cpu_rules = statistics.median(CPU_MS[(door, False)]), statistics.median(CPU_MS[(door, True)])
+        per_round = [p / r for p, r in zip(CPU_MS[(door, False)], CPU_MS[(door, True)])]
+        print(f"{'':>7}  CPU ms per write without rules {cpu_plain:.2f}, three rules {cpu_rules:.2f}: "
+              f"CPU-bound ratio {cpu_plain / cpu_rules:.2f}x (per round {min(per_round):.2f}-{max(per_round):.2f})")
     services.extensions["workflow"].flush()
+    if args.latency <= 0:   # --latency 0: the write rates only
+        services.dispose()
+        return
 
     # drain what the write phases queued, then measure latency with an idle worker
     env = dict(os.environ, PYTHONPATH=str(ROOT), TESSERA_DATABASE_URL=db_url, TESSERA_REDIS_URL=args.redis_url,

@@ -72,18 +72,21 @@ class Services:
 
 
 def load_registries():
-    """Load plugin field types, formula functions and workflow actions from their entry points,
-    then freeze the registries."""
+    """Load plugin field types, formula functions, workflow actions and approver resolvers from
+    their entry points, then freeze the registries."""
     from engine.formula.functions import functions, load_plugins
     from engine.metadata.field_types import field_types, load_field_type_plugins
     from engine.workflow.actions import actions, load_action_plugins
+    from engine.workflow.approvals.resolvers import load_resolver_plugins, resolvers
 
     load_field_type_plugins()
     load_plugins()
     load_action_plugins()
+    load_resolver_plugins()
     field_types.freeze()
     functions.freeze()
     actions.freeze()
+    resolvers.freeze()
 
 
 def build_record_hooks():

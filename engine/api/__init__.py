@@ -15,17 +15,11 @@ from werkzeug.exceptions import HTTPException
 
 from engine.errors import BadRequest, EngineError, Forbidden
 
-from .errors import http_status
+from .errors import INTERNAL_ERROR, http_status, web_error
 
 log = logging.getLogger("tessera.api")
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
-
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 412: "precondition_failed",
-               413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
-               429: "too_many_requests", 500: "internal_error"}
-
 
 def error_response(status, code, message, fields=None, extra=None):
     body = {"error": {"code": code, "message": message, "fields": fields or {}}}
@@ -59,7 +53,7 @@ def body_json(*, allow_list=False):
         data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise BadRequest("api.E003", f"The request body is not valid JSON: {str(exc)[:120]}.") from None
-    bad = _unstorable(data)
+    bad = _unstorable(data) if _may_hold_unstorable(raw) else None
     if bad is not None:
         raise BadRequest("api.E005", f"The request body holds text that cannot be stored ({bad}); remove NUL "
                          "characters and invalid Unicode.")
@@ -67,6 +61,14 @@ def body_json(*, allow_list=False):
         kinds = "a JSON object or array" if allow_list else "a JSON object"
         raise BadRequest("api.E004", f"The request body must be {kinds}.")
     return data
+
+
+def _may_hold_unstorable(raw):
+    """Whether the body's bytes could decode to a NUL or a lone surrogate: only through a NUL byte
+    (or UTF-16/32 JSON), a ``\\u`` escape, or a UTF-8 sequence starting with 0xED (U+D000-U+DFFF,
+    which json.loads decodes with 'surrogatepass'). Without any, the walk over every string of a
+    large body (a bulk create) is skipped."""
+    return b"\x00" in raw or b"\\u" in raw or b"\xed" in raw
 
 
 def _unstorable(value, depth=0):
@@ -100,7 +102,7 @@ def _no_constant(name):
 
 def require_admin():
     if not g.actor.is_admin:
-        raise Forbidden("api.E403", "Only administrators may change metadata.")
+        raise Forbidden("metadata.E040", "Only administrators may change metadata.")
 
 
 def _authenticate():
@@ -110,7 +112,7 @@ def _authenticate():
                                            ip=request.remote_addr, header_sent=bool(header))
     g.actor = actor
     if actor.read_only and request.method not in ("GET", "HEAD", "OPTIONS"):
-        raise Forbidden("api.E403", "This token is read-only.")
+        raise Forbidden("security.E030", "This token is read-only.")
 
 
 PUBLIC_ENDPOINTS = {"api.login"}
@@ -141,9 +143,8 @@ def register_api(app):
         if not request.path.startswith("/api/"):
             return exc
         status = exc.code or 500
-        message = {404: "No such API endpoint.", 405: f"Method {request.method} is not allowed here.",
-                   413: "The request body is too large."}.get(status, exc.description)
-        body, status = error_response(status, f"http.{status}", message)
+        code, message = web_error(status, request.method, exc.description)
+        body, status = error_response(status, code, message)
         if status == 405 and getattr(exc, "valid_methods", None):
             body.headers["Allow"] = ", ".join(sorted(exc.valid_methods))   # RFC 9110: a 405 names them
         return body, status
@@ -151,4 +152,4 @@ def register_api(app):
     @app.errorhandler(Exception)
     def _on_error(exc):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "Internal error; it has been logged.")
+        return error_response(500, *INTERNAL_ERROR)

@@ -66,7 +66,6 @@ def record_approval(obj, rid):
 
 @api.post("/records/<obj>/<rid>/approval/submit")
 def submit_for_approval(obj, rid):
-    svc().records(g.snapshot).runtime(obj, g.actor)   # an object the caller may not read: as unknown
     body = _body("comment", "process")
     return jsonify(approvals().submit(obj, rid, g.actor, process=body.get("process"), comment=body.get("comment")))
 
@@ -123,9 +122,9 @@ def _body_of(schema, required=False):
 
 def openapi_schemas():
     """Component schemas of the approval endpoints (``ApprovalProcess`` from its JSON Schema)."""
-    from engine.workflow.checks import load_schema
+    from engine.workflow.approvals.checks import process_schema
 
-    process = {k: v for k, v in load_schema("approval_process").items() if k not in ("$schema", "$id")}
+    process = {k: v for k, v in process_schema().items() if k not in ("$schema", "$id")}
     defs = process.pop("$defs")
     process = _inline_defs(process, defs)
     patch = dict(process, required=[], title="Approval process: the keys to change (null removes one)")

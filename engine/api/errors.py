@@ -23,6 +23,21 @@ HTTP_STATUS = {
 }
 
 
+# Errors the web server raises before a view runs (werkzeug's HTTPException): status -> code.
+# An engine error never takes these codes; see docs/errors.md.
+WEB_ERRORS = {404: "api.E020", 405: "api.E021", 413: "api.E022"}
+WEB_REFUSED = "api.E023"                      # any other status werkzeug answers with
+INTERNAL_ERROR = ("api.E099", "Internal error; it has been logged.")
+
+
+def web_error(status, method, description):
+    """The code and message for an HTTP error raised by the web server itself (no such route,
+    a method the route does not take, a body over the size limit, ...)."""
+    message = {404: "No such API endpoint.", 405: f"Method {method} is not allowed here.",
+               413: "The request body is too large."}.get(status, description)
+    return WEB_ERRORS.get(status, WEB_REFUSED), message
+
+
 def http_status(exc):
     """The status for an engine error: its nearest class in ``HTTP_STATUS``."""
     for cls in type(exc).__mro__:

@@ -15,10 +15,10 @@ def check_formula():
     body = body_json()
     obj, source = body.get("object"), body.get("formula")
     if not isinstance(source, str):
-        raise BadRequest("formula.E400", "Send {\"object\": \"deal\", \"formula\": \"...\"}.",
+        raise BadRequest("formula.E150", "Send {\"object\": \"deal\", \"formula\": \"...\"}.",
                          fields={"formula": ["must be a string"]})
     if not isinstance(obj, str):
-        raise NotFound("records.E404", f"Unknown object '{obj}'.")
+        raise NotFound("metadata.E041", f"Unknown object '{obj}'.")
     # an object the caller may not read answers as one that does not exist; the fields are theirs
     rt = svc().records(g.snapshot).runtime(obj, g.actor)
     fields = reader_view(g.snapshot, g.actor).fields_map(rt.name)

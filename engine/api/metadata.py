@@ -60,7 +60,7 @@ class MetadataReader:
     def not_found(self, name, rows):
         """The 404 for an object the caller cannot read: the same as for one that does not exist."""
         readable = [n for n in rows if self.may_read(n)]
-        return NotFound("metadata.E404", f"Unknown object '{name}'{suggest(name, readable)}.")
+        return NotFound("metadata.E041", f"Unknown object '{name}'{suggest(name, readable)}.")
 
     def _formula_ok(self, obj, source):
         """Whether formula text reads only fields the caller may see (always, with none hidden)."""
@@ -316,7 +316,7 @@ def get_field(name, field):
     for f in obj["fields"]:
         if f["api_name"] == field:
             return jsonify(f)
-    raise NotFound("metadata.E404", f"Unknown field '{field}' on '{name}'"
+    raise NotFound("metadata.E042", f"Unknown field '{field}' on '{name}'"
                    f"{suggest(field, [f['api_name'] for f in obj['fields']])}.")
 
 

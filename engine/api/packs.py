@@ -32,7 +32,7 @@ def _options(operation):
                          fields={k: ["unknown key"] for k in unknown})
     bad = [k for k, v in data.items() if not isinstance(v, bool)]
     if bad:
-        raise BadRequest("packs.E019", f"{bad[0]} must be true or false.", fields={k: ["must be true or false"]
+        raise BadRequest("packs.E023", f"{bad[0]} must be true or false.", fields={k: ["must be true or false"]
                                                                                   for k in bad})
     return data
 

@@ -44,7 +44,10 @@ def fresh_metadata(view):
 
 
 def _flag(name):
-    value = request.args.get(name, "").lower()
+    args = request.args
+    if name not in args:   # args.get() of a missing key builds a BadRequestKeyError on every request
+        return False
+    value = args[name].lower()
     if value in ("", "false", "0", "no"):
         return False
     if value in ("true", "1", "yes"):

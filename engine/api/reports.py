@@ -35,7 +35,7 @@ def _int_arg(name, lo, hi, default=None):
     except ValueError:
         value = lo - 1
     if not lo <= value <= hi:
-        raise InvalidRequestError("api.E011", f"{name} must be a whole number between {lo} and {hi} "
+        raise InvalidRequestError("api.E012", f"{name} must be a whole number between {lo} and {hi} "
                                   f"(got '{raw[:20]}').", fields={name: ["invalid"]})
     return value
 
@@ -180,7 +180,7 @@ def segment_count(name):
 def refresh_rfm(name):
     if not g.actor.is_admin:
         from engine.errors import PermissionDeniedError
-        raise PermissionDeniedError("reports.E403", "Only administrators may refresh RFM scores.")
+        raise PermissionDeniedError("reports.E080", "Only administrators may refresh RFM scores.")
     reports().rfm_models.get(name, g.actor)
     counts = reports().analytics.rfm.refresh(name)
     return jsonify({"model": name, "scored": counts[name], "last_refresh": reports().analytics.rfm.last_refresh(name)})

@@ -111,7 +111,7 @@ def put_permission_set(name):
     doc = body_json()
     doc.setdefault("api_name", name)
     if doc["api_name"] != name:
-        raise BadRequest("security.E012", "The api_name in the body differs from the one in the URL.")
+        raise BadRequest("security.E048", "The api_name in the body differs from the one in the URL.")
     return jsonify(svc().access.save_permission_set(doc, g.actor, _objects_fields(), create=False))
 
 
@@ -183,6 +183,6 @@ def audit_log():
     try:
         limit = min(max(int(request.args.get("limit", 200)), 1), 1000)
     except ValueError:
-        raise BadRequest("security.E021", "limit must be a whole number.", fields={"limit": ["invalid"]}) from None
+        raise BadRequest("security.E049", "limit must be a whole number.", fields={"limit": ["invalid"]}) from None
     return jsonify({"entries": audit_search(svc().engine, event=request.args.get("event") or None,
                                             user=request.args.get("user") or None, since=parsed, limit=limit)})

@@ -1,13 +1,15 @@
 """The formula language: one typed language for formula fields, defaults, validation
 rules and filters, compiled once to a generated Python function and to SQLAlchemy expressions.
 
-Contract: ../shared/specs/formula-language.md. Imports ``engine.errors`` and
-``engine.registry`` only (no metadata, records or Flask).
+Contract: ../shared/specs/formula-language.md. Imports ``engine.errors``, ``engine.registry``
+and, of the metadata, only the field-type registry (each type's ``formula_type``); no records,
+security or Flask.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import decimal
+from collections.abc import Mapping
 
 from . import types as _types
 from .checker import Checker
@@ -18,8 +20,47 @@ from .parser import parse
 from .codegen import generate
 from .pycompile import Env, compile_node
 
-__all__ = ["compile_formula", "CompiledFormula", "FormulaError", "FormulaSyntaxError", "FormulaTypeError",
+__all__ = ["compile_formula", "CompiledFormula", "FormulaContext", "prepare_context", "FormulaError",
+           "FormulaSyntaxError", "FormulaTypeError",
            "FormulaRuntimeError", "FormulaSQLUnsupported", "register_function", "functions", "FunctionDef"]
+
+
+class FormulaContext(Mapping):
+    """An evaluation context prepared once — for a page of records, a write, a rule's firing — and
+    handed to every ``evaluate`` of it: the same keys as the plain dict (``now``, ``user``,
+    ``prior``; see the spec), read-only, with the values a compiled formula reads (``TODAY()``
+    included) computed here once instead of on every call."""
+
+    __slots__ = ("_data", "env")
+
+    def __init__(self, data=None, **values):
+        self._data = dict(data or (), **values)
+        self.env = _env_of(self._data)
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+    def __repr__(self):
+        return f"FormulaContext({self._data!r})"
+
+
+def _env_of(ctx):
+    prior = ctx.get("prior")
+    now = ctx.get("now") or _dt.datetime.now(_dt.timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=_dt.timezone.utc)
+    return Env(None, prior, prior is None, ctx.get("user") or {}, now)
+
+
+def prepare_context(context=None):
+    """``context`` (a dict or None) as a :class:`FormulaContext`; one already prepared is kept."""
+    return context if isinstance(context, FormulaContext) else FormulaContext(context)
 
 
 class CompiledFormula:
@@ -37,20 +78,16 @@ class CompiledFormula:
             self._gen, self._needs_env = generated
         else:  # too deep for generated source: the closure compiler handles any depth
             closure = compile_node(tree, blank_as_zero)
-            self._gen, self._needs_env = (lambda rec, env: closure(env)), True
+            self._gen, self._needs_env = (lambda rec, env: closure(env.with_record(rec))), True
 
     def evaluate(self, record, context=None):
-        """Evaluate against ``record`` (api_name -> value); see the spec for ``context``."""
+        """Evaluate against ``record`` (api_name -> value); see the spec for ``context`` (a dict,
+        or a :class:`FormulaContext` prepared once for many evaluations)."""
         if record is None:
             record = {}
         env = None
         if self._needs_env:
-            ctx = context or {}
-            prior = ctx.get("prior")
-            now = ctx.get("now") or _dt.datetime.now(_dt.timezone.utc)
-            if now.tzinfo is None:
-                now = now.replace(tzinfo=_dt.timezone.utc)
-            env = Env(record, prior, prior is None, ctx.get("user") or {}, now)
+            env = context.env if context.__class__ is FormulaContext else _env_of(context or {})
         try:
             return self._gen(record, env)
         except FormulaError:

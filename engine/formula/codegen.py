@@ -7,7 +7,6 @@ as the reference and the fallback for trees too deep for Python's parser.
 """
 from __future__ import annotations
 
-import functools
 import itertools
 from decimal import Decimal
 
@@ -61,13 +60,7 @@ def _rel_id(src, keys):
     return R.to_text(cur)
 
 
-@functools.lru_cache(maxsize=64)
-def _today(now):
-    return now.astimezone(R.UTC).date()
-
-
 HELPERS = {
-    "_today": _today,
     "_D": Decimal, "_num": _num, "_numz": _numz, "_txt": R.to_text, "_bool": R.to_bool, "_date": R.to_date,
     "_dtm": R.to_datetime, "_multi": R.to_multi, "_eq": R.equal, "_blank": R.is_blank, "_div": _div,
     "_pow": _pow, "_path": _path, "_rel": _rel_id, "_dplus": R.date_plus, "_dtplus": R.datetime_plus,
@@ -102,6 +95,19 @@ class Codegen:
 
     def e(self, node):
         return getattr(self, "k_" + node.kind)(node)
+
+    @staticmethod
+    def solid(node):
+        """Whether ``node`` is a constant that is not blank (a number, a non-empty text): an
+        operand that needs no blank check."""
+        return node.kind == "number" or (node.kind == "string" and node.value != "")
+
+    @staticmethod
+    def never_blank_type(node):
+        """Whether a blank value of ``node`` can only be None: a field read normalised to a
+        number, date, date/time or boolean (never '' or an empty list)."""
+        return node.kind == "path" and not node.extra.get("relationship_id") and \
+            node.type in (T.NUMBER, T.DATE, T.DATETIME, T.BOOLEAN)
 
     def k_number(self, node):
         return self.const(node.value)
@@ -154,18 +160,26 @@ class Codegen:
             return f"(({a}) is True or ({b}) is True)"
         if op == "&&":
             return f"(({a}) is True and ({b}) is True)"
-        if op == "=":
-            return f"_eq({a}, {b})"
-        if op == "!=":
-            return f"(not _eq({a}, {b}))"
+        if op in ("=", "!="):
+            if self.solid(nb) or self.solid(na):   # blank never equals a non-blank constant
+                return f"(({a}) {'==' if op == '=' else '!='} ({b}))"
+            return f"_eq({a}, {b})" if op == "=" else f"(not _eq({a}, {b}))"
         x, y = self.tmp(), self.tmp()
+        text = node.extra.get("operand_type") == T.TEXT
+        if op in ("<", "<=", ">", ">=") and nb.kind == "number":
+            return f"(False if ({x} := {a}) is None else {x} {op} {b})"
         if op in ("<", "<=", ">", ">="):
-            extra = f" or {x} == '' or {y} == ''" if node.extra.get("operand_type") == T.TEXT else ""
+            extra = f" or {x} == '' or {y} == ''" if text else ""
             return f"(False if ({x} := {a}) is None or ({y} := {b}) is None{extra} else {x} {op} {y})"
         if op == "&":  # lengths checked before joining: no text over MAX_TEXT is ever built
+            if nb.kind == "string":
+                return (f"({x} + {b} if len({x} := ({a}) or '') <= {R.MAX_TEXT - len(nb.value)} "
+                        f"else _toolong(\"'&'\", len({x}) + {len(nb.value)}))")
             return (f"({x} + {y} if len({x} := ({a}) or '') + len({y} := ({b}) or '') <= _MAXT "
                     f"else _toolong(\"'&'\", len({x}) + len({y})))")
         if op == "/":
+            if nb.kind == "number" and nb.value != 0:
+                return f"(None if ({x} := {a}) is None else {x} / {b})"
             return f"_div({a}, {b})"
         if op == "^":
             return f"_pow({a}, {b})"
@@ -178,9 +192,13 @@ class Codegen:
                 return f"_dtplus({b}, {a})"
             return f"_dtplus({a}, {b}, {1 if op == '+' else -1})"
         if op == "-" and na.type == nb.type == T.DATE:
-            return f"_ddiff({a}, {b})"
+            return f"(None if ({x} := {a}) is None or ({y} := {b}) is None else _D(({x} - {y}).days))"
         if op == "-" and na.type == nb.type == T.DATETIME:
             return f"_dtdiff({a}, {b})"
+        if self.solid(nb) and nb.kind == "number":
+            return f"(None if ({x} := {a}) is None else {x} {op} {b})"
+        if self.solid(na) and na.kind == "number":
+            return f"(None if ({y} := {b}) is None else {a} {op} {y})"
         return f"(None if ({x} := {a}) is None or ({y} := {b}) is None else {x} {op} {y})"
 
     def k_call(self, node):
@@ -244,6 +262,8 @@ class Codegen:
 
     def sp_if(self, node):
         c, a, b = (self.e(x) for x in node.args)
+        if node.args[0].kind == "call" and node.args[0].value in ("ISBLANK", "ISNULL"):
+            return f"(({a}) if {c} else ({b}))"   # ISBLANK gives True or False, never blank
         return f"(({a}) if ({c}) is True else ({b}))"
 
     def sp_case(self, node):
@@ -255,7 +275,10 @@ class Codegen:
             r = self.e(node.args[i + 1])
             subject = f"({x} := {self.e(node.args[0])})" if first else x
             first = False
-            parts.append((f"(not _blank({subject}) and _eq({x}, {v}))", r))
+            if self.solid(node.args[i]):   # a non-blank constant: equal means not blank
+                parts.append((f"({subject} == {v})", r))
+            else:
+                parts.append((f"(not _blank({subject}) and _eq({x}, {v}))", r))
         out = self.e(node.args[-1])
         for cond, r in reversed(parts):
             out = f"(({r}) if {cond} else {out})"
@@ -271,6 +294,8 @@ class Codegen:
         return f"(({self.e(node.args[0])}) is not True)"
 
     def sp_isblank(self, node):
+        if self.never_blank_type(node.args[0]):
+            return f"(({self.e(node.args[0])}) is None)"
         return f"_blank({self.e(node.args[0])})"
 
     sp_isnull = sp_isblank
@@ -301,14 +326,22 @@ class Codegen:
         t = node.args[0].type
         if t == T.NUMBER:
             v = self.tmp()
-            return f"(None if ({v} := {self.e(node.args[0])}) is None else _numtext({v}))"
+            generic = f"(None if ({v} := {self.e(node.args[0])}) is None else _numtext({v}))"
+            arg = node.args[0]
+            if arg.kind == "path" and len(arg.extra["keys"]) == 1 and not arg.extra.get("relationship_id") \
+                    and not arg.extra["keys"][0].startswith("$"):
+                # an integer field's value: str() is its exact text (no Decimal on the way)
+                raw = self.tmp()
+                key = self.const(arg.extra["keys"][0])
+                return f"(str({raw}) if ({raw} := rec.get({key})).__class__ is int else {generic})"
+            return generic
         if t == T.TEXT:
             return self.e(node.args[0])
         return f"_text({self.e(node.args[0])}, {self.const(t)})"
 
     def sp_today(self, node):
         self.uses_env = True
-        return "_today(env.now)"
+        return "env.today"
 
     def sp_now(self, node):
         self.uses_env = True

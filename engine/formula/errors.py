@@ -5,10 +5,7 @@ from engine.errors import EngineError
 
 
 class FormulaError(EngineError):
-    """Base class of every formula error (422 through the API)."""
-
-    status = 422
-    kind = "invalid_formula"
+    """Base class of every formula error (``formula.E###``; the API's status table maps it)."""
 
     def __init__(self, message, *, code="formula.E000", position=None, line=None, column=None, hint=None):
         super().__init__(code, message, position=position, line=line, column=column, hint=hint)

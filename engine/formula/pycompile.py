@@ -15,10 +15,21 @@ _ZERO = Decimal(0)
 
 
 class Env:
-    __slots__ = ("rec", "prior", "is_new", "user", "now")
+    """What a compiled formula reads besides the record: prior values, ``$user``, ``NOW()`` and
+    ``TODAY()`` (computed once here, not per evaluation)."""
+
+    __slots__ = ("rec", "prior", "is_new", "user", "now", "today")
 
     def __init__(self, rec, prior, is_new, user, now):
         self.rec, self.prior, self.is_new, self.user, self.now = rec, prior, is_new, user, now
+        self.today = now.astimezone(R.UTC).date()
+
+    def with_record(self, rec):
+        """The same context for ``rec`` (the closure compiler reads the record from the env)."""
+        env = Env.__new__(Env)
+        env.rec, env.prior, env.is_new, env.user, env.now, env.today = (
+            rec, self.prior, self.is_new, self.user, self.now, self.today)
+        return env
 
 
 def compile_node(node, bz):
@@ -238,7 +249,7 @@ class _Compiler:
         return lambda env: R.text_of(f(env), t)
 
     def sp_today(self, node):
-        return lambda env: env.now.astimezone(R.UTC).date()
+        return lambda env: env.today
 
     def sp_now(self, node):
         return lambda env: env.now

@@ -1,24 +1,24 @@
-"""Formula types and how metadata field types map to them."""
+"""Formula types, and the formula type of a metadata field type: each field type declares its
+own ``formula_type`` (``engine.metadata.field_types``), so a plugin type works in formulas
+without an entry here. ``compile_formula`` accepts both in field maps and as ``return_type``
+(../shared/specs/formula-language.md, "Field types and formula types" and rule 26)."""
 from __future__ import annotations
+
+from engine.metadata.field_types import field_types
 
 NUMBER, TEXT, BOOLEAN, DATE, DATETIME, MULTI = "number", "text", "boolean", "date", "datetime", "multi"
 NULL = None  # the type of the NULL literal: fits anywhere
 FORMULA_TYPES = (NUMBER, TEXT, BOOLEAN, DATE, DATETIME, MULTI)
 
-FIELD_TYPE_MAP = {
-    "text": TEXT, "long_text": TEXT, "rich_text": TEXT, "email": TEXT, "phone": TEXT, "url": TEXT,
-    "picklist": TEXT, "auto_number": TEXT, "lookup": TEXT, "master_detail": TEXT, "id": TEXT,
-    "number": NUMBER, "integer": NUMBER, "currency": NUMBER, "percent": NUMBER, "roll_up_summary": NUMBER,
-    "checkbox": BOOLEAN, "boolean": BOOLEAN, "date": DATE, "datetime": DATETIME,
-    "multi_picklist": MULTI, "multi": MULTI,
-}
-
-
 def to_formula_type(name):
-    """Map a metadata field type (or a formula type) to a formula type; None when unknown."""
-    if name is None:
+    """The formula type ``name`` stands for: a formula type itself, or a field type's
+    ``formula_type`` (``currency`` -> number); None when it is neither."""
+    if not isinstance(name, str):
         return None
-    return FIELD_TYPE_MAP.get(str(name).lower())
+    name = name.lower()
+    if name in FORMULA_TYPES:
+        return name
+    return field_types.get(name).formula_type if name in field_types else None
 
 
 def describe(t):

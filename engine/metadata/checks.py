@@ -177,8 +177,7 @@ def check_field(fdoc, prefix, ctx):
     for key in ftype.required_keys:
         if key not in fdoc:
             problems.append((f"{prefix}.{key}", f"is required for a {tname} field"))
-    if fdoc.get("unique") and (not ftype.stored or ftype.family in ("multi", "computed", "boolean")
-                               or tname in ("long_text", "rich_text")):
+    if fdoc.get("unique") and not (ftype.stored and ftype.can_be_unique):
         problems.append((f"{prefix}.unique", f"a {tname} field cannot be unique"))
     if fdoc.get("required") and not ftype.writable:
         problems.append((f"{prefix}.required", f"a {tname} field is computed and cannot be required"))

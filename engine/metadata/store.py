@@ -39,7 +39,7 @@ class MetadataHooks(HookSet):
 def require_admin(actor, what="change metadata"):
     """Only administrators (and the system actor) may change metadata."""
     if actor is None or not getattr(actor, "is_admin", False):
-        raise Forbidden("metadata.E403", f"Only administrators may {what}.")
+        raise Forbidden("metadata.E040", f"Only administrators may {what}.")
 
 
 def _lookup_dependants(conn, old_doc, new_doc, docs_after):
@@ -101,7 +101,7 @@ class MetadataStore:
             rows = conn.execute(select(meta_history).where(meta_history.c.api_name == api_name)
                                 .order_by(meta_history.c.version)).all()
         if not rows:
-            raise NotFound("metadata.E404", f"Unknown object '{api_name}'.")
+            raise NotFound("metadata.E041", f"Unknown object '{api_name}'.")
         return [{"version": r.version, "action": r.action, "summary": r.summary,
                  "author_id": r.author_id, "created_at": r.created_at,
                  "doc": json.loads(r.doc) if r.doc else None} for r in rows]
@@ -121,14 +121,14 @@ class MetadataStore:
             if create:
                 if row is not None:
                     what = "an archived object" if row["status"] == "archived" else "an object"
-                    raise Conflict("metadata.E409",
+                    raise Conflict("metadata.E047",
                                    f"There is already {what} named '{api_name}'."
                                    + (" Restore or purge it first." if row["status"] == "archived" else ""),
                                    fields={"api_name": ["already exists"]})
                 old_doc, archive = None, []
             else:
                 if row is None or (row["status"] != "active" and not restore_object):
-                    raise NotFound("metadata.E404", f"Unknown object '{api_name}'{suggest(api_name, active)}.")
+                    raise NotFound("metadata.E041", f"Unknown object '{api_name}'{suggest(api_name, active)}.")
                 old_doc, archive = row["doc"], row["archive"]
             new_doc = mutate(copy.deepcopy(old_doc)) if not archive_object else old_doc
             others = {k: v["doc"] for k, v in active.items() if k != api_name}
@@ -319,7 +319,7 @@ class MetadataStore:
         with self.engine.connect() as conn:
             row = load_docs(conn, include_archived=True).get(api_name)
         if row is None or row["status"] != "archived":
-            raise NotFound("metadata.E406", f"No archived object '{api_name}'.")
+            raise NotFound("metadata.E044", f"No archived object '{api_name}'.")
         last = self.history(api_name)
         doc = next(h["doc"] for h in reversed(last) if h["doc"] is not None)
         return self.change(api_name, lambda _d: doc, actor=actor, action="restore_object",
@@ -331,7 +331,7 @@ class MetadataStore:
             _lock_state(conn)
             row = load_docs(conn, include_archived=True).get(api_name)
             if row is None or row["status"] != "archived":
-                raise NotFound("metadata.E406", f"No archived object '{api_name}' (delete it first).")
+                raise NotFound("metadata.E044", f"No archived object '{api_name}' (delete it first).")
             SchemaChanger(conn, {}).purge_table(row["table_name"])
             from sqlalchemy import delete
             conn.execute(delete(meta_objects).where(meta_objects.c.api_name == api_name))
@@ -374,10 +374,10 @@ class MetadataStore:
         with self.engine.connect() as conn:
             row = load_docs(conn).get(api_name)
         if row is None:
-            raise NotFound("metadata.E404", f"Unknown object '{api_name}'.")
+            raise NotFound("metadata.E041", f"Unknown object '{api_name}'.")
         entry = next((a for a in reversed(row["archive"]) if a["field"]["api_name"] == field_name), None)
         if entry is None:
-            raise NotFound("metadata.E407", f"No archived field '{field_name}' on '{api_name}'.")
+            raise NotFound("metadata.E045", f"No archived field '{field_name}' on '{api_name}'.")
 
         def mutate(doc):
             doc.setdefault("fields", []).append(entry["field"])
@@ -391,10 +391,10 @@ class MetadataStore:
             _lock_state(conn)
             row = load_docs(conn).get(api_name)
             if row is None:
-                raise NotFound("metadata.E404", f"Unknown object '{api_name}'.")
+                raise NotFound("metadata.E041", f"Unknown object '{api_name}'.")
             entries = [a for a in row["archive"] if a["field"]["api_name"] == field_name]
             if not entries:
-                raise NotFound("metadata.E407", f"No archived field '{field_name}' on '{api_name}'.")
+                raise NotFound("metadata.E045", f"No archived field '{field_name}' on '{api_name}'.")
             changer = SchemaChanger(conn, {})
             for e in entries:
                 changer.purge_column(row["table_name"], e["column"])
@@ -410,9 +410,9 @@ class MetadataStore:
             name = item.get("name") if isinstance(item, dict) else None
             existing = next((i for i, x in enumerate(items) if x.get("name") == name), None)
             if existing is not None and not replace:
-                raise Conflict("metadata.E409", f"There is already a {kind[:-1].replace('_', ' ')} named '{name}'.")
+                raise Conflict("metadata.E049", f"There is already a {kind[:-1].replace('_', ' ')} named '{name}'.")
             if existing is None and replace:
-                raise NotFound("metadata.E408", f"Unknown {kind[:-1].replace('_', ' ')} '{name}'.")
+                raise NotFound("metadata.E046", f"Unknown {kind[:-1].replace('_', ' ')} '{name}'.")
             if existing is None:
                 items.append(item)
             else:
@@ -427,7 +427,7 @@ class MetadataStore:
             items = doc.get(kind) or []
             keep = [x for x in items if x.get("name") != name]
             if len(keep) == len(items):
-                raise NotFound("metadata.E408", f"Unknown {kind[:-1].replace('_', ' ')} '{name}'.")
+                raise NotFound("metadata.E046", f"Unknown {kind[:-1].replace('_', ' ')} '{name}'.")
             doc[kind] = keep
             return doc
         return self.change(api_name, mutate, actor=actor, action=f"remove_{kind}",
@@ -442,7 +442,7 @@ class MetadataStore:
         hist = self.history(api_name)
         target = next((h for h in hist if h["version"] == version), None)
         if target is None or target["doc"] is None:
-            raise NotFound("metadata.E410", f"Object '{api_name}' has no version {version}.")
+            raise NotFound("metadata.E048", f"Object '{api_name}' has no version {version}.")
         doc = target["doc"]
         names = tuple(f["api_name"] for f in doc.get("fields", []))
         return self.change(api_name, lambda _d: copy.deepcopy(doc), actor=actor, action="rollback",
@@ -474,7 +474,7 @@ def _find_field(doc, api_name, field_name):
         if fdoc.get("api_name") == field_name:
             return fdoc
     names = [f.get("api_name") for f in doc.get("fields", [])]
-    raise NotFound("metadata.E405", f"Unknown field '{field_name}' on '{api_name}'{suggest(field_name, names)}.")
+    raise NotFound("metadata.E042", f"Unknown field '{field_name}' on '{api_name}'{suggest(field_name, names)}.")
 
 
 __all__ = ["MetadataStore", "load_docs", "current_version", "build_field_def"]

@@ -31,6 +31,11 @@ from .merge import object_props
 STAGES = ("plain", "lookups", "fields", "full")
 
 
+def _computed(fdoc):
+    """A field evaluated from a formula on read (it holds no data)."""
+    return fdoc.get("type") in field_types and field_types.get(fdoc["type"]).computed
+
+
 def _allowed(fdoc, stage):
     ftype = field_types.get(fdoc["type"]) if fdoc.get("type") in field_types else None
     if ftype is None or stage in ("fields", "full"):
@@ -162,7 +167,7 @@ def archive_objects(store, actor, names, current):
         doc = copy.deepcopy(store_doc(store, name))
         # formulas go too: one may read a roll-up or a lookup that goes (they hold no data)
         keep = [f for f in doc.get("fields") or [] if f.get("target") not in gone
-                and (f.get("summary") or {}).get("object") not in gone and f.get("type") != "formula"]
+                and (f.get("summary") or {}).get("object") not in gone and not _computed(f)]
         if len(keep) != len(doc.get("fields") or []):
             doc["fields"] = keep
             for kind in ITEM_KINDS:

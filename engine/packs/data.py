@@ -97,7 +97,7 @@ def convert(fdoc, text, refs, keys=None):
         if bad:
             raise ValueError(f"'{bad[0]}' is not one of its options")
         return values
-    if fdoc["type"] == "picklist" and text not in [o.get("value") for o in fdoc.get("options") or []]:
+    if ftype.has_options and text not in [o.get("value") for o in fdoc.get("options") or []]:
         raise ValueError(f"'{text[:60]}' is not one of its options")
     if family == "date":
         try:

@@ -58,9 +58,10 @@ def export_pack(services, name, objects, out, actor, *, with_data=False, version
     with services.engine.connect() as conn:
         installed = _installed(conn)
     unknown = [o for o in objects if o not in live]
-    if unknown or not objects:
-        raise PackError("packs.E016", f"Unknown object '{unknown[0]}'{suggest(unknown[0], live)}." if unknown
-                        else "Name at least one object to export (--objects a,b).")
+    if not objects:
+        raise PackError("packs.E022", "Name at least one object to export (--objects a,b).")
+    if unknown:
+        raise PackError("packs.E021", f"Unknown object '{unknown[0]}'{suggest(unknown[0], live)}.")
     depends, files, notes = {}, {}, []
     exported = set(objects)
     for obj in objects:

@@ -41,7 +41,7 @@ class _Rollback(Exception):
 
 def require_admin(actor):
     if actor is None or not getattr(actor, "is_admin", False):
-        raise Forbidden("packs.E403", "Only administrators may install, upgrade, uninstall or export packs.")
+        raise Forbidden("packs.E020", "Only administrators may install, upgrade, uninstall or export packs.")
 
 
 class PackService:

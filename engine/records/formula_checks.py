@@ -127,8 +127,8 @@ def _is(fdoc, capability):
 
 
 def _declared(fdoc):
-    rt = fdoc.get("return_type")
-    return {"currency": "number", "percent": "number", "checkbox": "boolean"}.get(rt, rt)
+    """A formula field's ``return_type`` (a formula type or a field type: the compiler maps it)."""
+    return fdoc.get("return_type")
 
 
 def _fmt(path, exc):

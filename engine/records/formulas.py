@@ -20,7 +20,7 @@ from engine.errors import RecordValidationError
 from engine.formula import FormulaError, compile_formula
 from engine.security import SYSTEM_ACTOR
 
-from .formula_checks import FieldMaps, _declared
+from .formula_checks import MAX_HOPS, FieldMaps, _declared
 from .resolver import SYSTEM_FORMULA_TYPES, formula_context
 
 log = logging.getLogger("tessera.formulas")
@@ -56,6 +56,7 @@ class ObjectFormulas:
                 [c for _f, c in self.defaults]:
             refs |= c.references
         self.read_paths = _relationship_paths(refs, rt, snap)
+        self.formula_paths = _formula_paths(refs, rt, snap)
 
     def field(self, name):
         return self._by_name[name]
@@ -130,6 +131,23 @@ def _relationship_paths(refs, rt, snap):
     return sorted(paths, key=len)
 
 
+def _formula_paths(refs, rt, snap):
+    """The lookup paths at whose end a reference reads a formula field (``deal.x``): the related
+    records there need their formula fields computed."""
+    out = set()
+    for ref in refs:
+        parts = ref.split(".")
+        current = rt
+        for i, part in enumerate(parts[:-1]):
+            f = current.odef.field(part) if current and not part.startswith("$") else None
+            current = snap.get(f.target) if f is not None and f.target else None
+            if current is None:
+                break
+            if i == len(parts) - 2 and parts[-1] in current.ftypes and current.ftypes[parts[-1]].computed:
+                out.add(tuple(parts[:-1]))
+    return frozenset(out)
+
+
 # ---------------------------------------------------------------------------
 # Python evaluation on read and write
 # ---------------------------------------------------------------------------
@@ -142,7 +160,7 @@ def record_for_formula(rt, row):
     return rec
 
 
-def load_related(service, rt, records, paths, actor, conn=None):
+def load_related(service, rt, records, paths, actor, conn=None, depth=0):
     """Attach related records (as nested dicts) along ``paths`` to each formula record.
 
     A related record the actor may not see reads as an empty lookup, so a formula never shows
@@ -188,6 +206,8 @@ def load_related(service, rt, records, paths, actor, conn=None):
                 rows = conn.execute(stmt).mappings().all()
             for row in rows:
                 found[row["id"]] = record_for_formula(target_rt, row)
+            if path in getattr(rt.formulas, "formula_paths", ()) and depth < MAX_HOPS:
+                _compute_related(service, target_rt, list(found.values()), actor, conn, depth + 1)
         children = []
         for rec, v in owners:
             rel = found.get(v) if v else None
@@ -195,6 +215,26 @@ def load_related(service, rt, records, paths, actor, conn=None):
             if rel is not None:
                 children.append((rel, target_rt))
         level[path] = children
+
+
+def _compute_related(service, rt, recs, actor, conn, depth):
+    """Add the formula fields of related records ``recs`` (of ``rt``), as ``actor`` reads them,
+    so that ``deal.x`` reads deal's formula field ``x`` in Python as it does in SQL. They are
+    computed on copies whose own related records are loaded, at most MAX_HOPS lookups away
+    (beyond, they read blank: formulas cross at most that many relationships)."""
+    of = rt.formulas
+    if isinstance(of, BrokenFormulas) or not of.formula_fields or not recs:
+        return
+    copies = [dict(r) for r in recs]
+    load_related(service, rt, copies, of.read_paths, actor, conn=conn, depth=depth)
+    ctx = formula_context(actor)
+    for rec, copy in zip(recs, copies):
+        for name, compiled, _fdef in of.formula_fields:
+            try:
+                value = compiled.evaluate(copy, context=ctx)
+            except FormulaError:
+                value = None
+            copy[name] = rec[name] = value
 
 
 def compute_fields(service, rt, rows, outs, actor, conn=None, skip=()):

@@ -27,7 +27,7 @@ OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull", "startswith")
 
 
 def _bad_value(key, message):
-    # 422 like a field error on write (the API contract); the code says it is a filter.
+    # A validation error like a field error on write (the API contract); the code says it is a filter.
     return RecordValidationError({key: [message]}, f"Invalid value for filter '{key}': {message}",
                                  code="records.E060")
 

@@ -12,7 +12,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import DBAPIError
 
 from engine.errors import BadRequest, Forbidden, NotFound, RecordValidationError
@@ -56,8 +56,8 @@ class RecordReader:
     # -- helpers -----------------------------------------------------------------
     def runtime(self, object_name, actor=None):
         """The runtime of ``object_name``. Given ``actor``, an object they may not read answers
-        exactly as one that does not exist (404, did-you-mean over the objects they may read);
-        without an actor the 404 suggests nothing (it may reach someone who may not read them)."""
+        exactly as one that does not exist (metadata.E041, did-you-mean over the objects they may
+        read); without an actor the error suggests nothing (it may reach someone who may not read them)."""
         rt = self.snapshot.get(object_name)
         names = ()
         if actor is not None:
@@ -67,7 +67,7 @@ class RecordReader:
             names = [n for n in self.snapshot.objects if actor.plan.can(n, "read")]
         elif rt is not None:
             return rt
-        raise NotFound("records.E404", f"Unknown object '{object_name}'{suggest(str(object_name), names)}.")
+        raise NotFound("metadata.E041", f"Unknown object '{object_name}'{suggest(str(object_name), names)}.")
 
     @staticmethod
     def _check_actor(actor):
@@ -128,16 +128,17 @@ class RecordReader:
         rt = self.runtime(object_name, actor)
         self._require(rt, actor, access)
         hidden = self.hidden_fields(rt, actor)
-        if hidden:
-            # a hidden field answers exactly as a field that does not exist, and no did-you-mean
-            # names a hidden field
-            names = list(filters or {}) + [k.strip().lstrip("+-") for k in (order_by or "").split(",")]
-            known = list(SYSTEM_FIELDS) + [f.api_name for f in rt.odef.fields if f.api_name not in hidden]
-            for key in names:
-                name = key.partition("__")[0]
-                if name and (name in hidden or (name not in SYSTEM_FIELDS and name not in rt.ftypes)):
-                    raise BadRequest("records.E010", f"Unknown field '{name}' on '{rt.name}'"
-                                     f"{suggest(name, known)}.", fields={name: ["unknown field"]})
+        # A hidden field answers exactly as a field that does not exist, and no did-you-mean names
+        # one. The names of filters and sort keys are checked first, for every reader: were this
+        # check made only for readers with hidden fields, which error comes first (a filter's
+        # operator, the where= formula, a sort key after 'id') would tell whether they have any.
+        names = list(filters or {}) + [k.strip().lstrip("+-") for k in (order_by or "").split(",")]
+        known = list(SYSTEM_FIELDS) + [f.api_name for f in rt.odef.fields if f.api_name not in hidden]
+        for key in names:
+            name = key.partition("__")[0]
+            if name and (name in hidden or (name not in SYSTEM_FIELDS and name not in rt.ftypes)):
+                raise BadRequest("records.E010", f"Unknown field '{name}' on '{rt.name}'"
+                                 f"{suggest(name, known)}.", fields={name: ["unknown field"]})
         t = rt.table
         conds = [t.c.deleted_at.is_not(None) if deleted else t.c.deleted_at.is_(None)]
         conds += q.build_filters(rt, filters or {})
@@ -174,17 +175,22 @@ class RecordReader:
         self._require(rt, actor, "read")
         self._check_fields(rt, actor, fields)
         t = rt.table
-        stmt = select(t).where(t.c.id == str(record_id))
-        if not include_deleted:
-            stmt = stmt.where(t.c.deleted_at.is_(None))
         vis = visible(self, rt, actor, "read")
-        if vis is not None:
-            stmt = stmt.where(vis)
+        key = ("get", include_deleted)
+        stmt = rt.statements.get(key) if vis is None else None
+        if stmt is None:   # built per request only when visibility adds the reader's condition
+            stmt = select(t).where(t.c.id == bindparam("record_id"))
+            if not include_deleted:
+                stmt = stmt.where(t.c.deleted_at.is_(None))
+            if vis is not None:
+                stmt = stmt.where(vis)
+            else:
+                rt.statements[key] = stmt
         with self._database_errors("read"), \
                 self.engine.connect().execution_options(tessera_readonly=True) as conn:
-            row = conn.execute(stmt).mappings().first()
+            row = conn.execute(stmt, {"record_id": str(record_id)}).mappings().first()
         if row is None:
-            raise NotFound("records.E404", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")
+            raise NotFound("records.E070", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")
         return self.to_json(rt, row, actor, fields=fields)
 
     def _check_fields(self, rt, actor, fields):

@@ -13,19 +13,21 @@ import datetime as _dt
 from sqlalchemy import select
 
 from engine.errors import BadRequest
-
+from engine.formula import FormulaContext
 from engine.metadata.system_fields import SYSTEM_FORMULA_TYPES  # noqa: F401  (re-exported)
 
 
 def formula_context(actor, *, prior=None, creating=False, now=None):
-    """The context a formula is evaluated in: ``$user`` is the actor, ``NOW()`` one clock reading."""
+    """The context a formula is evaluated in: ``$user`` is the actor, ``NOW()`` one clock reading.
+    Prepared once (a :class:`~engine.formula.FormulaContext`) for every evaluation that shares it:
+    a page of records, a write's rules."""
     ctx = {"now": now or _dt.datetime.now(_dt.timezone.utc)}
     if actor is not None and actor.user_id is not None:
         ctx["user"] = {"id": actor.user_id, "username": actor.username, "name": actor.username,
                        "is_admin": actor.is_admin, "locale": actor.locale}
     if not creating:
         ctx["prior"] = prior if prior is not None else {}
-    return ctx
+    return FormulaContext(ctx)
 
 
 class SqlResolver:

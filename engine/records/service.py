@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from uuid6 import uuid7
 
@@ -48,7 +48,7 @@ class RecordService(RecordReader):
     def _authorise(self, rt, actor, right):
         self._require(rt, actor, right)
         if actor.read_only:
-            raise Forbidden("records.E403", "This token is read-only.")
+            raise Forbidden("security.E030", "This token is read-only.")
 
     def _run(self, point, ctx):
         for hook in getattr(self.hooks, point):
@@ -169,7 +169,7 @@ class RecordService(RecordReader):
             col = rt.stored[fname].column
             if ix in text or re.search(rf"\b{re.escape(rt.table.name)}\.{re.escape(col)}\b", text):
                 label = rt.odef.field(fname).label
-                return Conflict("records.E409", f"Another {rt.odef.label} already has this {label}.",
+                return Conflict("records.E071", f"Another {rt.odef.label} already has this {label}.",
                                 fields={fname: ["Must be unique; this value is already used."]})
         return None
 
@@ -199,26 +199,33 @@ class RecordService(RecordReader):
         return wctx
 
     def _lock_row(self, conn, rt, record_id, actor, *, deleted=False):
-        """Lock a record the actor can see; 404 when invisible, 403 when visible but not editable."""
+        """Lock a record the actor can see; ``NotFound`` (records.E070) when invisible, ``Forbidden``
+        (security.E035) when visible but not editable."""
         t = rt.table
-        stmt = select(t).where(t.c.id == str(record_id))
         vis = visible(self, rt, actor, "read")
-        if vis is not None:
-            stmt = stmt.where(vis)
-        stmt = stmt.where(t.c.deleted_at.is_not(None) if deleted else t.c.deleted_at.is_(None))
-        if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        row = conn.execute(stmt).mappings().first()
+        key = ("lock_row", deleted, conn.dialect.name)
+        stmt = rt.statements.get(key) if vis is None else None
+        if stmt is None:   # built per request only when visibility adds the reader's condition
+            stmt = select(t).where(t.c.id == bindparam("record_id"))
+            if vis is not None:
+                stmt = stmt.where(vis)
+            stmt = stmt.where(t.c.deleted_at.is_not(None) if deleted else t.c.deleted_at.is_(None))
+            if conn.dialect.name == "postgresql":
+                stmt = stmt.with_for_update()
+            if vis is None:
+                rt.statements[key] = stmt
+        row = conn.execute(stmt, {"record_id": str(record_id)}).mappings().first()
         if row is None:
             where = " in the recycle bin" if deleted else ""
-            raise NotFound("records.E404", f"No {rt.odef.label} with id '{str(record_id)[:40]}'{where}.")
+            raise NotFound("records.E070", f"No {rt.odef.label} with id '{str(record_id)[:40]}'{where}.")
         edit = visible(self, rt, actor, "edit")
         if edit is not None and conn.execute(select(t.c.id).where(t.c.id == row["id"], edit)).first() is None:
-            raise Forbidden("security.E403", f"You may see this {rt.odef.label} but not change it.")
+            raise Forbidden("security.E035", f"You may see this {rt.odef.label} but not change it.")
         return row
 
     def lock_for_edit(self, object_name, record_id, actor):
-        """Check (in its own transaction) that ``actor`` may edit the record: 404 / 403 otherwise."""
+        """Check (in its own transaction) that ``actor`` may edit the record: ``NotFound`` /
+        ``Forbidden`` otherwise."""
         rt = self.runtime(object_name, actor)
         self._require(rt, actor, "read")
         with self.engine.begin() as conn:
@@ -247,7 +254,8 @@ class RecordService(RecordReader):
     def create(self, object_name, data, actor):
         rt = self.runtime(object_name, actor)
         self._authorise(rt, actor, "create")
-        return self._transaction(rt, lambda conn: self._create_many(conn, rt, [data], actor, single=True))[0]
+        loaded = self._deserialise_all(rt, [data], actor, single=True)
+        return self._transaction(rt, lambda conn: self._create_many(conn, rt, [data], actor, loaded, True))[0]
 
     def bulk_create(self, object_name, items, actor, max_records=10000):
         """Create many records, all or nothing; errors are keyed ``records[i].field``."""
@@ -257,14 +265,20 @@ class RecordService(RecordReader):
             raise BadRequest("records.E003", "Send at least one record.")
         if len(items) > max_records:
             raise BadRequest("records.E004", f"Send at most {max_records} records in one call (got {len(items)}).")
-        return self._transaction(rt, lambda conn: self._create_many(conn, rt, items, actor, single=False))
+        loaded = self._deserialise_all(rt, items, actor, single=False)
+        return self._transaction(rt, lambda conn: self._create_many(conn, rt, items, actor, loaded, False))
 
-    def _create_many(self, conn, rt, items, actor, single):
+    def _deserialise_all(self, rt, items, actor, single):
+        """Phase ``deserialise`` of every record to create, before the transaction: pure Python,
+        so on SQLite it does not hold the write lock (``BEGIN IMMEDIATE``) that other writers wait for."""
+        return [self._deserialise(rt, data, actor, partial=False, row_no=None if single else i)
+                for i, data in enumerate(items)]
+
+    def _create_many(self, conn, rt, items, actor, loaded, single):
         now = utcnow()
         contexts = []
         booleans = [f.column for n, f in rt.stored.items() if rt.ftypes[n].family == "boolean"]
-        for i, data in enumerate(items):
-            values, errs = self._deserialise(rt, data, actor, partial=False, row_no=None if single else i)
+        for data, (values, errs) in zip(items, loaded):
             values.setdefault("owner_id", actor.user_id)
             ctx = RecordContext(self, conn, actor, rt, Event.CREATE, values, None, sent=data, now=now, errors=errs)
             self._run("authorise", ctx)
@@ -307,13 +321,15 @@ class RecordService(RecordReader):
         rt = self.runtime(object_name, actor)
         self._authorise(rt, actor, "edit")
 
+        # pure Python, before the transaction: on SQLite it does not hold the write lock
+        values, errs = self._deserialise(rt, data, actor, partial=True)
+
         def run(conn):
             prior = dict(self._lock_row(conn, rt, record_id, actor))
             if if_match is not None and str(prior["row_version"]) != str(if_match):
-                raise PreconditionFailed("records.E412", f"The {rt.odef.label} was changed by someone else "
+                raise PreconditionFailed("records.E073", f"The {rt.odef.label} was changed by someone else "
                                          f"(version {prior['row_version']}, you sent {if_match}); "
                                          "reload it and apply your change again.")
-            values, errs = self._deserialise(rt, data, actor, partial=True)
             ctx = RecordContext(self, conn, actor, rt, Event.UPDATE, dict(prior, **values), prior,
                                 sent=data, now=utcnow(), errors=errs)
             self._run("authorise", ctx)
@@ -330,11 +346,11 @@ class RecordService(RecordReader):
             if not changed:
                 return self.to_json(rt, prior, actor, conn=conn), None
             changed.update(updated_at=ctx.now, updated_by=actor.user_id, row_version=prior["row_version"] + 1)
-            res = conn.execute(update(rt.table).where(rt.table.c.id == prior["id"],
-                                                      rt.table.c.row_version == prior["row_version"])
-                               .values(changed))
+            res = conn.execute(_update_statement(rt, changed),
+                               dict({f"v_{k}": v for k, v in changed.items()},
+                                    w_id=prior["id"], w_version=prior["row_version"]))
             if res.rowcount != 1:
-                raise PreconditionFailed("records.E412", f"The {rt.odef.label} was changed by someone else; "
+                raise PreconditionFailed("records.E073", f"The {rt.odef.label} was changed by someone else; "
                                          "reload it and apply your change again.")
             merged = dict(prior, **changed)
             wctx = self._after_write(conn, rt, actor, Event.UPDATE, [Change(merged, prior)], ctx.now)
@@ -393,7 +409,7 @@ class RecordService(RecordReader):
                     alive = conn.execute(select(parent.table.c.id).where(
                         parent.table.c.id == row[fdef.column], parent.table.c.deleted_at.is_(None))).first()
                     if alive is None:
-                        raise Conflict("records.E409", f"Restore the {parent.odef.label} "
+                        raise Conflict("records.E072", f"Restore the {parent.odef.label} "
                                        f"'{row[fdef.column]}' first: this {rt.odef.label} belongs to it.")
             self._cascade(conn, rt, [row["id"]], row["deleted_at"], actor, Event.RESTORE)
             restored = dict(row, deleted_at=None, row_version=row["row_version"] + 1)
@@ -448,3 +464,17 @@ def _flatten(v):
 
 
 __all__ = ["RecordService", "NotFound"]
+
+
+def _update_statement(rt, changed):
+    """``UPDATE … SET <changed columns> WHERE id = :w_id AND row_version = :w_version``, built once
+    per object version and set of columns (building and keying a statement per request cost more
+    than running it)."""
+    key = ("update", frozenset(changed))
+    stmt = rt.statements.get(key)
+    if stmt is None:
+        t = rt.table
+        stmt = (update(t).where(t.c.id == bindparam("w_id"), t.c.row_version == bindparam("w_version"))
+                .values({t.c[k]: bindparam(f"v_{k}", type_=t.c[k].type) for k in changed}))
+        rt.statements[key] = stmt
+    return stmt

@@ -40,6 +40,7 @@ class ObjectRuntime:
     formulas: object = None                        # formulas.ObjectFormulas (or BrokenFormulas)
     criteria_cache: dict = field(default_factory=dict)   # sharing-rule criteria source -> compiled
     filter_fields: dict = field(default_factory=dict)    # field -> marshmallow field for filters
+    statements: dict = field(default_factory=dict)       # key -> statement with bind parameters, built once
 
     @property
     def name(self):

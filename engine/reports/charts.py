@@ -34,8 +34,11 @@ def _label(v):
     return str(v)
 
 
-def render_chart(result, chart, *, title=None, width=800, height=450):
-    """The SVG (bytes) of ``chart`` (a report's ``chart`` entry) over a run's ``result``."""
+def render_chart(result, chart, *, title=None, width=800, height=450, key_label=None):
+    """The SVG (bytes) of ``chart`` (a report's ``chart`` entry) over a run's ``result``.
+    ``key_label(grouping name, value)`` names a group key (a page shows a picklist's translated
+    label, a lookup's name); default: the value itself, "(blank)" for none."""
+    name_of = key_label or (lambda _grouping, v: _label(v))
     meta = result["meta"]
     groups = [g["name"] for g in meta["group_by"]]
     aggs = {a["name"]: a for a in meta["aggregates"]}
@@ -48,14 +51,15 @@ def render_chart(result, chart, *, title=None, width=800, height=450):
     series = chart.get("series") or (groups[1] if len(groups) > 1 and x == groups[0] and kind in
                                      ("bar", "column", "line", "area") else None)
     config = dict(style=STYLE, width=width, height=height, title=title, js=[], show_legend=True,
-                  disable_xml_declaration=False, explicit_size=True, truncate_legend=30, print_values=False)
+                  disable_xml_declaration=False, explicit_size=True, truncate_legend=30, print_values=False,
+                  truncate_label=-1)   # never "1000…" for 100000 on an axis
     top = result["groups"]
     if kind in ("pie", "donut", "funnel"):
         cls = pygal.Funnel if kind == "funnel" else pygal.Pie
         extra = {"inner_radius": 0.45} if kind == "donut" else {}
         c = cls(**config, **extra)
         for g in top:
-            c.add(_label(g["key"].get(x)), [_num(g["values"].get(y))])
+            c.add(name_of(x, g["key"].get(x)), [_num(g["values"].get(y))])
         return _no_script(c.render())
     stacked = bool(chart.get("stacked", series is not None and kind in ("bar", "column")))
     cls = {("bar", False): pygal.HorizontalBar, ("bar", True): pygal.HorizontalStackedBar,
@@ -64,19 +68,19 @@ def render_chart(result, chart, *, title=None, width=800, height=450):
            ("area", False): pygal.Line, ("area", True): pygal.StackedLine}[(kind, stacked)]
     extra = {"fill": True} if kind == "area" else {}
     c = cls(**config, x_label_rotation=30 if len(top) > 8 else 0, **extra)
-    labels = [_label(g["key"].get(x)) for g in top]
+    labels = [name_of(x, g["key"].get(x)) for g in top]
     c.x_labels = labels
     if series:
-        names = []
+        raw = {}
         for g in top:
             for k in g.get("groups", []):
-                name = _label(k["key"].get(series))
-                if name not in names:
-                    names.append(name)
+                raw.setdefault(name_of(series, k["key"].get(series)), k["key"].get(series))
+        # one legend in key order, blanks last (each parent lists only its own series: encounter order is not it)
+        names = sorted(raw, key=lambda n: (raw[n] is None, str(type(raw[n])), raw[n] if raw[n] is not None else 0))
         for name in names:
             values = []
             for g in top:
-                hit = next((k for k in g.get("groups", []) if _label(k["key"].get(series)) == name), None)
+                hit = next((k for k in g.get("groups", []) if name_of(series, k["key"].get(series)) == name), None)
                 values.append(_num(hit["values"].get(y)) if hit else None)
             c.add(name, values)
     else:

@@ -89,7 +89,7 @@ class DocumentStore:
     def _unknown(self, name, conn, actor):
         names = [r.name for r in conn.execute(select(documents).where(documents.c.kind == self.kind))
                  if self._visible(r, actor)]
-        return NotFoundError("reports.E404", f"Unknown {self.singular} '{str(name)[:64]}'{suggest(name, names)}.")
+        return NotFoundError("reports.E082", f"Unknown {self.singular} '{str(name)[:64]}'{suggest(name, names)}.")
 
     def get(self, name, actor):
         """The document ``name`` as stored (with ``_meta``: version, owner, times), if ``actor`` may see it."""
@@ -149,11 +149,11 @@ class DocumentStore:
     # -- writing ------------------------------------------------------------------------------------
     def _may_write(self, actor, row=None, verb="create"):
         if actor.read_only:
-            raise PermissionDeniedError("reports.E403", "This token is read-only.")
+            raise PermissionDeniedError("security.E030", "This token is read-only.")
         if self.admin_only and not actor.is_admin:
-            raise PermissionDeniedError("reports.E403", f"Only administrators may {verb} {self.plural}.")
+            raise PermissionDeniedError("reports.E080", f"Only administrators may {verb} {self.plural}.")
         if row is not None and not actor.is_admin and row.owner_id != actor.user_id:
-            raise PermissionDeniedError("reports.E403", f"Only administrators and its owner may {verb} "
+            raise PermissionDeniedError("reports.E081", f"Only administrators and its owner may {verb} "
                                         f"{self.singular} '{row.name}'.")
 
     def validate(self, doc, actor):
@@ -216,13 +216,13 @@ class DocumentStore:
         with self.engine.begin() as conn:
             row = self._row(conn, name)
             if must_exist is False and row is not None:
-                raise ConflictError("reports.E409", f"There is already a {self.singular} named '{name}'.",
+                raise ConflictError("reports.E083", f"There is already a {self.singular} named '{name}'.",
                                     fields={"name": ["already exists"]})
             if row is not None and expect_version is not None and row.version != expect_version:
-                raise ConflictError("reports.E410", f"The {self.singular} '{name}' was changed meanwhile; "
+                raise ConflictError("reports.E084", f"The {self.singular} '{name}' was changed meanwhile; "
                                     "load it again and repeat the change.")
             if row is None and must_exist:
-                raise NotFoundError("reports.E404", f"Unknown {self.singular} '{name}'.")
+                raise NotFoundError("reports.E082", f"Unknown {self.singular} '{name}'.")
             last = conn.execute(select(func.max(history.c.version)).where(
                 history.c.kind == self.kind, history.c.name == name)).scalar()
             version = (last or 0) + 1
@@ -249,7 +249,7 @@ class DocumentStore:
         with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             rows = conn.execute(q).all()
         if name is not None and not rows:
-            raise NotFoundError("reports.E404", f"Unknown {self.singular} '{name}'.")
+            raise NotFoundError("reports.E082", f"Unknown {self.singular} '{name}'.")
         docs = [json.loads(r.doc) for r in rows]
         return docs[0] if name is not None else docs
 

@@ -17,7 +17,6 @@ from engine.metadata.field_types.scalar import iso_utc
 from engine.metadata.system_fields import SYSTEM_FIELD_DEFS
 
 SYSTEM_LABELS = {f.api_name: f.label for f in SYSTEM_FIELD_DEFS}
-LONG_TEXT = ("long_text", "rich_text")
 GROUPABLE = ("text", "number", "boolean", "date", "datetime")
 AGGREGATE_TYPES = {
     "count": None,                                   # any: counts the non-blank values
@@ -41,6 +40,7 @@ class FieldRef:
     kind: str             # field type name (currency, long_text, lookup...) or the system field's kind
     label: str
     computed: bool = False
+    multiline: bool = False   # long or rich text: neither grouped nor counted distinct
 
     @property
     def name(self):
@@ -48,11 +48,11 @@ class FieldRef:
 
     @property
     def groupable(self):
-        return self.type in GROUPABLE and self.kind not in LONG_TEXT
+        return self.type in GROUPABLE and not self.multiline
 
     def aggregatable(self, fn):
         allowed = AGGREGATE_TYPES[fn]
-        if self.type == "multi" or (fn == "count_distinct" and self.kind in LONG_TEXT):
+        if self.type == "multi" or (fn == "count_distinct" and self.multiline):
             return False
         return allowed is None or self.type in allowed
 
@@ -83,11 +83,11 @@ def resolve_path(snapshot, fields_map, obj, path):
             raise PathError(f"'{'.'.join(parts[:i + 1])}' is not a lookup, so it has no field "
                             f"'{parts[i + 1]}' (in '{path}')")
         if fdef is not None:
-            kind, computed = fdef.type, rt.ftypes[name].computed
+            kind, computed, multiline = fdef.type, rt.ftypes[name].computed, rt.ftypes[name].multiline
         else:
-            kind, computed = {"owner_id": "lookup", "created_by": "lookup", "updated_by": "lookup"}.get(
-                name, entry), False
-        return FieldRef(parts, current_obj, entry, kind, " › ".join(labels), computed)
+            kind, computed, multiline = {"owner_id": "lookup", "created_by": "lookup", "updated_by": "lookup"}.get(
+                name, entry), False, False
+        return FieldRef(parts, current_obj, entry, kind, " › ".join(labels), computed, multiline)
     raise PathError(f"Unknown field '{path}' on '{obj}'")
 
 

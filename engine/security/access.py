@@ -139,9 +139,9 @@ def require(plan, rt, right):
     if plan is None or plan.can(rt.name, right):
         return
     if not plan.can(rt.name, "read"):
-        raise NotFound("records.E404", f"Unknown object '{rt.name}'.")
+        raise NotFound("metadata.E041", f"Unknown object '{rt.name}'.")
     verb = {"read": "see", "create": "create", "edit": "edit", "delete": "delete"}.get(right, right)
-    raise Forbidden("security.E403", f"You may not {verb} {rt.odef.plural_label}.")
+    raise Forbidden("security.E034", f"You may not {verb} {rt.odef.plural_label}.")
 
 
 def has_shares(conn, plan, obj):

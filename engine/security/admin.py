@@ -27,7 +27,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 def require_admin(actor):
     """Managing users, roles, permission sets and sharing rules is for administrators."""
     if actor is None or not actor.is_admin:
-        raise Forbidden("security.E403", "Only administrators may manage users, roles, permission sets "
+        raise Forbidden("security.E033", "Only administrators may manage users, roles, permission sets "
                         "and sharing rules.")
 
 
@@ -64,7 +64,7 @@ class AccessAdmin:
         with self.engine.begin() as conn:
             existing = set(conn.execute(select(roles.c.api_name)).scalars())
             if name in existing:
-                raise Conflict("security.E409", f"Role '{name}' already exists.", fields={"api_name": ["exists"]})
+                raise Conflict("security.E041", f"Role '{name}' already exists.", fields={"api_name": ["exists"]})
             if parent is not None and parent not in existing:
                 raise MetadataError([("parent", f"unknown role '{parent}'{suggest(str(parent), existing)}")],
                                     code="security.E011")
@@ -91,7 +91,7 @@ class AccessAdmin:
             res = conn.execute(update(roles).where(roles.c.api_name == name)
                                .values(label=str(patch.get("label") or name)[:120]))
             if not res.rowcount:
-                raise NotFound("security.E404", f"Unknown role '{name}'.")
+                raise NotFound("security.E037", f"Unknown role '{name}'.")
             bump_security(conn)
             audit(conn, "permission_change", user_id=actor.user_id, username=actor.username,
                   change="update_role", role=name)
@@ -101,7 +101,7 @@ class AccessAdmin:
         require_admin(actor)
         with self.engine.begin() as conn:
             if conn.execute(select(roles.c.api_name).where(roles.c.api_name == name)).first() is None:
-                raise NotFound("security.E404", f"Unknown role '{name}'.")
+                raise NotFound("security.E037", f"Unknown role '{name}'.")
             holders = sorted(conn.execute(select(users.c.username).where(users.c.role == name)).scalars())
             children = sorted(conn.execute(select(roles.c.api_name).where(roles.c.parent == name)).scalars())
             rules = sorted(f"{r.object}.{r.name}" for r in conn.execute(select(sharing_rules).where(
@@ -140,7 +140,7 @@ class AccessAdmin:
         for u in self._all_users():
             if u["username"] == username:
                 return u
-        raise NotFound("security.E404", f"Unknown user '{username}'.")
+        raise NotFound("security.E036", f"Unknown user '{username}'.")
 
     @staticmethod
     def _user_json(r, by_id, sets):
@@ -169,7 +169,7 @@ class AccessAdmin:
         with self.engine.begin() as conn:
             row = conn.execute(select(users).where(users.c.username == username)).first()
             if row is None:
-                raise NotFound("security.E404", f"Unknown user '{username}'.")
+                raise NotFound("security.E036", f"Unknown user '{username}'.")
             if "role" in patch:
                 if patch["role"] is not None and conn.execute(
                         select(roles.c.api_name).where(roles.c.api_name == patch["role"])).first() is None:
@@ -289,11 +289,11 @@ class AccessAdmin:
             values = dict(label=str(doc.get("label") or name)[:120], doc=json.dumps(doc), updated_at=utcnow())
             if create:
                 if exists:
-                    raise Conflict("security.E409", f"Permission set '{name}' already exists.")
+                    raise Conflict("security.E042", f"Permission set '{name}' already exists.")
                 conn.execute(insert(permission_sets).values(api_name=name, **values))
             else:
                 if not exists:
-                    raise NotFound("security.E404", f"Unknown permission set '{name}'.")
+                    raise NotFound("security.E038", f"Unknown permission set '{name}'.")
                 conn.execute(update(permission_sets).where(permission_sets.c.api_name == name).values(values))
             bump_security(conn)
             audit(conn, "permission_change", user_id=actor.user_id, username=actor.username,
@@ -311,7 +311,7 @@ class AccessAdmin:
         with self.engine.begin() as conn:
             res = conn.execute(delete(permission_sets).where(permission_sets.c.api_name == name))
             if not res.rowcount:
-                raise NotFound("security.E404", f"Unknown permission set '{name}'.")
+                raise NotFound("security.E038", f"Unknown permission set '{name}'.")
             conn.execute(delete(user_permission_sets).where(user_permission_sets.c.permission_set == name))
             bump_security(conn)
             audit(conn, "permission_change", user_id=actor.user_id, username=actor.username,
@@ -322,9 +322,9 @@ class AccessAdmin:
         with self.engine.begin() as conn:
             u = conn.execute(select(users.c.id).where(users.c.username == username)).first()
             if u is None:
-                raise NotFound("security.E404", f"Unknown user '{username}'.")
+                raise NotFound("security.E036", f"Unknown user '{username}'.")
             if conn.execute(select(permission_sets.c.api_name).where(permission_sets.c.api_name == ps_name)).first() is None:
-                raise NotFound("security.E404", f"Unknown permission set '{ps_name}'.")
+                raise NotFound("security.E038", f"Unknown permission set '{ps_name}'.")
             where = (user_permission_sets.c.user_id == u.id) & (user_permission_sets.c.permission_set == ps_name)
             has = conn.execute(select(user_permission_sets).where(where)).first()
             if remove:
@@ -364,7 +364,7 @@ class AccessAdmin:
                 raise MetadataError(problems, code="security.E016")
             if conn.execute(select(sharing_rules.c.id).where(sharing_rules.c.object == obj,
                                                              sharing_rules.c.name == name)).first():
-                raise Conflict("security.E409", f"Sharing rule '{name}' already exists on '{obj}'.")
+                raise Conflict("security.E043", f"Sharing rule '{name}' already exists on '{obj}'.")
             rid = str(uuid7())
             conn.execute(insert(sharing_rules).values(
                 id=rid, object=obj, name=name, owned_by_role=doc.get("owned_by_role"), criteria=doc.get("criteria"),
@@ -387,7 +387,7 @@ class AccessAdmin:
         with self.engine.begin() as conn:
             res = conn.execute(delete(sharing_rules).where(sharing_rules.c.id == rule_id))
             if not res.rowcount:
-                raise NotFound("security.E404", f"Unknown sharing rule '{rule_id}'.")
+                raise NotFound("security.E039", f"Unknown sharing rule '{rule_id}'.")
             bump_security(conn)
             audit(conn, "permission_change", user_id=actor.user_id, username=actor.username,
                   change="delete_sharing_rule", rule=rule_id)

@@ -26,13 +26,14 @@ class Resolved:
 
 
 def resolve_token(engine, plans, token, *, ip=None, header_sent=True):
-    """Resolve a bearer token; raise ``Unauthorized`` (``auth.E401``) when missing or invalid."""
+    """Resolve a bearer token; raise ``Unauthorized`` when missing
+    (``security.E044``) or invalid or revoked (``security.E045``)."""
     with engine.connect().execution_options(tessera_readonly=True) as conn:
         actor, version, sec_version, token_row = actor_for_token(conn, token)
     if actor is None:
         if not header_sent:
-            raise Unauthorized("api.E401", "Sign in: send 'Authorization: Bearer <token>'.")
-        raise Unauthorized("api.E401", "The token is invalid or revoked.")
+            raise Unauthorized("security.E044", "Sign in: send 'Authorization: Bearer <token>'.")
+        raise Unauthorized("security.E045", "The token is invalid or revoked.")
     note_token_use(engine, token_row, ip=ip)
     plan = plans.get(engine, actor.user_id, actor.is_admin, sec_version)
     return Resolved(replace(actor, plan=plan), version)
@@ -44,7 +45,7 @@ def actor_for_user(engine, plans, username):
         row = conn.execute(select(users).where(users.c.username == username)).first()
         sec = conn.execute(select(meta_state.c.version).where(meta_state.c.id == SECURITY_STATE)).scalar_one()
     if row is None or not row.active:
-        raise Unauthorized("auth.E402", f"No active user '{username}'.")
+        raise Unauthorized("security.E047", f"No active user '{username}'.")
     actor = Actor(user_id=row.id, username=row.username, is_admin=row.is_admin, locale=row.locale)
     return replace(actor, plan=plans.get(engine, row.id, row.is_admin, sec))
 
@@ -112,10 +113,10 @@ def revoke_user_sessions(engine, user_id):
 
 def resolve_session(engine, plans, secret):
     """Resolve a browser session's secret like :func:`resolve_token` resolves a bearer token:
-    the actor (with its plan) and the metadata version. Raises ``Unauthorized`` (``auth.E410``)
-    when the session is missing, revoked, expired or its user inactive."""
+    the actor (with its plan) and the metadata version. Raises ``Unauthorized`` when there is
+    no session (``security.E044``) or it is revoked, expired or its user inactive (``security.E046``)."""
     if not secret or not isinstance(secret, str) or len(secret) > 200:
-        raise Unauthorized("auth.E410", "Sign in to continue.")
+        raise Unauthorized("security.E044", "Sign in to continue.")
     s = browser_sessions
     version = select(meta_state.c.version).where(meta_state.c.id == 1).scalar_subquery()
     sec = select(meta_state.c.version).where(meta_state.c.id == SECURITY_STATE).scalar_subquery()
@@ -129,7 +130,7 @@ def resolve_session(engine, plans, secret):
     now = utcnow()
     if row is None or not row.active or now - _aware(row.created_at) > SESSION_MAX_AGE \
             or now - _aware(row.last_seen_at) > SESSION_IDLE:
-        raise Unauthorized("auth.E410", "Your session has ended; sign in again.")
+        raise Unauthorized("security.E046", "Your session has ended; sign in again.")
     if now - _aware(row.last_seen_at) > SESSION_TOUCH:
         with engine.begin() as conn:
             conn.execute(update(s).where(s.c.id == row.session_id).values(last_seen_at=now))

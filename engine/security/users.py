@@ -67,7 +67,7 @@ def get_user(engine, username):
     with engine.connect() as conn:
         row = conn.execute(select(users).where(users.c.username == username)).first()
     if row is None:
-        raise NotFound("security.E404", f"Unknown user '{username}'.")
+        raise NotFound("security.E036", f"Unknown user '{username}'.")
     return row
 
 
@@ -179,7 +179,7 @@ def sign_in(engine, username, password, ip=None):
     uname = str(username)[:150]
     attempt, until = _reserve_attempt(engine, uname, now, ip)
     if attempt is None:
-        raise TooManyAttempts("security.E429", f"Too many failed sign-ins for '{uname}'; try again after "
+        raise TooManyAttempts("security.E032", f"Too many failed sign-ins for '{uname}'; try again after "
                               f"{until.strftime('%H:%M')} UTC.")
     actor = authenticate(engine, uname, password)
     lf = login_failures
@@ -191,7 +191,7 @@ def sign_in(engine, username, password, ip=None):
             conn.execute(update(lf).where(lf.c.username == uname).values(failures=0, locked_until=None))
             audit(conn, "login", user_id=actor.user_id, username=uname, ip=ip)
     if actor is None:
-        raise Unauthorized("security.E401", "Wrong username or password.")
+        raise Unauthorized("security.E031", "Wrong username or password.")
     return actor
 
 
@@ -240,14 +240,14 @@ def _may_manage_tokens(actor, username):
     from engine.errors import Forbidden
 
     if actor is None or not (actor.is_admin or actor.username == username):
-        raise Forbidden("security.E403", "Only administrators may manage other users' API tokens.")
+        raise Forbidden("security.E033", "Only administrators may manage other users' API tokens.")
 
 
 def issue_token(engine, username, actor, *, label=None, scope="all"):
     """Create an API token for ``username`` on behalf of ``actor`` (an administrator, or the user
     themself) and audit it (``token_created``). Returns the secret, which is shown once.
 
-    Raises ``Forbidden`` (security.E403), ``NotFound`` (E404), ``BadRequest`` for an unknown scope
+    Raises ``Forbidden`` (security.E033), ``NotFound`` (E036), ``BadRequest`` for an unknown scope
     (E004) or a label longer than 200 characters (E005)."""
     _may_manage_tokens(actor, username)
     label = (label or "").strip() or None
@@ -275,7 +275,7 @@ def list_tokens(engine, username, actor):
 
 def revoke_token_id(engine, username, token_id, actor):
     """Revoke one token of ``username`` by its id (audited as ``token_revoked``); the next request
-    with it is refused in every process. Raises ``NotFound`` (security.E404) when ``username`` has
+    with it is refused in every process. Raises ``NotFound`` (security.E040) when ``username`` has
     no working token with that id."""
     _may_manage_tokens(actor, username)
     user = get_user(engine, username)
@@ -283,7 +283,7 @@ def revoke_token_id(engine, username, token_id, actor):
         row = conn.execute(select(tokens.c.prefix).where(
             tokens.c.id == str(token_id)[:36], tokens.c.user_id == user.id, tokens.c.revoked_at.is_(None))).first()
         if row is None:
-            raise NotFound("security.E404", f"User '{username}' has no working API token '{str(token_id)[:36]}'.")
+            raise NotFound("security.E040", f"User '{username}' has no working API token '{str(token_id)[:36]}'.")
         conn.execute(update(tokens).where(tokens.c.id == str(token_id)[:36]).values(revoked_at=utcnow()))
         audit(conn, "token_revoked", user_id=actor.user_id, username=actor.username, target=username,
               prefix=row.prefix)

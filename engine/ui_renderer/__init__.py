@@ -71,5 +71,8 @@ def page_blueprints():
     from .views.setup_packs import setup_packs   # Setup → Packs
     from .views.setup_workflow import setup_workflow   # Setup → Approvals, Automations, Outbox
     from .views.workflow import workflow_pages   # the approval inbox, record approvals, /me
+    from .views.reports_pages import reports_pages   # reports, the builder, segments, forecast, trends
+    from .views.reports_dashboards import dashboards   # dashboards
 
-    return [pages, setup_access, setup_objects, workflow_pages, setup_workflow, setup_packs]
+    return [pages, setup_access, setup_objects, workflow_pages, setup_workflow, reports_pages, dashboards,
+            setup_packs]

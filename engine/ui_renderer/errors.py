@@ -22,6 +22,13 @@ STATUS = ((NotFoundError, 404), (PermissionDeniedError, 403), (AuthenticationErr
           (InvalidRequestError, 400), (ThrottledError, 429))
 
 
+# Codes of the errors the pages raise themselves (JSON endpoints show them; docs/errors.md).
+FORM_EXPIRED = "pages.E001"
+WEB_ERRORS = {404: "pages.E002", 405: "pages.E003", 413: "pages.E004"}
+WEB_REFUSED = "pages.E005"
+INTERNAL_ERROR = "pages.E009"
+
+
 def status_of(exc):
     for cls, status in STATUS:
         if isinstance(exc, cls):
@@ -50,12 +57,14 @@ def _default_message(status):
             500: _("The problem has been logged. Try again, or go back to the home page.")}.get(status, "")
 
 
-def error_page(status, message=None, detail=None):
+def error_page(status, message=None, detail=None, code=None):
     """Render the error page (or JSON for the pages' JSON endpoints) with ``status``; ``detail``
-    is the engine's own (English) message, shown under the translated one."""
+    is the engine's own (English) message, shown under the translated one; ``code`` is the error's
+    code (an engine error's own, else one of the pages' codes above)."""
     title = _titles().get(status, _("Something went wrong"))
     if request.path.endswith("/lookup") or request.accept_mimetypes.best == "application/json":
-        return jsonify({"error": {"code": f"http.{status}", "message": detail or message or title}}), status
+        code = code or WEB_ERRORS.get(status, WEB_REFUSED)
+        return jsonify({"error": {"code": code, "message": detail or message or title}}), status
     return render_template("engine/error.html", status=status, title=title,
                            message=message or _default_message(status), detail=detail), status
 
@@ -66,11 +75,11 @@ def install_error_pages(bp):
     @bp.errorhandler(CSRFError)
     def _csrf(exc):
         return error_page(400, _("The form has expired or did not come from this site. Reload the page "
-                                 "and try again; nothing was changed."))
+                                 "and try again; nothing was changed."), code=FORM_EXPIRED)
 
     @bp.errorhandler(EngineError)
     def _engine(exc):
-        return error_page(status_of(exc), detail=exc.message)
+        return error_page(status_of(exc), detail=exc.message, code=exc.code)
 
     @bp.errorhandler(HTTPException)
     def _http(exc):
@@ -79,4 +88,4 @@ def install_error_pages(bp):
     @bp.errorhandler(Exception)
     def _bug(exc):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_page(500)
+        return error_page(500, code=INTERNAL_ERROR)

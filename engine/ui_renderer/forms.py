@@ -141,7 +141,7 @@ def parse_form(rt, form, names, service, actor):
         else:
             text = form.get(name, "")
             raw[name] = text
-            text = text.strip() if family != "text" or ftype.name not in ("long_text", "rich_text") else text
+            text = text if ftype.multiline else text.strip()
             if family == "number":
                 text = text.replace(",", "").replace(" ", "").rstrip("%")
             elif family == "datetime" and text:

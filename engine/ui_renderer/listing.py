@@ -22,7 +22,6 @@ from .viewmodels import DisplayContext, lookup_names, system_label
 DEFAULT_COLUMNS = 6
 PAGE_SIZE = 25
 FIRST_PAGE = "."      # stands for "no cursor" in the back stack
-_SKIP_TYPES = ("long_text", "rich_text")
 
 
 @dataclass
@@ -88,7 +87,8 @@ def _view_doc(rt, name):
 
 def default_columns(rt, hidden):
     names = [f.api_name for f in rt.odef.fields
-             if f.type not in _SKIP_TYPES and rt.ftypes[f.api_name].family != "multi" and f.api_name not in hidden]
+             if not rt.ftypes[f.api_name].multiline and rt.ftypes[f.api_name].family != "multi"
+             and f.api_name not in hidden]
     return ["name"] + names[:DEFAULT_COLUMNS]
 
 
@@ -98,7 +98,7 @@ def _column(rt, name, sort, params, endpoint):
     else:
         fdef = rt.odef.field(name)
         ftype = rt.ftypes[name]
-        col = ColumnView(name, i18n.field_label(fdef), numeric=ftype.is_numeric or fdef.type == "roll_up_summary",
+        col = ColumnView(name, i18n.field_label(fdef), numeric=ftype.formula_type == "number",
                          sortable=ftype.sortable)
     current = sort.lstrip("-") == name
     if current:

@@ -116,8 +116,6 @@ def step_for(rt, fdef):
     ftype = rt.ftypes[fdef.api_name]
     if ftype.family != "number":
         return None
-    if fdef.type == "integer":
-        return "1"
     scale = int(fdef.get("scale") if fdef.get("scale") is not None else getattr(ftype, "default_scale", 2))
     return "1" if scale == 0 else "0." + "0" * (scale - 1) + "1"
 
@@ -283,7 +281,7 @@ class DisplayContext:
                                                        value)
         if fdef.type == "rich_text":
             return Markup('<div class="rich">%s</div>') % Markup(nh3.clean(str(value)))
-        if fdef.type == "long_text":
+        if ftype.multiline:
             return Markup('<span class="multiline">%s</span>') % value
         return escape(value)
 

@@ -34,6 +34,8 @@ from .outbox import current_depth, new_id, outbox_row, run_row
 from .tables import outbox, runs
 
 WRITABLE_SYSTEM = ("name", "owner_id")
+# built once: a write with rules paid for building and keying these statements on every call
+_INSERT_OUTBOX, _INSERT_RUNS = insert(outbox), insert(runs)
 
 
 def build_outbox_row(config, service, conn, rt, values, rec, rule, *, event, depth, actor, now, prior_values=None,
@@ -204,7 +206,7 @@ class Automations:
                 limit = self.config.automation_max_depth
                 for rule in firing.rules:
                     log_rows.append(run_row(
-                        wctx.rt.name, rid, status="error", rule=rule.name, code="workflow.E501", now=now,
+                        wctx.rt.name, rid, status="error", rule=rule.name, code="workflow.E203", now=now,
                         message=f"Rule '{rule.label}' was not run: the chain of automations would be {firing.depth} "
                                 f"deep, deeper than TESSERA_AUTOMATION_MAX_DEPTH ({limit}). Rules that update "
                                 "records trigger each other; change a condition to end the loop. The write "
@@ -227,10 +229,10 @@ class Automations:
                                                 log=lines[rule.name] + (alone if n == 0 else []))
                 out_rows.append(row)
         if out_rows:
-            wctx.conn.execute(insert(outbox), out_rows)
+            wctx.conn.execute(_INSERT_OUTBOX, out_rows)
             self._written.put(wctx, [r["id"] for r in out_rows])
         if log_rows:
-            wctx.conn.execute(insert(runs), log_rows)
+            wctx.conn.execute(_INSERT_RUNS, log_rows)
 
     def build_row(self, wctx, rule, change, rec, depth, log=None):
         """The outbox row of one firing: its deferred actions resolved on the record as written, the

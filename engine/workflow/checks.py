@@ -210,7 +210,8 @@ def check_rule(env, rule, prefix):
             pass
         elif fdoc is None:
             problems.append((f"{prefix}.trigger.time.field", env.unknown_field(env.obj, trigger.field)))
-        elif fdoc.get("type") not in ("date", "datetime"):
+        elif fdoc.get("type") not in field_types or not field_types.get(fdoc["type"]).stored \
+                or field_types.get(fdoc["type"]).formula_type not in ("date", "datetime"):
             problems.append((f"{prefix}.trigger.time.field",
                              f"'{trigger.field}' is a {fdoc.get('type')} field; a time trigger needs a date or "
                              "datetime field"))

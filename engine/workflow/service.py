@@ -123,13 +123,13 @@ class WorkflowService:
     @staticmethod
     def _admin(actor, what="see or change automation rules"):
         if actor is None or not getattr(actor, "is_admin", False):
-            raise PermissionDeniedError("workflow.E403", f"Only administrators may {what}.")
+            raise PermissionDeniedError("workflow.E702", f"Only administrators may {what}.")
 
     def _doc(self, obj):
         with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             docs = load_docs(conn)
         if obj not in docs:
-            raise NotFoundError("metadata.E404", f"Unknown object '{obj}'{suggest(obj, docs)}.")
+            raise NotFoundError("metadata.E041", f"Unknown object '{obj}'{suggest(obj, docs)}.")
         return docs[obj]["doc"]
 
     def list_rules(self, obj, actor):
@@ -143,16 +143,16 @@ class WorkflowService:
             if isinstance(rule, dict) and rule.get("name") == name:
                 return rule
         names = [r.get("name") for r in rules if isinstance(r, dict)]
-        raise NotFoundError("workflow.E404", f"Unknown automation rule '{name}' on '{obj}'{suggest(name, names)}.")
+        raise NotFoundError("workflow.E703", f"Unknown automation rule '{name}' on '{obj}'{suggest(name, names)}.")
 
     def add_rule(self, obj, rule, actor):
         self._admin(actor)
         if not isinstance(rule, dict):
-            raise InvalidRequestError("workflow.E400", "Send the automation rule as a JSON object.")
+            raise InvalidRequestError("workflow.E700", "Send the automation rule as a JSON object.")
         name = rule.get("name")
         if isinstance(name, str) and any(isinstance(r, dict) and r.get("name") == name
                                          for r in self._doc(obj).get(KIND) or []):
-            raise ConflictError("workflow.E409", f"There is already an automation rule named '{name}' on '{obj}'.",
+            raise ConflictError("workflow.E704", f"There is already an automation rule named '{name}' on '{obj}'.",
                                 fields={"name": ["already exists"]})
         self.services.store.set_list(obj, KIND, rule, actor)
         return self.get_rule(obj, name, actor)
@@ -161,9 +161,9 @@ class WorkflowService:
         """Change some keys of a rule (``null`` removes an optional key); the name cannot change."""
         self._admin(actor)
         if not isinstance(patch, dict):
-            raise InvalidRequestError("workflow.E400", "Send the keys to change as a JSON object.")
+            raise InvalidRequestError("workflow.E700", "Send the keys to change as a JSON object.")
         if "name" in patch and patch["name"] != name:
-            raise InvalidRequestError("workflow.E401", f"The name of automation rule '{name}' cannot change; "
+            raise InvalidRequestError("workflow.E701", f"The name of automation rule '{name}' cannot change; "
                                                        "create a new rule and delete this one.")
         rule = dict(self.get_rule(obj, name, actor))
         rule.update(patch)
@@ -181,14 +181,14 @@ class WorkflowService:
         (webhook secrets are never stored in them)."""
         self._admin(actor, "see the outbox")
         if status is not None and status not in STATUSES:
-            raise InvalidRequestError("workflow.E410", f"Unknown outbox status '{status}'; use one of "
+            raise InvalidRequestError("workflow.E705", f"Unknown outbox status '{status}'; use one of "
                                                        f"{', '.join(STATUSES)}.")
         try:
             limit = int(limit)
         except (TypeError, ValueError):
             limit = 0
         if not 1 <= limit <= 500:
-            raise InvalidRequestError("workflow.E411", "limit must be a whole number between 1 and 500.")
+            raise InvalidRequestError("workflow.E706", "limit must be a whole number between 1 and 500.")
         stmt = select(outbox).order_by(outbox.c.created_at.desc(), outbox.c.id.desc()).limit(limit)
         if status:
             stmt = stmt.where(outbox.c.status == status)
@@ -201,7 +201,7 @@ class WorkflowService:
         self._admin(actor, "see the outbox")
         found = self._entries(select(outbox).where(outbox.c.id == str(outbox_id)))
         if not found:
-            raise NotFoundError("workflow.E412", f"No outbox entry with id '{str(outbox_id)[:40]}'.")
+            raise NotFoundError("workflow.E707", f"No outbox entry with id '{str(outbox_id)[:40]}'.")
         return found[0]
 
     def _entries(self, stmt):
@@ -244,10 +244,10 @@ class WorkflowService:
         with self.engine.begin() as conn:
             row = conn.execute(select(outbox).where(outbox.c.id == str(outbox_id))).mappings().first()
             if row is None:
-                raise NotFoundError("workflow.E412", f"No outbox entry with id '{str(outbox_id)[:40]}'.")
+                raise NotFoundError("workflow.E707", f"No outbox entry with id '{str(outbox_id)[:40]}'.")
             if row["status"] in ("done", "pending"):
                 what = "is done" if row["status"] == "done" else "is already waiting to run"
-                raise ConflictError("workflow.E413", f"Outbox entry '{row['id']}' {what}; only failed or dead "
+                raise ConflictError("workflow.E708", f"Outbox entry '{row['id']}' {what}; only failed or dead "
                                                      "entries can be retried.")
             conn.execute(update(outbox).where(outbox.c.id == row["id"]).values(
                 status="pending", attempts=0, next_attempt_at=now, locked_until=None, enqueued_at=now,
@@ -267,7 +267,7 @@ class WorkflowService:
         except (TypeError, ValueError):
             limit = 0
         if not 1 <= limit <= 1000:
-            raise InvalidRequestError("workflow.E414", "limit must be a whole number between 1 and 1000.")
+            raise InvalidRequestError("workflow.E706", "limit must be a whole number between 1 and 1000.")
         with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             rows = [dict(r) for r in conn.execute(select(runs).where(
                 runs.c.object == obj, runs.c.record_id == str(record_id)).order_by(runs.c.id.desc()).limit(limit))

@@ -55,9 +55,9 @@ def test_a_user_without_permission_sets_sees_no_object(readers):
     assert nobody.get("/api/v1/objects").get_json() == {"objects": []}
     for url in ("/api/v1/objects/deal", "/api/v1/objects/deal/history", "/api/v1/objects/deal/fields/amount",
                 "/api/v1/objects/deal/validation_rules", "/api/v1/objects/deal/layouts"):
-        assert _error(nobody.get(url)) == (404, "metadata.E404", "Unknown object 'deal'."), url
+        assert _error(nobody.get(url)) == (404, "metadata.E041", "Unknown object 'deal'."), url
     # the same answer as for an object that does not exist
-    assert _error(nobody.get("/api/v1/objects/no_such")) == (404, "metadata.E404", "Unknown object 'no_such'.")
+    assert _error(nobody.get("/api/v1/objects/no_such")) == (404, "metadata.E041", "Unknown object 'no_such'.")
     doc = nobody.get("/api/v1/openapi.json").get_json()
     validate(doc)
     assert not [p for p in doc["paths"] if p.startswith("/api/v1/records/")]
@@ -82,18 +82,18 @@ def test_a_hidden_field_is_absent_with_the_formulas_that_need_it(readers):
     assert deal["layouts"][0]["sections"][0]["fields"] == ["name", "stage"]
     assert deal["list_views"] == [{"name": "big", "columns": ["name"]}]
     assert _error(rep.get("/api/v1/objects/deal/fields/amount")) == (
-        404, "metadata.E404", "Unknown field 'amount' on 'deal'.")
+        404, "metadata.E042", "Unknown field 'amount' on 'deal'.")
     # the lookup to 'account', an object the rep may not read, is hidden like a hidden field
     assert "account" not in fields
     assert _error(rep.get("/api/v1/objects/deal/fields/quantit")) == (
-        404, "metadata.E404", "Unknown field 'quantit' on 'deal' (did you mean 'quantity'?).")   # a visible one
+        404, "metadata.E042", "Unknown field 'quantit' on 'deal' (did you mean 'quantity'?).")   # a visible one
     assert rep.get("/api/v1/objects/deal/fields/size").get_json() == fields["size"]
     assert rep.get("/api/v1/objects/deal/validation_rules").get_json()["validation_rules"] == deal["validation_rules"]
     # an object they may not read: as if it did not exist, and never suggested
-    assert _error(rep.get("/api/v1/objects/account")) == (404, "metadata.E404", "Unknown object 'account'.")
-    assert _error(rep.get("/api/v1/objects/acount")) == (404, "metadata.E404", "Unknown object 'acount'.")
+    assert _error(rep.get("/api/v1/objects/account")) == (404, "metadata.E041", "Unknown object 'account'.")
+    assert _error(rep.get("/api/v1/objects/acount")) == (404, "metadata.E041", "Unknown object 'acount'.")
     assert _error(rep.get("/api/v1/objects/dael")) == (
-        404, "metadata.E404", "Unknown object 'dael' (did you mean 'deal'?).")
+        404, "metadata.E041", "Unknown object 'dael' (did you mean 'deal'?).")
     # the administrator sees it all
     full = {f["api_name"]: f for f in admin.get("/api/v1/objects/deal").get_json()["fields"]}
     assert full["double_amount"]["formula"] == "amount * 2" and "amount" in full and "default" in full["size"]
@@ -114,7 +114,7 @@ def test_history_without_hidden_fields_or_authors(readers):
         for rule in version["doc"].get("validation_rules", []):
             assert "amount" not in rule.get("condition", ""), version["version"]
     assert any("amount" in [f["api_name"] for f in v["doc"]["fields"]] for v in mine)
-    assert _error(rep.get("/api/v1/objects/account/history")) == (404, "metadata.E404", "Unknown object 'account'.")
+    assert _error(rep.get("/api/v1/objects/account/history")) == (404, "metadata.E041", "Unknown object 'account'.")
 
 
 def test_openapi_document_per_reader(readers):

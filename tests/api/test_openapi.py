@@ -188,13 +188,14 @@ def test_record_bodies_carry_the_field_rules(crm):
     assert deal["stage"] == {"type": "string", "enum": ["New", "Won", "Lost"]}
     assert comps["AccountInput"]["properties"]["website"]["anyOf"][0]["pattern"].startswith("^(http|https)://")
     assert "number" not in deal and comps["DealInput"]["additionalProperties"] is False
-    assert deal["notes"]["anyOf"][0]["pattern"] == "^[^\\x00]*$"      # NUL is refused in any body
+    assert deal["notes"]["anyOf"][0]["allOf"] == [{"pattern": "^[^\\x00]*$"}]   # NUL is refused in any body
+    assert comps["DealInput"]["properties"]["name"]["pattern"] == "^[^\\x00]*$"
 
 
 def test_405_names_the_allowed_methods(crm):
     r = crm.put("/api/v1/objects", json={})
     assert r.status_code == 405
-    assert r.get_json()["error"] == {"code": "http.405", "message": "Method PUT is not allowed here.", "fields": {}}
+    assert r.get_json()["error"] == {"code": "api.E021", "message": "Method PUT is not allowed here.", "fields": {}}
     assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
     r = crm.post("/api/v1/records/deal/some-id/history")
     assert r.status_code == 405 and set(r.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}

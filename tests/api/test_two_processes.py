@@ -31,7 +31,7 @@ def _call(port, method, path, token, body=None):
 
 
 def _wait(port, proc):
-    deadline = time.time() + 30
+    deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
             raise AssertionError(proc.stderr.read().decode()[-2000:])

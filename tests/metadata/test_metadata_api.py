@@ -113,7 +113,7 @@ def test_malformed_payloads(module_crm):
         assert r.get_json()["error"]["message"]
     huge = b'{"api_name": "big", "description": "' + b"x" * (6 * 1024 * 1024) + b'"}'
     r = crm.client.post("/api/v1/objects", data=huge, headers=h)
-    assert r.status_code == 413 and r.get_json()["error"]["code"] == "http.413"
+    assert r.status_code == 413 and r.get_json()["error"]["code"] == "api.E022"
     assert _tables(services) == before
 
 

@@ -101,7 +101,7 @@ def test_only_administrators_change_metadata_whatever_the_door(store):
     rep = Actor(user_id="u9", username="rep", plan=Plan(user_id="u9", is_admin=False, role=None))
     with pytest.raises(Forbidden) as exc:
         store.create_object({"api_name": "account"}, rep)
-    assert (exc.value.code, exc.value.message) == ("metadata.E403", "Only administrators may change metadata.")
+    assert (exc.value.code, exc.value.message) == ("metadata.E040", "Only administrators may change metadata.")
     with pytest.raises(Forbidden):
         store.create_object({"api_name": "account"}, None)
     store.create_object({"api_name": "account"}, SYSTEM_ACTOR)

@@ -189,12 +189,12 @@ def test_api(api, user_api):
     assert plan["pack"] == "crm_core" and plan["applied"] is False and plan["counts"]["create"] > 100
     assert api.get("/api/v1/packs").get_json()["packs"][0]["status"] == "available"
     r = api.post("/api/v1/packs/crm_core/install", json={"with_sample_data": "yes"})
-    assert (r.status_code, r.get_json()["error"]["code"]) == (400, "packs.E019")
+    assert (r.status_code, r.get_json()["error"]["code"]) == (400, "packs.E023")
     r = api.post("/api/v1/packs/crm_kore/install")
     assert r.status_code == 404
     assert r.get_json()["error"]["message"].startswith("Unknown pack 'crm_kore' (did you mean 'crm_core'?)")
     r = user_api.post("/api/v1/packs/crm_core/install")
-    assert (r.status_code, r.get_json()["error"]["code"]) == (403, "packs.E403")
+    assert (r.status_code, r.get_json()["error"]["code"]) == (403, "packs.E020")
     r = api.post("/api/v1/packs/crm_core/uninstall")
     assert (r.status_code, r.get_json()["error"]["code"]) == (404, "packs.E009")
 

@@ -191,7 +191,7 @@ def test_a_read_only_token_cannot_write(svc):
                  lambda: records.delete("deal", rid, actor)):
         with pytest.raises(Forbidden) as exc:
             call()
-        assert (exc.value.code, exc.value.message) == ("records.E403", "This token is read-only.")
+        assert (exc.value.code, exc.value.message) == ("security.E030", "This token is read-only.")
     assert [r["id"] for r in svc.records().list("deal", SYSTEM_ACTOR)["records"]] == [rid]
 
 

@@ -108,8 +108,8 @@ def test_rfm_model_is_checked_and_admin_only(org):
     assert sorted(err["fields"]) == ["source.date", "source.filter", "source.link"]
     assert err["fields"]["source.link"] == ["'stage' is not a lookup of 'opportunity'"]
     assert ok(rep.post("/api/v1/analytics/rfm_models", json=dict(MODEL, name="mine")), 403)["error"] == {
-        "code": "reports.E403", "message": "Only administrators may create RFM models.", "fields": {}}
-    assert ok(rep.post("/api/v1/analytics/rfm_models/customer_value/refresh"), 403)["error"]["code"] == "reports.E403"
+        "code": "reports.E080", "message": "Only administrators may create RFM models.", "fields": {}}
+    assert ok(rep.post("/api/v1/analytics/rfm_models/customer_value/refresh"), 403)["error"]["code"] == "reports.E080"
 
 
 def _category(p):

@@ -83,7 +83,7 @@ def test_versions_history_conflicts_and_packs(org, saved):
     admin = org["clients"]["admin"]
     reports = org["services"].extensions["reports"]
     assert ok(admin.post("/api/v1/reports", json=REPORT), 409)["error"] == {
-        "code": "reports.E409", "message": "There is already a report named 'pipeline_by_stage_month'.",
+        "code": "reports.E083", "message": "There is already a report named 'pipeline_by_stage_month'.",
         "fields": {"name": ["already exists"]}}
     before = ok(admin.get(f"/api/v1/reports/{saved}"))["_meta"]["version"]
     ok(admin.patch(f"/api/v1/reports/{saved}", json={"folder": "Sales"}))

@@ -100,7 +100,7 @@ def test_a_hidden_field_in_a_filter_or_formula_is_unknown(org):
         assert err["message"] == f"{path}: Unknown field 'margin' (line 1, column 1)", key
         assert (err["line"], err["column"]) == (1, 1)
     err = ok(rep.get("/api/v1/reports/x/run"), 404)["error"]
-    assert err == {"code": "reports.E404", "message": "Unknown report 'x'.", "fields": {}}
+    assert err == {"code": "reports.E082", "message": "Unknown report 'x'.", "fields": {}}
 
 
 def test_a_saved_report_on_a_hidden_field_refuses_the_rep_and_runs_for_the_admin(org):
@@ -158,9 +158,9 @@ def test_owners_and_admins_write_private_documents_are_unseen(org):
         changed = ok(rep1.patch("/api/v1/reports/rep1_private", json={"label": "Mine", "private": None}))
         assert changed["_meta"]["version"] == 2 and "private" not in changed
         assert ok(rep2.patch("/api/v1/reports/rep1_private", json={"label": "x"}), 403)["error"] == {
-            "code": "reports.E403", "message": "Only administrators and its owner may change report 'rep1_private'.",
+            "code": "reports.E081", "message": "Only administrators and its owner may change report 'rep1_private'.",
             "fields": {}}
-        assert ok(rep2.delete("/api/v1/reports/rep1_private"), 403)["error"]["code"] == "reports.E403"
+        assert ok(rep2.delete("/api/v1/reports/rep1_private"), 403)["error"]["code"] == "reports.E081"
         ok(admin.patch("/api/v1/reports/rep1_private", json={"label": "By admin"}))
     finally:
         ok(rep1.delete("/api/v1/reports/rep1_private"), 204)

@@ -31,7 +31,7 @@ def test_access_admin_refuses_non_admins_in_the_service(services, admin_token):
     for call in refused:
         with pytest.raises(Forbidden) as exc:
             call()
-        assert (exc.value.code, exc.value.message) == ("security.E403", MESSAGE)
+        assert (exc.value.code, exc.value.message) == ("security.E033", MESSAGE)
     assert access.get_user("rep", rep)["username"] == "rep"          # oneself is fine
     assert [u["username"] for u in access.list_users(SYSTEM_ACTOR)] == ["admin", "rep"]
     assert access.get_user("rep", SYSTEM_ACTOR)["is_admin"] is False   # nothing was changed

@@ -81,7 +81,7 @@ def test_parallel_wrong_passwords_lock_after_five_checks(server, username):
     # Exactly five attempts were checked against the password; the others were refused unchecked.
     assert statuses == {401: 5, 429: BURST - 5}, results
     for status, body in results:
-        code = {401: "security.E401", 429: "security.E429"}[status]
+        code = {401: "security.E031", 429: "security.E032"}[status]
         assert body["error"]["code"] == code
     checked = [e for e in search(services.engine, event="login_failed", user=username, limit=1000)]
     assert len(checked) == 5
@@ -89,7 +89,7 @@ def test_parallel_wrong_passwords_lock_after_five_checks(server, username):
     # While locked, the right password is refused too.
     status, body = _call(base, "POST", "/api/v1/auth/login", {"username": username, "password": "right-password"})
     assert status == 429, body
-    assert body["error"]["code"] == "security.E429"
+    assert body["error"]["code"] == "security.E032"
     assert body["error"]["message"].startswith(f"Too many failed sign-ins for '{username}'; try again after ")
 
     # Tokens issued before the lockout keep working.

@@ -181,7 +181,7 @@ def _story(app, wait):
     assert s.refused("diana", rid, "approve") == (
         403, "workflow.E608", "You are not an approver of step 'Manager' of the approval request of Quote "
                               "'Big deal', nor the delegate of one.")
-    assert s.refused("olga", rid, "approve")[:2] == (404, "records.E404")     # may not see quotes at all
+    assert s.refused("olga", rid, "approve")[:2] == (404, "metadata.E041")     # may not see quotes at all
     assert [w["record_name"] for w in s.pending("mike")] == ["Big deal"]
     assert s.pending("fiona") == []
 

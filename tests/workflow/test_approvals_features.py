@@ -60,7 +60,7 @@ def test_reassign(app):
         403, "workflow.E613", f"Only a current approver of step '{DIRECTORS}' or an administrator may reassign its "
                               "work items.")
     # olga may not read quotes: the object does not exist for her
-    assert s.refused("olga", rid, "reassign", {"to": "bob"}) == (404, "records.E404", "Unknown object 'quote'.")
+    assert s.refused("olga", rid, "reassign", {"to": "bob"}) == (404, "metadata.E041", "Unknown object 'quote'.")
     assert s.refused("gina", rid, "reassign", {"to": "nobody"}) == (
         422, "workflow.E611", "No active user 'nobody' to reassign the work item to.")
     assert s.refused("gina", rid, "reassign", {"to": "diana"}) == (
@@ -113,9 +113,9 @@ def test_delegate_decides_on_behalf(app):
     s = setup_story(app)
     r = s["mike"].patch("/api/v1/users/mike", json={"delegate": "bob"})
     assert r.status_code == 200 and r.get_json()["delegate"] == "bob"
-    assert err(s["rep"].patch("/api/v1/users/mike", json={"delegate": "rep"}))[:2] == (403, "security.E403")
+    assert err(s["rep"].patch("/api/v1/users/mike", json={"delegate": "rep"}))[:2] == (403, "security.E033")
     assert err(s["mike"].patch("/api/v1/users/mike", json={"delegate": "bob", "role": None}))[:2] == (
-        403, "security.E403")
+        403, "security.E033")
     assert err(s["mike"].patch("/api/v1/users/mike", json={"delegate": "mike"})) == (
         422, "security.E018", "delegate: a user cannot be their own delegate")
     assert err(s["mike"].patch("/api/v1/users/mike", json={"delegate": "ghost"})) == (
@@ -310,11 +310,11 @@ def test_operation_refusals(app):
         404, "workflow.E601", "Unknown approval process 'discount' on 'quote' (did you mean 'discount_approval'?).")
     assert s.refused("rep", rid, "submit", {"comment": 5}) == (
         400, "workflow.E625", "comment must be text of at most 4000 characters.")
-    assert s.refused("olga", rid, "submit") == (404, "records.E404", "Unknown object 'quote'.")   # may not read
-    assert s.refused("rep", "0000", "submit") == (404, "records.E404", "No Quote with id '0000'.")
-    assert s.refused("admin", "0000", "approve") == (404, "records.E404", "No Quote with id '0000'.")
-    assert err(s.admin.get("/api/v1/records/quote/0000/approval")) == (404, "records.E404", "No Quote with id '0000'.")
-    assert err(s.admin.get("/api/v1/records/quot/0000/approval"))[:2] == (404, "records.E404")
+    assert s.refused("olga", rid, "submit") == (404, "metadata.E041", "Unknown object 'quote'.")   # may not read
+    assert s.refused("rep", "0000", "submit") == (404, "records.E070", "No Quote with id '0000'.")
+    assert s.refused("admin", "0000", "approve") == (404, "records.E070", "No Quote with id '0000'.")
+    assert err(s.admin.get("/api/v1/records/quote/0000/approval")) == (404, "records.E070", "No Quote with id '0000'.")
+    assert err(s.admin.get("/api/v1/records/quot/0000/approval"))[:2] == (404, "metadata.E041")
     assert s["olga"].get(f"/api/v1/records/quote/{rid}/approval").status_code == 404
     assert s.admin.patch("/api/v1/objects/quote/approval_processes/discount_approval",
                          json={"active": False}).status_code == 200
@@ -341,7 +341,7 @@ def test_operation_refusals(app):
     assert s.admin.post("/api/v1/permission_sets", json={"api_name": "viewer", "objects": {
         "quote": {"read": True}}}).status_code in (200, 201)
     assert s.admin.post("/api/v1/users/olga/permission_sets", json={"permission_set": "viewer"}).status_code == 201
-    assert s.refused("olga", s.quote("Viewed", 30)["id"], "submit") == (403, "security.E403", "You may not edit Quotes.")
+    assert s.refused("olga", s.quote("Viewed", 30)["id"], "submit") == (403, "security.E034", "You may not edit Quotes.")
 
 
 # -- processes as documents ------------------------------------------------------------------------
@@ -378,7 +378,7 @@ REFUSALS = [
     (bad(["steps", 0, "approvers", 0], {"type": "manager", "role": "x"}),
      f"{P}.steps[0].approvers[0]: unknown key 'role' for a 'manager' approver (known: 'levels')"),
     (bad(["steps", 0, "approvers", 0], {"type": "boss"}),
-     f"{P}.steps[0].approvers[0].type: must be one of \"user\", \"role\", \"manager\", \"field\", \"owner_manager\" "
+     f"{P}.steps[0].approvers[0].type: must be one of \"field\", \"manager\", \"owner_manager\", \"role\", \"user\" "
      "(got \"boss\")"),
     (bad(["steps", 0, "approvers", 0], {"type": "field", "field": "discount_percent"}),
      f"{P}.steps[0].approvers[0].field: 'discount_percent' is a number field; an approver field must hold a user: "
@@ -420,9 +420,9 @@ def test_process_documents(app):
     assert err(admin.post(url, json=ok)) == (
         409, "workflow.E621", "There is already an approval process named 'other' on 'quote'.")
     assert err(s["rep"].post(url, json=dict(ok, name="third"))) == (
-        403, "workflow.E403", "Only administrators may change approval processes.")
+        403, "workflow.E702", "Only administrators may change approval processes.")
     assert [p["name"] for p in s["rep"].get(url).get_json()["approval_processes"]] == ["discount_approval", "other"]
-    assert err(s["olga"].get(url)) == (404, "metadata.E404", "Unknown object 'quote'.")     # may not read quotes
+    assert err(s["olga"].get(url)) == (404, "metadata.E041", "Unknown object 'quote'.")     # may not read quotes
     assert err(admin.get(f"{url}/othr")) == (
         404, "workflow.E601", "Unknown approval process 'othr' on 'quote' (did you mean 'other'?).")
 
@@ -432,7 +432,7 @@ def test_process_documents(app):
     assert r.status_code == 200 and r.get_json()["label"] == "Other approval" and "order" not in r.get_json()
     assert admin.get("/api/v1/objects/quote").get_json()["version"] == version + 1
     assert err(admin.patch(f"{url}/other", json={"name": "renamed"})) == (
-        400, "workflow.E401", "The name of approval process 'other' cannot change; create a new process and delete "
+        400, "workflow.E701", "The name of approval process 'other' cannot change; create a new process and delete "
                               "this one.")
     assert err(admin.patch(f"{url}/other", json={"lock": "strict"}))[:2] == (422, "metadata.E001")
 

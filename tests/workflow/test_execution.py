@@ -107,7 +107,7 @@ def test_retries_back_off_then_die_and_an_admin_retries(env, receiver):
     assert receiver.effects.keys() == {key}
     r = env.post(f"/api/v1/outbox/{entry['id']}/retry")
     assert r.status_code == 409 and r.get_json()["error"] == {
-        "code": "workflow.E413", "fields": {},
+        "code": "workflow.E708", "fields": {},
         "message": f"Outbox entry '{entry['id']}' is done; only failed or dead entries can be retried."}
     r = env.post("/api/v1/outbox/nope/retry")
     assert r.status_code == 404 and r.get_json()["error"]["message"] == "No outbox entry with id 'nope'."
@@ -127,7 +127,7 @@ def test_the_loop_guard_stops_a_chain_and_keeps_the_write(env):
     last = next(t for t in env.get("/api/v1/records/task?limit=50").get_json()["records"]
                 if t["name"] == "Child of " * 5 + "T")
     [run] = env.get(f"/api/v1/records/task/{last['id']}/runs").get_json()["runs"]
-    assert run["status"] == "error" and run["code"] == "workflow.E501"
+    assert run["status"] == "error" and run["code"] == "workflow.E203"
     assert run["message"] == ("Rule 'breed' was not run: the chain of automations would be 6 deep, deeper than "
                               "TESSERA_AUTOMATION_MAX_DEPTH (5). Rules that update records trigger each other; "
                               "change a condition to end the loop. The write itself was saved.")

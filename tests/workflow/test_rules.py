@@ -111,7 +111,7 @@ def test_rules_are_versioned_with_their_object(setup):
     assert admin.get(f"{url}/flag").get_json() == OK_RULE
     r = admin.post(url, json=OK_RULE)
     assert r.status_code == 409 and r.get_json()["error"] == {
-        "code": "workflow.E409", "message": "There is already an automation rule named 'flag' on 'support_case'.",
+        "code": "workflow.E704", "message": "There is already an automation rule named 'flag' on 'support_case'.",
         "fields": {"name": ["already exists"]}}
     r = admin.patch(f"{url}/flag", json={"condition": "priority = 'Medium'", "label": None})
     assert r.status_code == 200 and r.get_json() == {k: v for k, v in dict(
@@ -120,7 +120,7 @@ def test_rules_are_versioned_with_their_object(setup):
     assert r.status_code == 422 and r.get_json()["error"]["message"].startswith(f"{P}.condition: The formula ends")
     r = admin.patch(f"{url}/flag", json={"name": "other"})
     assert r.status_code == 400 and r.get_json()["error"] == {
-        "code": "workflow.E401", "fields": {},
+        "code": "workflow.E701", "fields": {},
         "message": "The name of automation rule 'flag' cannot change; create a new rule and delete this one."}
     versions = admin.get("/api/v1/objects/support_case/history").get_json()["versions"]
     assert [v["action"] for v in versions[before:]] == ["set_automation_rules", "set_automation_rules"]
@@ -130,12 +130,12 @@ def test_rules_are_versioned_with_their_object(setup):
                          ("delete", f"{url}/flag"), ("get", "/api/v1/outbox")):
         r = getattr(rep, method)(path, **({"json": OK_RULE} if method in ("post", "patch") else {}))
         assert r.status_code == 403, (method, path)
-        assert r.get_json()["error"]["code"] == "workflow.E403"
+        assert r.get_json()["error"]["code"] == "workflow.E702"
     assert rep.get(url).get_json()["error"]["message"] == "Only administrators may see or change automation rules."
     assert admin.delete(f"{url}/flag").status_code == 204
     r = admin.get(f"{url}/flag")
     assert r.status_code == 404 and r.get_json()["error"] == {
-        "code": "workflow.E404", "message": "Unknown automation rule 'flag' on 'support_case'.", "fields": {}}
+        "code": "workflow.E703", "message": "Unknown automation rule 'flag' on 'support_case'.", "fields": {}}
     r = admin.get("/api/v1/objects/suport_case/automation_rules")
     assert r.status_code == 404 and r.get_json()["error"]["message"] == \
         "Unknown object 'suport_case' (did you mean 'support_case'?)."

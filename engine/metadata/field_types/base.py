@@ -26,6 +26,8 @@ class FieldType:
     summarises = False         # kept up to date from child records (roll-up summary)
     relates = False            # points to another object's record (lookup, master-detail)
     can_be_unique = True       # a unique index makes sense
+    has_options = False        # values come from the field's own ``options`` list (picklists)
+    multiline = False          # text kept as typed, line breaks and surrounding spaces included
     options_schema: dict = {}
     required_keys: tuple = ()
     openapi = {"type": "string"}

@@ -119,6 +119,7 @@ class IntegerType(FieldType):
     name, label = "integer", "Integer"
     formula_type = "number"
     family = "number"
+    default_scale = 0          # whole numbers
     widget = "widgets/number.html"
     openapi = {"type": "integer"}
 

@@ -19,6 +19,7 @@ class CheckboxType(FieldType):
     name, label, widget = "checkbox", "Checkbox", "widgets/checkbox.html"
     formula_type = "boolean"
     family = "boolean"
+    can_be_unique = False
     openapi = {"type": "boolean"}
 
     def column_type(self, fdef):
@@ -147,6 +148,7 @@ class PicklistType(FieldType):
     name, label, widget = "picklist", "Picklist", "widgets/select.html"
     formula_type = "text"
     family = "text"
+    has_options = True
     options_schema = _OPTIONS
     required_keys = ("options",)
 
@@ -196,6 +198,8 @@ class MultiPicklistType(FieldType):
     formula_type = "multi"
     family = "multi"
     sortable = False
+    can_be_unique = False
+    has_options = True
     options_schema = _OPTIONS
     required_keys = ("options",)
 

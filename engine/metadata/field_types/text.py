@@ -51,6 +51,8 @@ class TextType(_TextBase):
 @register_field_type
 class LongTextType(_TextBase):
     name, label, widget = "long_text", "Long text", "widgets/textarea.html"
+    can_be_unique = False
+    multiline = True
     default_length = 131072
     max_allowed = 131072
 

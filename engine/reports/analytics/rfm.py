@@ -114,7 +114,7 @@ class Rfm:
         link = t.c[srt.odef.field(src["link"]).column]
         date = t.c[srt.odef.field(src["date"]).column] if src["date"] not in ("created_at", "updated_at") \
             else t.c[src["date"]]
-        is_dt = (src["date"] in ("created_at", "updated_at")) or srt.odef.field(src["date"]).type == "datetime"
+        is_dt = (src["date"] in ("created_at", "updated_at")) or srt.ftypes[src["date"]].formula_type == "datetime"
         day = (cast(func.timezone("UTC", date), Date) if pg else func.date(date)) if is_dt else date
         since = today - _dt.timedelta(days=int(doc.get("window_days") or DEFAULT_WINDOW_DAYS) - 1)
         lo, hi = (literal(since, Date()), literal(today, Date())) if pg else \

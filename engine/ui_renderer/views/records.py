@@ -25,7 +25,7 @@ MASS_LIMIT = 200
 def _runtime(obj):
     rt = g.snapshot.get(obj)
     if rt is None:
-        raise NotFound("records.E404", f"Unknown object '{obj[:40]}'.")
+        raise NotFound("metadata.E041", f"Unknown object '{obj[:40]}'.")
     acl.require(g.actor.plan, rt, "read")
     return rt
 

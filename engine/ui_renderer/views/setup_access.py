@@ -41,7 +41,9 @@ MESSAGES = {
     ("security.E016", "name"): _l("Use lowercase letters, digits and underscores, starting with a letter."),
     ("security.E016", "access"): _l("Choose read or edit."),
     ("security.E016", "owned_by_role"): _l("Choose an owner role, or write criteria instead."),
-    ("security.E409", None): _l("This name is already used; choose another one."),
+    ("security.E041", None): _l("This name is already used; choose another one."),
+    ("security.E042", None): _l("This name is already used; choose another one."),
+    ("security.E043", None): _l("This name is already used; choose another one."),
 }
 
 

@@ -183,7 +183,7 @@ def _find(name):
         if doc["api_name"] == name:
             return doc
     from engine.errors import NotFound
-    raise NotFound("security.E404", f"Unknown permission set '{name[:64]}'.")
+    raise NotFound("security.E038", f"Unknown permission set '{name[:64]}'.")
 
 
 @setup_access.get("/permission_sets/<name>")

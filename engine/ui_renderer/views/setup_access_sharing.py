@@ -171,7 +171,7 @@ def _rule(rule_id):
     for rule in _rules():
         if rule.id == rule_id:
             return rule
-    raise NotFound("security.E404", f"Unknown sharing rule '{rule_id[:40]}'.")
+    raise NotFound("security.E039", f"Unknown sharing rule '{rule_id[:40]}'.")
 
 
 @setup_access.get("/sharing/rules/<rule_id>/delete")

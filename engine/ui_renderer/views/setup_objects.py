@@ -54,7 +54,7 @@ def object_row(name):
     rows = object_rows()
     row = rows.get(name)
     if row is None:
-        raise NotFound("metadata.E404", f"Unknown object '{name[:40]}'{suggest(name, rows)}.")
+        raise NotFound("metadata.E041", f"Unknown object '{name[:40]}'{suggest(name, rows)}.")
     return row
 
 

@@ -72,7 +72,6 @@ TYPE_GROUPS = ((_l("Text"), ("text", "long_text", "rich_text", "email", "phone",
 RESULT_TYPES = {"number": _l("Number"), "text": _l("Text"), "boolean": _l("True/false"), "date": _l("Date"),
                 "datetime": _l("Date/time"), "multi": _l("Multi-select picklist"), "currency": _l("Currency"),
                 "percent": _l("Percent"), "checkbox": _l("Checkbox")}
-DECLARED = {"currency": "number", "percent": "number", "checkbox": "boolean"}   # as formula_checks reads them
 COMMON_KEYS = ("label", "help_text", "required", "unique", "default", "track_history")
 TRANSLATED = ("label", "help_text")     # each with a Chinese input (label_i18n.zh_CN, help_text_i18n.zh_CN)
 EXTRA_ROWS = 3         # blank option rows a form shows (the page script adds more)
@@ -210,8 +209,7 @@ def _generic_input(key, spec):
 
 def common_flags(ftype):
     """Which of the common inputs a type has (mirrors engine.metadata.checks.check_field)."""
-    unique = (ftype.stored and ftype.can_be_unique and ftype.family not in ("multi", "computed", "boolean")
-              and ftype.name not in ("long_text", "rich_text"))
+    unique = ftype.stored and ftype.can_be_unique
     return {"required": ftype.writable, "unique": unique, "track_history": ftype.stored and ftype.writable,
             "default": ftype.writable and ftype.formula_type not in (None, "multi")}
 
@@ -378,7 +376,7 @@ def field_summary(fdoc, rows):
         return f"{label} → {doc_label(target['doc']) if target else fdoc['target']}"
     if kind == "formula" and fdoc.get("return_type"):
         return f"{label} ({RESULT_TYPES.get(fdoc['return_type'], fdoc['return_type'])})"
-    if fdoc.get("scale") is not None and kind in ("number", "currency", "percent"):
+    if fdoc.get("scale") is not None and kind in field_types and field_types.get(kind).is_numeric:
         return _("%(type)s (%(n)s decimals)", type=label, n=fdoc["scale"])
     return label
 
@@ -435,7 +433,7 @@ def _chosen_type(default=None):
     if not name:
         return None
     if name not in field_types:
-        raise NotFound("metadata.E404", f"Unknown field type '{name[:40]}'{suggest(name, field_types.keys())}.")
+        raise NotFound("metadata.E043", f"Unknown field type '{name[:40]}'{suggest(name, field_types.keys())}.")
     return field_types.get(name)
 
 
@@ -481,7 +479,7 @@ def _field_doc(row, object, name):
         if fdoc.get("api_name") == name:
             return i, fdoc
     names = [f.get("api_name") for f in row["doc"].get("fields") or []]
-    raise NotFound("metadata.E405", f"Unknown field '{name[:40]}' on '{object}'{suggest(name, names)}.")
+    raise NotFound("metadata.E042", f"Unknown field '{name[:40]}' on '{object}'{suggest(name, names)}.")
 
 
 @setup_objects.get("/objects/<object>/fields/<field>")

@@ -18,11 +18,11 @@ from engine.records.field_security import reader_view
 from .. import i18n
 from ..viewmodels import system_label
 from .setup_objects import setup_objects
-from .setup_objects_fields import DECLARED, RESULT_TYPES
+from .setup_objects_fields import RESULT_TYPES
 
 
-def _json_error(status, message):
-    return jsonify({"error": {"code": f"http.{status}", "message": message}}), status
+def _json_error(status, code, message):
+    return jsonify({"error": {"code": code, "message": message}}), status
 
 
 def _reader_fields(object):
@@ -37,10 +37,10 @@ def check_formula():
     """Type-check a formula as the admin types: the result type, or the error at its line and column."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("formula"), str):
-        return _json_error(400, 'Send {"object": "deal", "formula": "...", "return_type": null}.')
+        return _json_error(400, "formula.E150", 'Send {"object": "deal", "formula": "...", "return_type": null}.')
     rt, fields_map = _reader_fields(body.get("object"))
     if rt is None:
-        return _json_error(404, f"Unknown object '{str(body.get('object'))[:40]}'.")
+        return _json_error(404, "metadata.E041", f"Unknown object '{str(body.get('object'))[:40]}'.")
     source = body["formula"]
     if not source.strip():
         return jsonify({"ok": False, "empty": True})
@@ -48,7 +48,7 @@ def check_formula():
     if isinstance(exclude, str) and exclude in fields_map:    # a formula field cannot read itself
         fields_map = {k: v for k, v in fields_map.items() if k != exclude}
     wanted = body.get("return_type")
-    wanted = DECLARED.get(wanted, wanted) if isinstance(wanted, str) and wanted else None
+    wanted = wanted if isinstance(wanted, str) and wanted else None
     try:
         compiled = compile_formula(source, fields_map, return_type=wanted)
     except FormulaError as exc:
@@ -79,7 +79,7 @@ def formula_catalog():
     """The fields a formula on ``?object=`` may read (and its lookups' fields), and every function."""
     rt, fields_map = _reader_fields(request.args.get("object"))
     if rt is None:
-        return _json_error(404, "Unknown object.")
+        return _json_error(404, "metadata.E041", "Unknown object.")
     out = []
     for name, kind in fields_map.items():
         if name.startswith("$") or name in ("id", "row_version", "deleted_at"):

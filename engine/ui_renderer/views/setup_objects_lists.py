@@ -44,7 +44,7 @@ def _item(doc, kind, name):
     for i, item in enumerate(doc.get(kind) or []):
         if item.get("name") == name:
             return i, item
-    raise NotFound("metadata.E408", f"Unknown {kind[:-1].replace('_', ' ')} '{name[:40]}'.")
+    raise NotFound("metadata.E046", f"Unknown {kind[:-1].replace('_', ' ')} '{name[:40]}'.")
 
 
 def _prefixes(object, kind, index):

@@ -351,7 +351,7 @@ def item_of(doc, kind, name):
         if isinstance(item, dict) and item.get("name") == name:
             return i, item
     what = _("approval process") if kind == "approval_processes" else _("automation rule")
-    raise NotFound("workflow.E601" if kind == "approval_processes" else "workflow.E404",
+    raise NotFound("workflow.E601" if kind == "approval_processes" else "workflow.E703",
                    f"Unknown {what} '{name[:40]}'.")
 
 

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from engine.errors import EngineError
+from engine.metadata.field_types import field_types
 
 from .setup_objects import FormState, doc_label, field_label, object_row
 from .setup_workflow import (
@@ -61,7 +62,8 @@ def trigger_text(trigger):
 def date_fields(doc):
     out = [("created_at", _("Created")), ("updated_at", _("Last modified"))]
     out += [(f["api_name"], f"{field_label(f)} ({f['api_name']})") for f in doc.get("fields") or []
-            if f.get("type") in ("date", "datetime")]
+            if f.get("type") in field_types and field_types.get(f["type"]).stored
+            and field_types.get(f["type"]).formula_type in ("date", "datetime")]
     return out
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as _dt
 
+from engine.metadata.field_types import field_types
+
 from . import Action, register_action
 from .create_record import create
 
@@ -69,6 +71,7 @@ def _field(doc, name, kind=None):
 def link_field(task_doc, obj):
     """The task field that links a task to a record of ``obj``: a lookup to it, else ``what_id``."""
     for f in task_doc.get("fields") or []:
-        if isinstance(f, dict) and f.get("target") == obj and f.get("type") in ("lookup", "master_detail"):
+        if isinstance(f, dict) and f.get("target") == obj and f.get("type") in field_types \
+                and field_types.get(f["type"]).relates:
             return f["api_name"]
     return "what_id" if _field(task_doc, "what_id", "text") else None

@@ -12,19 +12,26 @@ from sqlalchemy import select
 from engine.security.model import roles
 
 from ..checks import CheckEnv, check_actions, load_schema, schema_problems
-from .model import ACTION_KEYS, APPROVER_KEYS, REQUIRED_KEY, parse_decision
+from .model import ACTION_KEYS, parse_decision
+from .resolvers import USER_SYSTEM_FIELDS, approver_schema, check_approver, resolvers
 
 KIND = "approval_processes"
-USER_SYSTEM_FIELDS = ("owner_id", "created_by", "updated_by")
 _validator = None
+
+
+def process_schema():
+    """The approval process JSON Schema with the approver types of the resolver registry."""
+    schema = load_schema("approval_process")
+    return dict(schema, **{"$defs": dict(schema["$defs"], approver=approver_schema())})
 
 
 def validator():
     global _validator
-    if _validator is None:
-        schema = load_schema("approval_process")
-        _validator = jsonschema.validators.validator_for(schema)(schema)
-    return _validator
+    keys = tuple(resolvers.keys())
+    if _validator is None or _validator[0] != keys:   # a test may add a plugin resolver later
+        schema = process_schema()
+        _validator = (keys, jsonschema.validators.validator_for(schema)(schema))
+    return _validator[1]
 
 
 class ProcessEnv(CheckEnv):
@@ -53,31 +60,6 @@ class ProcessEnv(CheckEnv):
             return (f"'{name}' is a {fdoc.get('type')} field; an approver field must hold a user: owner_id, "
                     "created_by, updated_by or a text field with a user id or username")
         return None
-
-
-def check_approver(env, approver, path):
-    """Problems of one approver document (already valid against the JSON Schema)."""
-    kind = approver["type"]
-    problems = []
-    extra = sorted(set(approver) - {"type", *APPROVER_KEYS[kind]})
-    if extra:
-        known = ", ".join(repr(k) for k in APPROVER_KEYS[kind])
-        problems.append((path, f"unknown key {', '.join(repr(e) for e in extra)} for a '{kind}' approver "
-                               f"(known: {known})"))
-    need = REQUIRED_KEY.get(kind)
-    if need and need not in approver:
-        return problems + [(f"{path}.{need}", "is required")]
-    if kind == "user" and not env.user_exists(approver["user"]):
-        problems.append((f"{path}.user", f"unknown user '{approver['user']}' (no active user has this username)"))
-    elif kind == "role" and approver["role"] not in env.role_names():
-        known = env.role_names()
-        problems.append((f"{path}.role", f"unknown role '{approver['role']}'{env.suggest(approver['role'], known)}"
-                                         f" (known: {', '.join(known) or 'none'})"))
-    elif kind == "field":
-        problem = env.user_field(approver["field"])
-        if problem:
-            problems.append((f"{path}.field", problem))
-    return problems
 
 
 def check_step(env, step, path, first):

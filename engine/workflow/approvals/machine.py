@@ -37,6 +37,7 @@ from ..actions import to_json_value
 from ..fire import formula_record
 from ..outbox import new_id
 from .model import active_processes, label_of, lock_mode, parse_decision, step_outcome
+from .resolvers import ResolveContext, resolve_approver
 from .tables import history, items, requests, steps
 
 WRITABLE_SYSTEM = ("name", "owner_id")
@@ -310,42 +311,9 @@ class Machine:
         return out
 
     def _resolve_one(self, spec, req):
-        kind = spec["type"]
-        if kind == "user":
-            row = self.users.by_name(spec["user"])
-            if row is None or not row.active:
-                return [], f"user '{spec['user']}' is not an active user"
-            return [(row.id, f"user '{row.username}'")], None
-        if kind == "role":
-            rows = self.conn.execute(select(users.c.id, users.c.username).where(
-                users.c.role == spec["role"], users.c.active.is_(True)).order_by(users.c.username)).all()
-            if not rows:
-                return [], f"nobody active has the role '{spec['role']}'"
-            return [(r.id, f"role '{spec['role']}'") for r in rows], None
-        if kind in ("manager", "owner_manager"):
-            levels = spec.get("levels", 1)
-            start = req["submitter_id"] if kind == "manager" else self.ctx.values.get("owner_id")
-            who = "the submitter" if kind == "manager" else "the owner"
-            current = start
-            for _ in range(levels):
-                row = self.users.get(current)
-                current = row.manager_id if row is not None else None
-                if current is None:
-                    break
-            if current is None or not self.users.active(current):
-                up = "" if levels == 1 else f" {levels} levels up"
-                return [], f"{who} '{self.users.name(start)}' has no active manager{up}"
-            up = "" if levels == 1 else f" ({levels} levels up)"
-            return [(current, f"manager of {who[4:]}{up}")], None
-        value = self.ctx.values.get(spec["field"])
-        fdef = self.rt.odef.field(spec["field"])
-        flabel = fdef.label if fdef is not None else spec["field"]
-        if not value:
-            return [], f"the field '{flabel}' is blank"
-        row = self.users.get(str(value)) or self.users.by_name(str(value))
-        if row is None or not row.active:
-            return [], f"the field '{flabel}' does not name an active user ('{str(value)[:40]}')"
-        return [(row.id, f"field '{spec['field']}'")], None
+        rctx = ResolveContext(conn=self.conn, users=self.users, rt=self.rt, values=self.ctx.values, request=req,
+                              actor=self.op.actor, now=self.now)
+        return resolve_approver(spec, rctx)
 
     def finish_step(self, process, req, step, outcome):
         """A step decided ``outcome``: go on, send back, or end the request."""

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 
 DEFAULT_LOCK = "approvers_and_admins"
 ACTION_KEYS = ("on_submit", "on_approve", "on_reject", "on_recall")
-APPROVER_KEYS = {"user": ("user",), "role": ("role",), "manager": ("levels",), "field": ("field",),
-                 "owner_manager": ("levels",)}
-REQUIRED_KEY = {"user": "user", "role": "role", "field": "field"}
 
 
 def label_of(doc):

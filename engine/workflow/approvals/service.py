@@ -71,13 +71,13 @@ class ApprovalService:
     @staticmethod
     def _admin(actor, what="change approval processes"):
         if actor is None or not getattr(actor, "is_admin", False):
-            raise PermissionDeniedError("workflow.E403", f"Only administrators may {what}.")
+            raise PermissionDeniedError("workflow.E702", f"Only administrators may {what}.")
 
     def _doc(self, obj):
         with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             docs = load_docs(conn)
         if obj not in docs:
-            raise NotFoundError("metadata.E404", f"Unknown object '{obj}'{suggest(obj, docs)}.")
+            raise NotFoundError("metadata.E041", f"Unknown object '{obj}'{suggest(obj, docs)}.")
         return docs[obj]["doc"]
 
     def list_processes(self, obj, actor):
@@ -105,7 +105,7 @@ class ApprovalService:
     def add_process(self, obj, process, actor):
         self._admin(actor)
         if not isinstance(process, dict):
-            raise InvalidRequestError("workflow.E400", "Send the approval process as a JSON object.")
+            raise InvalidRequestError("workflow.E700", "Send the approval process as a JSON object.")
         name = process.get("name")
         if isinstance(name, str) and any(isinstance(p, dict) and p.get("name") == name
                                          for p in self._doc(obj).get(KIND) or []):
@@ -119,9 +119,9 @@ class ApprovalService:
         Requests already submitted keep the process as it was when they were submitted."""
         self._admin(actor)
         if not isinstance(patch, dict):
-            raise InvalidRequestError("workflow.E400", "Send the keys to change as a JSON object.")
+            raise InvalidRequestError("workflow.E700", "Send the keys to change as a JSON object.")
         if "name" in patch and patch["name"] != name:
-            raise InvalidRequestError("workflow.E401", f"The name of approval process '{name}' cannot change; "
+            raise InvalidRequestError("workflow.E701", f"The name of approval process '{name}' cannot change; "
                                                        "create a new process and delete this one.")
         process = dict(self.get_process(obj, name, actor))
         process.update(patch)
@@ -148,7 +148,8 @@ class ApprovalService:
         self._writer(actor)
         _text("process", process, 40)
         records = self.services.records()
-        acl.require(actor.plan, records.runtime(obj), "edit")
+        # an object the actor may not read answers as an unknown one (before "you may not edit")
+        acl.require(actor.plan, records.runtime(obj, actor), "edit")
         records.lock_for_edit(obj, record_id, actor)
         op = Operation("submit", obj, str(record_id), actor, now or utcnow(), comment=_text("comment", comment),
                        process=process)
@@ -199,7 +200,7 @@ class ApprovalService:
         if actor is None or getattr(actor, "plan", None) is None:
             raise TypeError("approvals need an actor with a plan (engine.security.SYSTEM_ACTOR for internal work)")
         if actor.read_only:
-            raise PermissionDeniedError("records.E403", "This token is read-only.")
+            raise PermissionDeniedError("security.E030", "This token is read-only.")
 
     def _may_see(self, records, obj, record_id, actor):
         """A record's approval is for whoever may read the record, an administrator, and everyone
