@@ -176,7 +176,7 @@ def test_administrators_only_in_the_page_and_the_service(rep_pages, services, pa
                  lambda: packs(services).uninstall("shop", rep)):
         with pytest.raises(PermissionDeniedError) as info:
             call()
-        assert info.value.code == "packs.E403"
+        assert info.value.code == "packs.E020"
     from engine.packs.export import export_archive
     with pytest.raises(PermissionDeniedError):
         export_archive(services, "x", ["deal"], rep)

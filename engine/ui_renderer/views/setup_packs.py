@@ -5,7 +5,7 @@ loads — with a confirmation form, and the export of named objects as a pack (a
 
 Every page goes through the pack service with ``g.actor`` (``list``, ``install``, ``upgrade``,
 ``uninstall`` with ``dry_run`` for the plan, ``export_archive``), as ``/api/v1/packs`` and
-``tessera pack`` do; the service checks that the actor is an administrator (``packs.E403``). The
+``tessera pack`` do; the service checks that the actor is an administrator (``packs.E020``). The
 plan shown is the service's dry run — the same code, rolled back — so a plan confirmed is the plan
 applied. Packs come from ``packs/`` and the ``tessera.packs`` entry points; a folder path is a
 command-line matter and is not accepted here.
