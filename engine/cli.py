@@ -143,17 +143,31 @@ def serve(host, port):
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--pack", "pack_name", default="manufacturing", show_default=True,
+              help="The industry pack installed with crm_core (manufacturing, education, saas; crm_core for the "
+                   "core alone), with sample data; 'none' builds the small account/contact/deal model instead.")
 @click.option("--records", default=300, show_default=True, type=click.IntRange(0, 100000),
-              help="How many sample deals to create.")
+              help="With --pack none: how many sample deals to create.")
 @click.option("--no-serve", is_flag=True, help="Build the demo data and exit.")
-def demo(host, port, records, no_serve):
-    """Build a sample CRM (accounts, contacts, deals), create an admin, print a token, serve."""
-    from engine.demo import build_demo
+def demo(host, port, pack_name, records, no_serve):
+    """Install crm_core and an industry pack with sample data, create an admin, print a token, serve."""
+    from engine.demo import build_demo, build_pack_demo
 
     services = _services()
-    info = build_demo(services, deals=records)
+    if pack_name == "none":
+        info, path = build_demo(services, deals=records), "deal"
+    else:
+        try:
+            info = build_pack_demo(services, pack_name, progress=_progress)
+        except EngineError as exc:
+            _pack_fail(exc)
+        path = "account"
+        for plan in info["plans"]:
+            c = plan.counts()
+            click.echo(f"installed {plan.pack} {plan.to_version}: {c['create']} element(s), "
+                       f"{sum(plan.data.values())} sample record(s)")
     click.echo(f"admin login: {info['username']} / {info['password']}")
-    click.echo(f"try: curl -H 'Authorization: Bearer {info['token']}' http://{host}:{port}/api/v1/records/deal?limit=5")
+    click.echo(f"try: curl -H 'Authorization: Bearer {info['token']}' http://{host}:{port}/api/v1/records/{path}?limit=5")
     click.echo("token:")
     click.echo(info["token"])
     if not no_serve:

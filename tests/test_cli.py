@@ -48,7 +48,7 @@ def test_users_tokens_and_errors(tmp_path):
 
 
 def test_demo_builds_sample_data(tmp_path):
-    r = run(["demo", "--no-serve", "--records", "200"], tmp_path)
+    r = run(["demo", "--no-serve", "--pack", "none", "--records", "200"], tmp_path)
     assert r.returncode == 0, r.stderr
     token = r.stdout.strip().splitlines()[-1]
     from engine import create_app
@@ -58,3 +58,27 @@ def test_demo_builds_sample_data(tmp_path):
                  headers={"Authorization": f"Bearer {token}"}).get_json()
     assert body["total"] == 200
     assert c.get("/api/v1/objects/contact", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+@pytest.mark.slow
+def test_demo_installs_crm_core_and_an_industry_pack(tmp_path):
+    r = run(["demo", "--no-serve", "--pack", "saas"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith("installed crm_core ") and lines[1].startswith("installed saas ")
+    assert "... " in r.stderr                      # progress per step
+    token = lines[-1]
+    from engine import create_app
+    app = create_app({"database_url": f"sqlite:///{tmp_path / 't.db'}"})
+    c = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    packs = {p["name"]: p["status"] for p in c.get("/api/v1/packs", headers=auth).get_json()["packs"]}
+    assert packs["crm_core"] == packs["saas"] == "installed" and packs["manufacturing"] == "available"
+    body = c.get("/api/v1/records/subscription?with_total=true&limit=1", headers=auth).get_json()
+    admin = c.get("/api/v1/users/admin", headers=auth).get_json()
+    assert body["total"] > 0 and body["records"][0]["owner_id"] == admin["id"]     # the admin owns the samples
+    # again: nothing to do, a fresh token; an unknown pack is one line
+    r = run(["demo", "--no-serve", "--pack", "saas"], tmp_path)
+    assert r.returncode == 0 and not r.stdout.startswith("installed"), r.stdout
+    r = run(["demo", "--no-serve", "--pack", "sass"], tmp_path)
+    assert r.returncode == 1 and r.stderr.startswith("error: Unknown pack 'sass' (did you mean 'saas'?)"), r.stderr

@@ -109,6 +109,28 @@ def export_pack(services, name, objects, out, actor, *, with_data=False, version
             "depends": meta.get("depends", {}), "records": counts, "notes": notes}
 
 
+def export_archive(services, name, objects, actor, *, with_data=False, version="1.0.0"):
+    """The export of ``objects`` as pack ``name``, zipped: ``(file name, zip bytes, summary)``.
+
+    The Setup page's download: the same folder :func:`export_pack` writes, under a top folder named
+    after the pack (unzip it and run ``tessera pack install NAME --path NAME``). Same checks and
+    errors (administrators only, ``packs.E016`` / ``E018``)."""
+    import io
+    import tempfile
+    import zipfile
+
+    with tempfile.TemporaryDirectory(prefix="tessera-export-") as tmp:
+        folder = Path(tmp) / "pack"
+        summary = export_pack(services, name, objects, folder, actor, with_data=with_data, version=version)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    zf.write(path, f"{name}/{path.relative_to(folder).as_posix()}")
+    summary = dict(summary, folder=name)
+    return f"{name}-{version}.zip", buffer.getvalue(), summary
+
+
 def _admin_part(obj, doc, owned):
     """The extension document of what administrators added to a pack's object (None: nothing)."""
     body = {"api_name": obj, "extends": True}

@@ -68,9 +68,11 @@ def page_blueprints():
     from .views import pages
     from .views.setup_access import setup_access   # Setup → Users, Roles, Permission sets, Sharing
     from .views.setup_objects import setup_objects   # Setup → Object Manager
+    from .views.setup_packs import setup_packs   # Setup → Packs
     from .views.setup_workflow import setup_workflow   # Setup → Approvals, Automations, Outbox
     from .views.workflow import workflow_pages   # the approval inbox, record approvals, /me
     from .views.reports_pages import reports_pages   # reports, the builder, segments, forecast, trends
     from .views.reports_dashboards import dashboards   # dashboards
 
-    return [pages, setup_access, setup_objects, workflow_pages, setup_workflow, reports_pages, dashboards]
+    return [pages, setup_access, setup_objects, workflow_pages, setup_workflow, reports_pages, dashboards,
+            setup_packs]

@@ -1,0 +1,97 @@
+"""Setup → Packs in real Chromium (Debian's, through Playwright), on SQLite and PostgreSQL, over a
+fresh instance with only an administrator: read the plan of the education pack (crm_core comes
+first), install both with their sample data from the page, find the new objects in the
+navigation, open the list and a record of every object the packs installed, then uninstall the
+industry pack from the page (its confirmation accepted). Any console error fails the test.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from tests.conftest import PG_URL, _pg_schema_url
+from tests.ui_renderer.live import LiveServer
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def empty_live(request, tmp_path_factory):
+    """A live server over an empty database with one administrator (admin / admin-password)."""
+    import logging
+
+    from sqlalchemy import create_engine, text
+
+    from engine import create_app
+    from engine.security.users import create_user
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    schema = admin = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('packs-live') / 'tessera.db'}"
+    else:
+        if not PG_URL:
+            pytest.skip("PostgreSQL variant: set TESSERA_TEST_POSTGRES_URL to run it")
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = _pg_schema_url(schema)
+    app = create_app({"database_url": url})
+    create_user(app.extensions["tessera"].engine, "admin", "admin-password", is_admin=True)
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+    app.extensions["tessera"].engine.dispose()
+    if schema:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.mark.slow
+def test_install_a_pack_from_the_page(empty_live, browser_page):
+    live = empty_live
+    page = browser_page()
+    page.set_default_timeout(120000)           # an install with sample data takes seconds
+    page.goto(live.url + "/setup/packs")
+    page.fill("#f-username", "admin")
+    page.fill("#f-password", "admin-password")
+    page.click(".auth-card button[type=submit]")
+    page.wait_for_url(re.compile(r"/setup/packs$"))
+    row = page.locator("#pack-education")
+    assert "Available" in row.inner_text() and "crm_core" in row.inner_text()
+    row.get_by_role("link", name=re.compile("^Install")).click()
+    page.wait_for_url(re.compile(r"/setup/packs/education/install"))
+    assert page.locator("h1").inner_text() == "Install education"
+    heads = page.locator(".plan h2").all_inner_texts()
+    assert heads[0].startswith("Install crm_core") and heads[1].startswith("Install education")
+    assert page.locator("#f-with_sample_data").is_checked()
+    objects = sorted({code.split(":")[0] for code in page.locator(".plan-data code").all_inner_texts()})
+    assert {"account", "student", "course", "enrollment"} <= set(objects)
+    assert page.locator(".site-nav").get_by_role("link", name="Students").count() == 0
+    page.get_by_role("button", name=re.compile("^Confirm: Install education")).click()
+    page.wait_for_url(re.compile(r"/setup/packs$"))
+    flashes = page.locator(".flashes").inner_text()
+    assert "Install crm_core:" in flashes and "Install education:" in flashes
+    assert "Installed" in page.locator("#pack-education").inner_text()
+    # the new objects are in the navigation; every one opens as a list and as a record
+    page.locator(".site-nav").get_by_role("link", name="Students").click()
+    page.wait_for_url(re.compile(r"/o/student"))
+    for obj in objects:
+        page.goto(f"{live.url}/o/{obj}")
+        assert page.locator("h1").count() == 1
+        first = page.locator("table.data tbody a.record-link").first
+        assert first.count() == 1, obj
+        first.click()
+        page.wait_for_url(re.compile(rf"/o/{obj}/[^/]+$"))
+        assert page.locator("h1").inner_text().strip(), obj
+    # uninstall the industry pack from the page (the confirmation dialog is accepted)
+    page.goto(live.url + "/setup/packs")
+    page.locator("#pack-education").get_by_role("link", name=re.compile("^Uninstall")).click()
+    page.wait_for_url(re.compile(r"/setup/packs/education/uninstall"))
+    assert "student" in page.locator(".plan-archive").inner_text()
+    page.get_by_role("button", name=re.compile("^Confirm: Uninstall education")).click()
+    page.wait_for_url(re.compile(r"/setup/packs$"))
+    assert page.locator(".site-nav").get_by_role("link", name="Students").count() == 0
+    assert "Available" in page.locator("#pack-education").inner_text()
