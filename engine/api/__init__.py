@@ -34,6 +34,8 @@ def _engine_error(exc):
         extra.update(line=exc.line, column=exc.column, position=exc.position)
     if exc.hint:
         extra["hint"] = exc.hint
+    if getattr(exc, "caret", None):
+        extra["caret"] = exc.caret
     return error_response(http_status(exc), exc.code, exc.message, exc.fields, extra)
 
 

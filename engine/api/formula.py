@@ -26,5 +26,6 @@ def check_formula():
         compiled = compile_formula(source, fields, return_type=body.get("return_type"))
     except FormulaError as exc:
         return jsonify({"ok": False, "error": {"message": exc.message, "line": exc.line, "column": exc.column,
-                                               "position": exc.position, "code": exc.code}})
+                                               "position": exc.position, "code": exc.code,
+                                               **({"caret": exc.caret} if exc.caret else {})}})
     return jsonify({"ok": True, "return_type": compiled.return_type})

@@ -40,7 +40,8 @@ ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                    "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
                    "line": {"type": "integer"}, "column": {"type": "integer"}, "position": {"type": "integer"},
-                   "hint": {"type": "string"}}}}}
+                   "hint": {"type": "string"},
+                   "caret": {"type": "string", "description": "a formula error's line and a ^ under its column"}}}}}
 
 # Any query parameter holding a NUL character is refused (api.E006) before a view runs.
 NO_NUL = "^[^\\x00]*$"

@@ -157,3 +157,21 @@ def test_openapi_describes_formula_fields(model):
     assert {"type": "number"} in props["weighted_amount"]["anyOf"]
     assert {"type": "string"} in props["account_industry"]["anyOf"]
     assert "weighted_amount" not in doc["components"]["schemas"]["DealInput"]["properties"]
+
+
+def test_a_formula_error_shows_its_line_with_a_caret(model):
+    """Issue 7, item 8: formula errors with a caret line, on `where=` and on /formula/check."""
+    r = model.get("/api/v1/records/deal", query_string={"where": "amount > 1 &&\n  amout > 5"})
+    err = r.get_json()["error"]
+    assert r.status_code == 422 and (err["line"], err["column"]) == (2, 3), err
+    assert err["caret"] == "  amout > 5\n  ^"
+    r = model.post("/api/v1/formula/check", json={"object": "deal", "formula": "amount *"})
+    err = r.get_json()["error"]
+    assert err["caret"] == "amount *\n" + " " * (err["column"] - 1) + "^"
+
+
+def test_caret_line_keeps_tabs_and_stays_in_range():
+    from engine.formula.errors import caret_line
+    assert caret_line("a\n\tbc", 2, 3) == "\tbc\n\t ^"
+    assert caret_line("abc", 1, 4) == "abc\n   ^"
+    assert caret_line("abc", 5, 1) == "\n^"

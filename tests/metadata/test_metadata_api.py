@@ -81,14 +81,111 @@ BAD_OBJECTS = [
 ]
 
 
+# The exact (code, message) of each case of BAD_OBJECTS, in order (issue 7, item 8: tests assert the code
+# and the exact message a user reads).
+BAD_OBJECT_ERRORS = [
+    ('metadata.E001',
+     "object.api_name: api_name 'Deal' must be lowercase snake_case: a letter, then letters, digits or _ (try 'deal')"),
+    ('metadata.E001',
+     "object.api_name: api_name '1deal' must be lowercase snake_case: a letter, then letters, digits or _"),
+    ('metadata.E001',
+     "object.api_name: api_name 'deal-x' must be lowercase snake_case: a letter, then letters, digits or _ (try 'deal_x')"),
+    ('metadata.E001',
+     "object.api_name: api_name 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is longer than 40 characters"),
+    ('metadata.E001',
+     'object.api_name: api_name must not be empty'),
+    ('metadata.E001',
+     "object.api_name: api_name 'user' is reserved by the API; choose another name"),
+    ('metadata.E001',
+     "object.api_name: api_name 'limit' is reserved by the API; choose another name"),
+    ('metadata.E001',
+     "object.api_name: api_name 'deal__x' must not contain '__' or end with '_'"),
+    ('metadata.E001',
+     "object.api_name: api_name 'where' is reserved by the API; choose another name"),
+    ('metadata.E001',
+     'object.api_name: api_name must be a string'),
+    ('metadata.E001',
+     "object: 'api_name' is a required property; object.api_name: is required"),
+    ('metadata.E001',
+     "objects.thing: unknown key 'colour'"),
+    ('metadata.E001',
+     'objects.thing.fields: must be of type array (got "amount")'),
+    ('metadata.E001',
+     'objects.thing.fields[0]: must be of type object (got 5); objects.thing.fields[0]: must be an object'),
+    ('metadata.E001',
+     'objects.thing.sharing: must be one of "private", "public_read", "public_read_write" (got "everyone")'),
+    ('metadata.E001',
+     'objects.thing.label: must be at least 1 character long'),
+    ('metadata.E001',
+     "objects.thing.fields.x.type: unknown field type 'numbr' (did you mean 'number'?). Known: auto_number, checkbox, currency, date, datetime, email, formula, integer, long_text, lookup, master_detail, multi_picklist, number, percent, phone, picklist, rich_text, roll_up_summary, text, url"),
+    ('metadata.E001',
+     'objects.thing.fields.x.type: is required and must be a string naming a field type'),
+    ('metadata.E001',
+     'objects.thing.fields.x.type: is required and must be a string naming a field type'),
+    ('metadata.E001',
+     "objects.thing.fields.order_by.api_name: api_name 'order_by' is reserved by the API; choose another name"),
+    ('metadata.E001',
+     "objects.thing.fields.id.api_name: api_name 'id' is a system field; every record has it already"),
+    ('metadata.E001',
+     "objects.thing.fields.owner_id.api_name: api_name 'owner_id' is a system field; every record has it already"),
+    ('metadata.E001',
+     "objects.thing.fields.x.api_name: duplicate field 'x' (also fields[0])"),
+    ('metadata.E001',
+     "objects.thing.fields[0].api_name: api_name 'Bad Name' must be lowercase snake_case: a letter, then letters, digits or _ (try 'bad_name')"),
+    ('metadata.E001',
+     "objects.thing.fields.acc.target: unknown object 'acount' (did you mean 'account'?)"),
+    ('metadata.E001',
+     'objects.thing.fields.acc.target: is required for a lookup field'),
+    ('metadata.E001',
+     'objects.thing.fields.p.options: is required for a picklist field'),
+    ('metadata.E001',
+     "objects.thing.fields.p.options[1].value: duplicate option 'a'"),
+    ('metadata.E001',
+     'objects.thing.fields.p.options: must have at least 1 item'),
+    ('metadata.E001',
+     'objects.thing.fields.n.scale: must be of type integer (got "two")'),
+    ('metadata.E001',
+     'objects.thing.fields.n.scale: must be at most 6 (got 9)'),
+    ('metadata.E001',
+     'objects.thing.fields.n.scale: must be smaller than precision (4) (got 4)'),
+    ('metadata.E001',
+     'objects.thing.fields.t.max_length: must be at least 1 (got 0)'),
+    ('metadata.E001',
+     'objects.thing.fields.t.max_length: must be at most 4000 for a text field (got 100000)'),
+    ('metadata.E001',
+     "objects.thing.fields.t: unknown key 'max_lenght' (did you mean 'max_length'?)"),
+    ('metadata.E001',
+     'objects.thing.fields.t.required: must be of type boolean (got "yes")'),
+    ('metadata.E001',
+     'objects.thing.fields.t.unique: a long_text field cannot be unique'),
+    ('metadata.E001',
+     "objects.thing.fields.a.format: must contain one counter like {0000}, e.g. 'INV-{0000}' (got 'INV-0000')"),
+    ('metadata.E001',
+     'objects.thing.fields.a.required: a auto_number field is computed and cannot be required'),
+    ('metadata.E001',
+     'objects.thing.fields.m.target: a master-detail field cannot point to its own object'),
+    ('metadata.E001',
+     'objects.thing.fields: must have at most 500 items'),
+    ('metadata.E001',
+     "objects.thing.validation_rules[0].field: unknown field 'nope'"),
+    ('metadata.E001',
+     "objects.thing.list_views[0]: unknown field 'nme' (did you mean 'name'?)"),
+    ('metadata.E001',
+     "objects.thing.layouts[0]: 'sections' is a required property"),
+    ('metadata.E047',
+     "There is already an object named 'account'."),
+]
+
+
 def _tables(services):
     with services.engine.connect() as conn:
         return sorted(inspect(conn).get_table_names())
 
 
-@pytest.mark.parametrize("doc, status, path, words", BAD_OBJECTS,
+@pytest.mark.parametrize("doc, status, path, words, exact",
+                         [case + (exact,) for case, exact in zip(BAD_OBJECTS, BAD_OBJECT_ERRORS, strict=True)],
                          ids=[f"bad{i}" for i in range(len(BAD_OBJECTS))])
-def test_bad_object_documents(module_crm, doc, status, path, words):
+def test_bad_object_documents(module_crm, doc, status, path, words, exact):
     crm, services = module_crm, module_crm.services
     before = _tables(services)
     version = crm.get("/api/v1/objects/account").get_json()["version"]
@@ -97,6 +194,7 @@ def test_bad_object_documents(module_crm, doc, status, path, words):
     err = r.get_json()["error"]
     assert path in err["fields"], err
     assert words.lower() in " ".join(err["fields"][path]).lower(), err
+    assert (err["code"], err["message"]) == exact
     assert _tables(services) == before
     assert crm.get("/api/v1/objects/account").get_json()["version"] == version
 
