@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
+from pathlib import Path
 
 from sqlalchemy import delete, insert, select, update
 
@@ -23,7 +25,7 @@ from engine.security import SYSTEM_ACTOR
 
 from . import apply as applier
 from .bound import bind_services
-from .catalog import discover, parse_version, pick, resolve
+from .catalog import _entry_point_roots, builtin_root, discover, parse_version, pick, resolve
 from .data import check_table, load_data
 from .format import ITEM_KINDS, problems_error
 from .kinds import kinds_for
@@ -39,6 +41,29 @@ class _Rollback(Exception):
     """Raised inside a dry run's transaction to roll it back with the plans made."""
 
 
+def _fingerprint(path):
+    """Names, sizes and mtimes of every file under the pack roots (and ``path``), and the entry
+    points' roots: what ``discover`` reads."""
+    roots = [Path(path)] if path is not None else []
+    roots += [root for _name, root, problem in _entry_point_roots() if not problem]
+    builtin = builtin_root()
+    if builtin is not None:
+        roots.append(builtin)
+    out = []
+    for root in roots:
+        if root.is_file():
+            st = root.stat()
+            out.append((str(root), "", st.st_size, st.st_mtime_ns))
+        for folder, _dirs, files in os.walk(root):
+            for name in sorted(files):
+                try:
+                    st = os.stat(os.path.join(folder, name))
+                except OSError:
+                    continue
+                out.append((folder, name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
 def require_admin(actor):
     if actor is None or not getattr(actor, "is_admin", False):
         raise Forbidden("packs.E020", "Only administrators may install, upgrade, uninstall or export packs.")
@@ -49,6 +74,7 @@ class PackService:
 
     def __init__(self, services):
         self.services = services
+        self._catalog_cache = {}
         create_tables(services.engine)
 
     # -- reading --------------------------------------------------------------------------------
@@ -56,7 +82,15 @@ class PackService:
         return kinds_for(self.services)
 
     def catalog(self, path=None):
-        return discover(self.kinds(), path)
+        """``discover`` with the folders read once while their files do not change: the answer is
+        cached per ``path`` under a fingerprint of every file's name, size and mtime, and handed out
+        as a copy (the installer may annotate what it gets)."""
+        key = (str(path) if path is not None else None, _fingerprint(path))
+        cached = self._catalog_cache.get(key[0])
+        if cached is None or cached[0] != key[1]:
+            cached = (key[1], discover(self.kinds(), path))
+            self._catalog_cache[key[0]] = cached
+        return copy.deepcopy(cached[1])
 
     def installed(self):
         """name -> {version, manifest, source, installed_at, updated_at}."""
