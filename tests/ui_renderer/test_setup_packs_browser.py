@@ -95,3 +95,36 @@ def test_install_a_pack_from_the_page(empty_live, browser_page):
     page.wait_for_url(re.compile(r"/setup/packs$"))
     assert page.locator(".site-nav").get_by_role("link", name="Students").count() == 0
     assert "Available" in page.locator("#pack-education").inner_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["manufacturing", "saas"])
+def test_every_industry_pack_installs_from_the_page(empty_live, browser_page, name):
+    """The other industry packs the same way (crm_core is installed first when it is not yet):
+    install with sample data from the page, then every object they install opens as a list and a
+    record."""
+    live = empty_live
+    page = browser_page()
+    page.set_default_timeout(120000)
+    page.goto(live.url + "/setup/packs")
+    page.fill("#f-username", "admin")
+    page.fill("#f-password", "admin-password")
+    page.click(".auth-card button[type=submit]")
+    page.wait_for_url(re.compile(r"/setup/packs$"))
+    page.locator(f"#pack-{name}").get_by_role("link", name=re.compile("^Install")).click()
+    page.wait_for_url(re.compile(rf"/setup/packs/{name}/install"))
+    assert page.locator("#f-with_sample_data").is_checked()
+    objects = sorted({code.split(":")[0] for code in page.locator(".plan-data code").all_inner_texts()})
+    assert objects, name
+    page.get_by_role("button", name=re.compile(f"^Confirm: Install {name}")).click()
+    page.wait_for_url(re.compile(r"/setup/packs$"))
+    assert f"Install {name}:" in page.locator(".flashes").inner_text()
+    assert "Installed" in page.locator(f"#pack-{name}").inner_text()
+    for obj in objects:
+        page.goto(f"{live.url}/o/{obj}")
+        assert page.locator("h1").count() == 1
+        first = page.locator("table.data tbody a.record-link").first
+        assert first.count() == 1, obj
+        first.click()
+        page.wait_for_url(re.compile(rf"/o/{obj}/[^/]+$"))
+        assert page.locator("h1").inner_text().strip(), obj
