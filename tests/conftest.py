@@ -195,3 +195,20 @@ def crm(api):
         r = api.post("/api/v1/objects", json=doc)
         assert r.status_code == 201, r.get_json()
     return api
+
+
+# The longest files first: pytest-xdist's `--dist loadfile` hands files to the workers in
+# collection order, so a long file collected last keeps one worker busy after the other is done.
+# These run Chromium, worker processes, whole pack installs or schemathesis (slowest first).
+_LONG_FILES = ("test_gate.py", "_browser.py", "test_faults.py", "test_all_packs.py", "packs/test_story.py",
+               "test_mail_and_worker.py", "test_two_processes.py", "test_case_story.py", "test_cli.py",
+               "test_lifecycle.py", "test_sql_words.py", "reports/test_stories.py", "test_setup_packs.py",
+               "test_metadata_api.py", "test_gate_leak_equivalence.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        path = item.nodeid.split("::", 1)[0]
+        return next((i for i, part in enumerate(_LONG_FILES) if path.endswith(part)), len(_LONG_FILES))
+
+    items.sort(key=rank)        # stable: tests keep their order inside a file and among the rest
