@@ -25,7 +25,8 @@ from engine.security import SYSTEM_ACTOR
 
 from . import apply as applier
 from .bound import bind_services
-from .catalog import _entry_point_roots, builtin_root, discover, parse_version, pick, resolve
+from . import catalog as _catalog
+from .catalog import discover, parse_version, pick, resolve
 from .data import check_table, load_data
 from .format import ITEM_KINDS, problems_error
 from .kinds import kinds_for
@@ -45,8 +46,8 @@ def _fingerprint(path):
     """Names, sizes and mtimes of every file under the pack roots (and ``path``), and the entry
     points' roots: what ``discover`` reads."""
     roots = [Path(path)] if path is not None else []
-    roots += [root for _name, root, problem in _entry_point_roots() if not problem]
-    builtin = builtin_root()
+    roots += [root for _name, root, problem in _catalog._entry_point_roots() if not problem]
+    builtin = _catalog.builtin_root()
     if builtin is not None:
         roots.append(builtin)
     out = []
