@@ -103,9 +103,15 @@ def iso_utc(value):
     (``2026-11-26T08:23:05.123456Z``, microseconds only when non-zero). Naive values are UTC (SQLite hands them back so)."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    tz = value.tzinfo
+    if tz is None:
+        value = value.replace(tzinfo=_UTC)
+    elif tz is not _UTC:
+        value = value.astimezone(_UTC)
+    return value.isoformat()[:-6] + "Z"   # an aware UTC value's isoformat ends with '+00:00'
+
+
+_UTC = _dt.timezone.utc
 
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")

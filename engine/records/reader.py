@@ -12,7 +12,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Column, bindparam, func, select
 from sqlalchemy.exc import DBAPIError
 
 from engine.errors import BadRequest, Forbidden, NotFound, RecordValidationError
@@ -39,6 +39,9 @@ class RecordQuery:
     stmt: object
     keys: list
     conditions: list
+    visibility: object = None   # the reader's visibility condition (the last of ``conditions``), or None
+    reusable: bool = False      # the other conditions and the keys hold for any request with the same
+    #                             inputs and reader view (no $user, NOW()/TODAY(), related hop, formula field)
 
     def ordered(self):
         return self.stmt.order_by(*q.order_clauses(self.keys))
@@ -142,13 +145,17 @@ class RecordReader:
         t = rt.table
         conds = [t.c.deleted_at.is_not(None) if deleted else t.c.deleted_at.is_(None)]
         conds += q.build_filters(rt, filters or {})
+        reusable = True
         if where:
             conds.append(self.where_sql(rt, where, actor))
+            reusable = reader_independent(reader_view(self.snapshot, actor).compile_where(rt, where).tree, rt)
         vis = visible(self, rt, actor, access)
         if vis is not None:
             conds.append(vis)
         keys = q.parse_order(rt, order_by, computed=lambda n: self._formula_sql(rt, n, actor))
-        return RecordQuery(rt=rt, stmt=select(t).where(*conds), keys=keys, conditions=conds)
+        reusable = reusable and all(isinstance(col, Column) and col.table is t for _n, col, _d in keys)
+        return RecordQuery(rt=rt, stmt=select(t).where(*conds), keys=keys, conditions=conds, visibility=vis,
+                           reusable=reusable)
 
     def select(self, object_name, actor, *, filters=None, where=None, order_by=None, deleted=False):
         """The ``Select`` of the rows of ``object_name`` that ``actor`` may see, filtered and ordered."""
@@ -232,23 +239,25 @@ class RecordReader:
         if not 1 <= limit <= max_limit:
             raise BadRequest("records.E017", f"limit must be between 1 and {max_limit} (got {limit}).",
                              fields={"limit": ["out of range"]})
-        plan = self.plan_query(object_name, actor, filters=filters, where=where, order_by=order_by,
-                               deleted=deleted)
-        rt, keys = plan.rt, plan.keys
+        page = self._list_plan(object_name, actor, filters, where, order_by, deleted)
+        rt, keys, conditions, fp = page.rt, page.keys, page.conditions, page.fingerprint
         self._check_fields(rt, actor, fields)
-        fp = q.fingerprint(object_name, sorted((filters or {}).items()), where, order_by, deleted)
         t = rt.table
-        stmt = select(t, *[col.label(f"_k{i}") for i, (_n, col, _d) in enumerate(keys)]).where(*plan.conditions)
-        if cursor:
-            values = q.decode_cursor(cursor, fp, len(keys))
-            stmt = stmt.where(q.keyset_condition(keys, values))
-        stmt = stmt.order_by(*q.order_clauses(keys)).limit(limit + 1)
+        stmt = page.statements.get(limit) if cursor is None and page.visibility is None else None
+        if stmt is None:
+            stmt = select(t, *[col.label(f"_k{i}") for i, (_n, col, _d) in enumerate(keys)]).where(*conditions)
+            if cursor:
+                values = q.decode_cursor(cursor, fp, len(keys))
+                stmt = stmt.where(q.keyset_condition(keys, values))
+            stmt = stmt.order_by(*q.order_clauses(keys)).limit(limit + 1)
+            if cursor is None and page.visibility is None and page.reusable:
+                page.statements[limit] = stmt
         with self._database_errors("list"), \
                 self.engine.connect().execution_options(tessera_readonly=True) as conn:
             rows = conn.execute(stmt).mappings().all()
             total = None
             if with_total:
-                total = conn.execute(select(func.count()).select_from(t).where(*plan.conditions)).scalar()
+                total = conn.execute(select(func.count()).select_from(t).where(*conditions)).scalar()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = None
@@ -259,6 +268,33 @@ class RecordReader:
         if with_total:
             out["total"] = total
         return out
+
+    def _list_plan(self, object_name, actor, filters, where, order_by, deleted):
+        """The planned read of a list page. What does not depend on the request's reader beyond their
+        view of the metadata (filters, a ``where=`` without ``$user``/``NOW()``/related fields, the
+        sort keys, the cursor fingerprint, the statement itself when no visibility condition
+        applies) is kept per object version, per reader view and per input: a client repeats its
+        lists. Rights and visibility are checked for every request; a request that fails is never
+        kept, so it fails again the same way."""
+        rt = self.runtime(object_name, actor)
+        self._require(rt, actor, "read")
+        view = reader_view(self.snapshot, actor)
+        key = (object_name, view, tuple((filters or {}).items()), where, order_by, bool(deleted))
+        kept = rt.list_plans.get(key)
+        if kept is not None:
+            vis = visible(self, rt, actor, "read")
+            conds = kept.conditions if vis is None else kept.conditions + [vis]
+            return ListPlan(rt, kept.keys, conds, kept.fingerprint, vis, True, kept.statements)
+        plan = self.plan_query(object_name, actor, filters=filters, where=where, order_by=order_by,
+                               deleted=deleted)
+        fp = q.fingerprint(object_name, sorted((filters or {}).items()), where, order_by, deleted)
+        page = ListPlan(rt, plan.keys, plan.conditions, fp, plan.visibility, plan.reusable, {})
+        if plan.reusable:
+            base = plan.conditions[:-1] if plan.visibility is not None else plan.conditions
+            if len(rt.list_plans) >= LIST_PLAN_CACHE_SIZE:
+                rt.list_plans.pop(next(iter(rt.list_plans), None), None)
+            rt.list_plans[key] = ListPlan(rt, plan.keys, list(base), fp, None, True, page.statements)
+        return page
 
     def visible_columns(self, object_name, actor, fields=None):
         """The JSON keys a record of ``object_name`` has for ``actor`` (export headers)."""
@@ -297,6 +333,47 @@ class RecordReader:
         return outs
 
 
+@dataclass
+class ListPlan:
+    """A list read as planned: sort keys, conditions (visibility last when it applies), the cursor
+    fingerprint; ``statements`` holds the statement by page size once built (kept only when the
+    plan is ``reusable`` and no visibility condition applies)."""
+
+    rt: object
+    keys: list
+    conditions: list
+    fingerprint: str
+    visibility: object
+    reusable: bool
+    statements: dict
+
+
+LIST_PLAN_CACHE_SIZE = 256   # per object and metadata version
+_CONTEXT_FORMS = frozenset({"NOW", "TODAY", "ISNEW", "ISCHANGED", "PRIORVALUE"})
+
+
+def reader_independent(node, rt):
+    """Whether a compiled formula's SQL is the same for every reader with the same view of the
+    metadata: only stored fields of ``rt`` and system fields, literals, operators and the engine's
+    own functions — no ``$user``/``$prior``, no ``NOW()``/``TODAY()``, no related field (whose
+    sub-query carries the reader's visibility), no formula field, no plugin function."""
+    kind = node.kind
+    if kind == "path":
+        path = node.extra.get("keys") or node.value   # the field names as checked
+        if len(path) != 1 or str(path[0]).startswith("$"):
+            return False
+        if path[0] not in SYSTEM_FIELDS:
+            fdef = rt.odef.field(path[0])
+            if fdef is None or not fdef.column or rt.ftypes[path[0]].computed:
+                return False
+    elif kind == "call":
+        fdef = node.extra.get("fdef")
+        if str(node.value).upper() in _CONTEXT_FORMS or (
+                fdef is not None and (not fdef.builtin or fdef.reads_record)):
+            return False
+    return all(reader_independent(arg, rt) for arg in node.args)
+
+
 def _plain_json(rt, row):
     out = {"id": row["id"], "name": row["name"], "owner_id": row["owner_id"],
            "created_at": iso_utc(row["created_at"]), "created_by": row["created_by"],
@@ -304,7 +381,7 @@ def _plain_json(rt, row):
            "row_version": row["row_version"], "deleted_at": iso_utc(row["deleted_at"])}
     for name, col, conv, fdef in rt.json_out:
         value = row[col]
-        out[name] = conv(fdef, value) if conv is not None and value is not None else value
+        out[name] = conv(value) if conv is not None and value is not None else value
     return out
 
 

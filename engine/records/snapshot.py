@@ -35,12 +35,13 @@ class ObjectRuntime:
     stored: dict                    # api_name -> FieldDef of fields with a column
     ftypes: dict                    # api_name -> FieldType
     unique_indexes: dict            # index name -> field api_name
-    json_out: list                  # [(api_name, column, converter or None)]
+    json_out: list                  # [(api_name, column, converter(value) or None, FieldDef)]
     children: list = field(default_factory=list)   # [(child ObjectRuntime name, FieldDef)] lookups in
     formulas: object = None                        # formulas.ObjectFormulas (or BrokenFormulas)
     criteria_cache: dict = field(default_factory=dict)   # sharing-rule criteria source -> compiled
     filter_fields: dict = field(default_factory=dict)    # field -> marshmallow field for filters
     statements: dict = field(default_factory=dict)       # key -> statement with bind parameters, built once
+    list_plans: dict = field(default_factory=dict)       # list pages planned (reader.RecordReader._list_plan)
 
     @property
     def name(self):
@@ -91,7 +92,7 @@ def build_snapshot(conn):
                 writable[f.api_name] = f
             if f.column:
                 stored[f.api_name] = f
-                conv = None if type(ft).to_json is _identity_to_json else ft.to_json
+                conv = ft.json_converter(f)   # built once per version; None: the value as it is
                 out.append((f.api_name, f.column, conv, f))
         objects[name] = ObjectRuntime(odef=odef, table=table, schema=_schema_for(odef, writable),
                                       writable=writable, stored=stored, ftypes=ftypes,
@@ -112,11 +113,6 @@ def _depth(name, odefs, seen=()):
         return 0
     deps = [f.target for f in odefs[name].fields if f.target and f.target in odefs and f.target != name]
     return 1 + max((_depth(d, odefs, seen + (name,)) for d in deps), default=0)
-
-
-from engine.metadata.field_types.base import FieldType as _FT  # noqa: E402
-
-_identity_to_json = _FT.to_json   # field types that do not override to_json need no conversion
 
 
 class SnapshotCache:

@@ -55,6 +55,15 @@ class FieldType:
     def to_json(self, fdef, value):
         return value
 
+    def json_converter(self, fdef):
+        """``to_json`` of one field as a one-argument callable for values that are not None, made
+        once per metadata version (a page of records calls it per row); None when values are kept
+        as they are. A type that overrides ``to_json`` may override this too, with the same output."""
+        if type(self).to_json is FieldType.to_json:
+            return None
+        to_json = self.to_json
+        return lambda value: to_json(fdef, value)
+
     def openapi_schema(self, fdef):
         schema = dict(self.openapi)
         if not fdef.required or not self.writable:

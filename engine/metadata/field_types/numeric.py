@@ -82,6 +82,18 @@ class _NumberBase(FieldType):
         value = value.quantize(Decimal(1).scaleb(-self.scale(fdef)))
         return int(value) if self.scale(fdef) == 0 else float(value)
 
+    def json_converter(self, fdef):
+        if type(self).to_json is not _NumberBase.to_json:   # a subclass with its own to_json
+            return super().json_converter(fdef)
+        quantum, whole = Decimal(1).scaleb(-self.scale(fdef)), self.scale(fdef) == 0
+
+        def conv(value):   # to_json for a value that is not None, the scale read once
+            if not isinstance(value, Decimal):
+                value = Decimal(str(value))
+            value = value.quantize(quantum)
+            return int(value) if whole else float(value)
+        return conv
+
 
 @register_field_type
 class NumberType(_NumberBase):
