@@ -368,8 +368,8 @@ def reader_independent(node, rt):
                 return False
     elif kind == "call":
         fdef = node.extra.get("fdef")
-        if str(node.value).upper() in _CONTEXT_FORMS or (
-                fdef is not None and (not fdef.builtin or fdef.reads_record)):
+        if str(node.value).upper() in _CONTEXT_FORMS or (fdef is not None and (
+                fdef.reads_record or not (fdef.builtin or fdef.special))):   # special: the compiler's own
             return False
     return all(reader_independent(arg, rt) for arg in node.args)
 
