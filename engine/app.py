@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SecureCookieSessionInterface
 
 from engine.services import build_services
 
@@ -26,6 +27,19 @@ class TesseraJSON(DefaultJSONProvider):
         return DefaultJSONProvider.default(o)
 
 
+class TesseraSessions(SecureCookieSessionInterface):
+    """The pages' signed cookie session. The REST API authenticates by bearer token only and never
+    reads the session, so a request to ``/api/`` that sends a bearer token gets none (Flask's null
+    session): no cookie to verify on the way in, none to sign on the way out."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/api/"):
+            scheme, _, _token = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() == "bearer":
+                return None
+        return super().open_session(app, request)
+
+
 def create_app(config=None, services=None):
     """Create the Tessera web app. ``config``: a ``Config`` or a dict of overrides of the
     environment; ``services``: already built ones (tests, a process that serves and works)."""
@@ -34,6 +48,7 @@ def create_app(config=None, services=None):
     config = services.config
     app = Flask(__name__, template_folder="ui_renderer/templates", static_folder=None)  # static: /assets
     app.json = TesseraJSON(app)
+    app.session_interface = TesseraSessions()
     app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=config.max_body_bytes,
                       TESTING=config.testing, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config.secure_cookies)

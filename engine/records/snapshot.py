@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from marshmallow import EXCLUDE, Schema
+from marshmallow import EXCLUDE, Schema, missing, validate
+from marshmallow import fields as mf
 from sqlalchemy import MetaData
 
 from engine.metadata.ddl import build_table, unique_index_map
@@ -42,6 +43,7 @@ class ObjectRuntime:
     filter_fields: dict = field(default_factory=dict)    # field -> marshmallow field for filters
     statements: dict = field(default_factory=dict)       # key -> statement with bind parameters, built once
     list_plans: dict = field(default_factory=dict)       # list pages planned (reader.RecordReader._list_plan)
+    loader: object = None                          # fast_loader(schema) or None: the schema's load, lean
 
     @property
     def name(self):
@@ -74,6 +76,84 @@ def _schema_for(odef, writable):
     return cls(unknown=EXCLUDE)
 
 
+def fast_loader(schema):
+    """``load(data, partial) -> dict`` doing what ``schema.load`` does for a schema made by
+    :func:`_schema_for`, in the schema's field order, unknown keys left out, without marshmallow's
+    per-record and per-field machinery: each field's value goes through a converter made once per
+    version (:func:`_fast_field`: the field's own ``_deserialize`` and validators, the common ones
+    inlined). It raises on anything it does not accept as valid: the caller then runs
+    ``schema.load`` itself, whose errors (every field, exact messages) are the answer. None when
+    the schema has anything this does not mirror (hooks, data keys, attributes)."""
+    if any(schema._hooks.values()) or schema.unknown != EXCLUDE or schema.many:
+        return None
+    fields = tuple(schema.load_fields.items())
+    if any(f.data_key is not None or f.attribute is not None or getattr(f, "pre_load", None)
+           or getattr(f, "post_load", None) for _n, f in fields):
+        return None
+    plan = tuple((name, _fast_field(name, fld), not fld.required and fld.load_default is missing, fld)
+                 for name, fld in fields)
+
+    def load(data, partial):
+        out = {}
+        get = data.get
+        for name, conv, skip_missing, fld in plan:
+            raw = get(name, missing)
+            if raw is missing:
+                if partial is True or skip_missing:
+                    continue
+                value = fld.deserialize(raw, name, data, partial=partial)
+                if value is not missing:
+                    out[name] = value
+                continue
+            out[name] = conv(raw, data, partial)
+        return out
+    return load
+
+
+class _Slow(Exception):
+    """A value the fast converter leaves to marshmallow (invalid, or of a kind it does not know)."""
+
+
+def _fast_field(name, fld):
+    """``conv(value, data, partial)``: what ``fld.deserialize(value)`` returns for a present value,
+    or raises (``_Slow`` or the field's own error) where marshmallow would report or might differ."""
+    allow_none, deserialize = fld.allow_none, fld._deserialize
+    kind = "text" if type(fld) is mf.String else "bool" if type(fld) is mf.Boolean else "field"
+    min_len = max_len = choices = None
+    others = []
+    for v in fld.validators:
+        if type(v) is validate.Length and v.equal is None and min_len is None and max_len is None:
+            min_len, max_len = v.min, v.max
+        elif type(v) is validate.OneOf and choices is None and all(type(c) is str for c in v.choices):
+            choices = frozenset(v.choices)
+        else:
+            others.append(v)
+
+    def conv(value, data, partial):
+        if value is None:
+            if allow_none:
+                return None
+            raise _Slow
+        if kind == "text":
+            if value.__class__ is not str:
+                raise _Slow
+            out = value
+        elif kind == "bool" and (value is True or value is False):
+            out = value
+        else:
+            out = deserialize(value, name, data, partial=partial)
+        if min_len is not None or max_len is not None:
+            size = len(out)
+            if (min_len is not None and size < min_len) or (max_len is not None and size > max_len):
+                raise _Slow
+        if choices is not None and (out.__class__ is not str or out not in choices):
+            raise _Slow
+        for v in others:
+            v(out)
+        return out
+    return conv
+
+
 def build_snapshot(conn):
     version = current_version(conn)
     rows = load_docs(conn)
@@ -94,9 +174,11 @@ def build_snapshot(conn):
                 stored[f.api_name] = f
                 conv = ft.json_converter(f)   # built once per version; None: the value as it is
                 out.append((f.api_name, f.column, conv, f))
-        objects[name] = ObjectRuntime(odef=odef, table=table, schema=_schema_for(odef, writable),
+        schema = _schema_for(odef, writable)
+        objects[name] = ObjectRuntime(odef=odef, table=table, schema=schema,
                                       writable=writable, stored=stored, ftypes=ftypes,
-                                      unique_indexes=unique_index_map(odef), json_out=out)
+                                      unique_indexes=unique_index_map(odef), json_out=out,
+                                      loader=fast_loader(schema))
     for rt in objects.values():
         for f in rt.odef.fields:
             if f.target and f.target in objects:

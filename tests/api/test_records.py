@@ -255,3 +255,23 @@ def test_unstorable_text_is_refused(crm):
         "Authorization": f"Bearer {crm.token}", "Content-Type": "application/json"})
     assert r.status_code == 201 and r.get_json()["name"] == "한국"
     assert crm.get("/api/v1/records/deal", query_string={"name": "a\x00"}).status_code == 400
+
+
+def test_api_request_with_a_bearer_token_opens_no_cookie_session(app, crm):
+    """The REST API never reads the pages' cookie session: with a bearer token it gets Flask's null
+    session (nothing verified, nothing written back); the pages and other requests keep theirs."""
+    from flask import session
+    from flask.sessions import NullSession, SecureCookieSession
+
+    bearer = {"Authorization": f"Bearer {crm.token}"}
+    for path, headers, kind in (("/api/v1/records/deal", bearer, NullSession),
+                                ("/api/v1/records/deal", {"Authorization": "bearer x"}, NullSession),
+                                ("/api/v1/records/deal", {}, SecureCookieSession),
+                                ("/api/v1/records/deal", {"Authorization": "Basic eDp5"}, SecureCookieSession),
+                                ("/", bearer, SecureCookieSession)):
+        with app.test_request_context(path, headers=headers):
+            assert type(session._get_current_object()) is kind, (path, headers)
+    crm.client.set_cookie("tessera_session", "not-a-valid-signature")
+    r = crm.get("/api/v1/records/deal")
+    assert r.status_code == 200 and "Set-Cookie" not in r.headers
+    assert crm.client.get("/api/v1/records/deal").status_code == 401   # no token: the cookie is no way in
