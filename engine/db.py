@@ -157,8 +157,12 @@ def _configure_sqlite(engine, synchronous):
     def _on_begin(conn):
         # IMMEDIATE takes the write lock up front: no deadlock between two writers
         # that both read first (SQLITE_BUSY on upgrade cannot be retried by busy_timeout).
-        readonly = conn.get_execution_options().get("tessera_readonly", False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        options = conn.get_execution_options()
+        if options.get("tessera_one_read"):
+            # reads that need no common snapshot (one SELECT; the token check): SQLite runs each
+            # statement as a transaction of its own, and the BEGIN round trip is saved
+            return
+        conn.exec_driver_sql("BEGIN" if options.get("tessera_readonly", False) else "BEGIN IMMEDIATE")
 
 
 METADATA_STATE, SECURITY_STATE = 1, 2

@@ -212,7 +212,7 @@ class RecordReader:
             else:
                 rt.statements[key] = stmt
         with self._database_errors("read"), \
-                self.engine.connect().execution_options(tessera_readonly=True) as conn:
+                self.engine.connect().execution_options(tessera_readonly=True, tessera_one_read=True) as conn:
             row = conn.execute(stmt, {"record_id": str(record_id)}).mappings().first()
         if row is None:
             raise NotFound("records.E070", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")
@@ -252,8 +252,8 @@ class RecordReader:
             stmt = stmt.order_by(*q.order_clauses(keys)).limit(limit + 1)
             if cursor is None and page.visibility is None and page.reusable:
                 page.statements[limit] = stmt
-        with self._database_errors("list"), \
-                self.engine.connect().execution_options(tessera_readonly=True) as conn:
+        with self._database_errors("list"), self.engine.connect().execution_options(
+                tessera_readonly=True, tessera_one_read=not with_total) as conn:   # the count: one snapshot
             rows = conn.execute(stmt).mappings().all()
             total = None
             if with_total:

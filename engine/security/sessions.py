@@ -28,7 +28,7 @@ class Resolved:
 def resolve_token(engine, plans, token, *, ip=None, header_sent=True):
     """Resolve a bearer token; raise ``Unauthorized`` when missing
     (``security.E044``) or invalid or revoked (``security.E045``)."""
-    with engine.connect().execution_options(tessera_readonly=True) as conn:
+    with engine.connect().execution_options(tessera_readonly=True, tessera_one_read=True) as conn:
         actor, version, sec_version, token_row = actor_for_token(conn, token)
     if actor is None:
         if not header_sent:
