@@ -292,7 +292,10 @@ class RecordReader:
         if plan.reusable:
             base = plan.conditions[:-1] if plan.visibility is not None else plan.conditions
             if len(rt.list_plans) >= LIST_PLAN_CACHE_SIZE:
-                rt.list_plans.pop(next(iter(rt.list_plans), None), None)
+                try:   # the oldest goes (another thread may be changing the dict: then none does)
+                    rt.list_plans.pop(next(iter(rt.list_plans)), None)
+                except (RuntimeError, StopIteration):
+                    pass
             rt.list_plans[key] = ListPlan(rt, plan.keys, list(base), fp, None, True, page.statements)
         return page
 
