@@ -4,8 +4,9 @@ A snapshot holds, for every object, its ``ObjectDef``, SQLAlchemy ``Table``, gen
 marshmallow schema, per-field converters and compiled formulas. Every request of that version
 shares it; nothing is copied or re-read per request. ``SnapshotCache.get(version)`` rebuilds
 only when the global metadata version changed (checked once per request). The caches inside
-(``criteria_cache``, ``filter_fields``, ``reader_views``) only ever gain entries that are a pure
-function of the version, so request threads may fill them without a lock.
+(``criteria_cache``, ``filter_fields``, ``reader_views``, ``statements``, ``list_plans``) only ever gain
+entries that are a pure function of the version and their key (``list_plans``: bounded, the oldest
+dropped), so request threads may fill them without a lock.
 """
 from __future__ import annotations
 
