@@ -163,7 +163,7 @@ def test_export_downloads_a_pack_that_installs(admin_pages, services, pack_root)
     for data, message in [({"name": "Client!", "objects": ["item"]},
                            "A pack name must be lowercase snake_case (got &#39;Client!&#39;)."),
                           ({"name": "mine", "objects": ["itme"]}, "Unknown object &#39;itme&#39; (did you mean &#39;item&#39;?)."),
-                          ({"name": "mine"}, "Name at least one object to export (--objects a,b)."),
+                          ({"name": "mine"}, "Name at least one object to export."),
                           ({"name": "mine", "objects": ["item"], "version": "one"},
                            "&#39;one&#39; is not a version such as 1.2.0.")]:
         r = admin_pages.post("/setup/packs/export", data)
