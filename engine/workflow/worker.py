@@ -59,15 +59,24 @@ def run_worker(services, *, interval=5.0, burst=False, echo=print):
 class Enqueuer:
     """A background thread that hands outbox ids to rq in batches, so that a request that wrote
     records does not wait on Redis. Ids it could not enqueue (process killed, Redis down) are in
-    the database; the scheduler enqueues them later."""
+    the database; the scheduler enqueues them later.
 
-    def __init__(self, enqueue, max_batch=500, linger=0.005):
+    After the first id of a batch it sleeps ``linger`` seconds and then takes every id put
+    meanwhile (a sleep, not a wait on the queue: a put does not wake the thread for each id). When
+    more than one id came in that time, writes are arriving faster than the thread enqueues, and
+    it lingers ``busy_linger`` the next time: fewer, fuller rq jobs (each costs the web process
+    some 0.3 ms of CPU and the worker ~60 Redis round trips) for at most ``busy_linger`` more
+    latency; one id alone brings it back to ``linger``."""
+
+    def __init__(self, enqueue, max_batch=500, linger=0.005, busy_linger=0.025):
         self._enqueue = enqueue
         self._max = max_batch
-        self._linger = linger     # wait this long for more ids: fewer, fuller jobs under load
+        self._linger = linger
+        self._busy_linger = busy_linger
         self._lock = threading.Lock()
         self._pid = None
         self._put = self._done = 0
+        self.batches = 0          # enqueue calls made (tests)
         atexit.register(self.flush, 2.0)
 
     def _start(self):
@@ -86,21 +95,24 @@ class Enqueuer:
 
     def _loop(self):
         q = self._queue
+        wait = self._linger
         while True:
             ids, taken = q.get(), 1
             try:
-                until = time.monotonic() + self._linger
+                time.sleep(wait)
                 while len(ids) < self._max:
                     try:
-                        ids += q.get(timeout=max(0.0, until - time.monotonic()))
+                        ids += q.get_nowait()
                         taken += 1
                     except queue.Empty:
                         break
                 self._enqueue(ids)
+                self.batches += 1
             except Exception:  # noqa: BLE001 - never let the thread die
                 log.exception("enqueueing outbox rows failed")
             finally:
                 self._done += taken
+            wait = self._busy_linger if taken > 1 else self._linger
 
     def flush(self, timeout=5.0):
         if self._pid != os.getpid():
