@@ -197,7 +197,7 @@ class Automations:
         else:
             return
         log_rows, out_rows = [], []
-        now = wctx.now
+        now, event = wctx.now, str(wctx.event)
         for change, firing in firings:
             if firing is None:
                 continue
@@ -216,7 +216,7 @@ class Automations:
                 continue
             lines = {}
             for rule in firing.rules:
-                lines[rule.name] = [run_row(wctx.rt.name, rid, f"Rule '{rule.label}' fired ({wctx.event}).",
+                lines[rule.name] = [run_row(wctx.rt.name, rid, f"Rule '{rule.label}' fired ({event}).",
                                             status="fired", rule=rule.name, now=now)]
                 lines[rule.name] += [run_row(wctx.rt.name, rid, now=now, **e) for e in firing.inline.get(rule.name, ())]
             with_rows = [r for r in firing.rules if r.deferred]
