@@ -84,6 +84,16 @@ class Firing:
         self.logs = []          # run log rows (kwargs) to write with the firing
         self.inline = {}        # rule name -> run log rows of its field updates
         self.guarded = False
+        self.fctx = None        # before_save's formula context, and what it was built from
+        self.made_of = None
+
+    def context_for(self, wctx, change):
+        """before_save's formula context when ``after_write`` would build the same one (same actor,
+        prior row, clock and ISNEW), else None."""
+        if self.fctx is not None and self.made_of == (wctx.actor, change.prior, wctx.now,
+                                                      wctx.event is Event.CREATE):
+            return self.fctx
+        return None
 
 
 class _ByIdentity:
@@ -140,6 +150,7 @@ class Automations:
         if not firing.rules and not firing.logs:
             return
         pending[key] = firing
+        firing.fctx, firing.made_of = fctx, (ctx.actor, ctx.prior, ctx.now, ctx.prior is None)
         if firing.depth > self.config.automation_max_depth:
             firing.guarded = True
             return
@@ -227,8 +238,10 @@ class Automations:
             # the run log lines of the firing ride in its outbox rows: one INSERT less in the write
             rec = formula_record(wctx.service, wctx.rt, change.values, wctx.conn, rules.references,
                                  plan=rules.read_plan(wctx.service, wctx.rt))
-            prior = record_for_formula(wctx.rt, change.prior) if change.prior is not None else None
-            fctx = formula_context(wctx.actor, prior=prior, creating=wctx.event is Event.CREATE, now=now)
+            fctx = firing.context_for(wctx, change)
+            if fctx is None:
+                prior = record_for_formula(wctx.rt, change.prior) if change.prior is not None else None
+                fctx = formula_context(wctx.actor, prior=prior, creating=wctx.event is Event.CREATE, now=now)
             for n, rule in enumerate(with_rows):
                 row, _warnings = self.build_row(wctx, rule, change, rec, firing.depth,
                                                 log=lines[rule.name] + (alone if n == 0 else []), fctx=fctx)

@@ -75,10 +75,10 @@ class Enqueuer:
         self._linger = linger
         self._busy_linger = busy_linger
         self._busy_gap = busy_gap
+        self._sleep = time.sleep
         self._lock = threading.Lock()
         self._pid = None
         self._put = self._done = 0
-        self.batches = 0          # enqueue calls made (tests)
         atexit.register(self.flush, 2.0)
 
     def _start(self):
@@ -103,7 +103,7 @@ class Enqueuer:
             busy = taken > 1 or time.monotonic() - last < self._busy_gap
             taken = 1
             try:
-                time.sleep(self._busy_linger if busy else self._linger)
+                self._sleep(self._busy_linger if busy else self._linger)
                 while len(ids) < self._max:
                     try:
                         ids += q.get_nowait()
@@ -111,7 +111,6 @@ class Enqueuer:
                     except queue.Empty:
                         break
                 self._enqueue(ids)
-                self.batches += 1
             except Exception:  # noqa: BLE001 - never let the thread die
                 log.exception("enqueueing outbox rows failed")
             finally:
