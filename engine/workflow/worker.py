@@ -63,19 +63,19 @@ class Enqueuer:
 
     After the first id of a batch it sleeps ``linger`` seconds and then takes every id put
     meanwhile (a sleep, not a wait on the queue: a put does not wake the thread for each id). When
-    writes are coming steadily — more than one id came during the last sleep, or this id came less
-    than ``busy_gap`` after the last enqueue — it sleeps ``busy_linger`` instead: fewer, fuller rq
-    jobs (each costs the web process 0.3-1 ms of CPU, and the worker ~60 Redis round trips, so
-    fuller jobs are also drained faster) for at most ``busy_linger`` more latency. Writes further
-    apart (a person's, a few a second) keep the short ``linger``."""
+    ids came faster than ``busy_rate`` a second between its last two batches, writes are coming
+    steadily and it sleeps ``busy_linger`` instead: fewer, fuller rq jobs (each costs the web
+    process 0.3-1 ms of CPU, and the worker ~60 Redis round trips, so fuller jobs are also drained
+    faster) for at most ``busy_linger`` more latency. Writes further apart (a person's, a few a
+    second) keep the short ``linger``."""
 
-    def __init__(self, enqueue, max_batch=500, linger=0.005, busy_linger=0.05, busy_gap=0.02):
+    def __init__(self, enqueue, max_batch=500, linger=0.005, busy_linger=0.05, busy_rate=50.0):
         self._enqueue = enqueue
         self._max = max_batch
         self._linger = linger
         self._busy_linger = busy_linger
-        self._busy_gap = busy_gap
-        self._sleep = time.sleep
+        self._busy_rate = busy_rate
+        self._sleep, self._clock = time.sleep, time.monotonic
         self._lock = threading.Lock()
         self._pid = None
         self._put = self._done = 0
@@ -97,11 +97,9 @@ class Enqueuer:
 
     def _loop(self):
         q = self._queue
-        taken, last = 1, float("-inf")
+        busy, last = False, None
         while True:
-            ids = q.get()
-            busy = taken > 1 or time.monotonic() - last < self._busy_gap
-            taken = 1
+            ids, taken = q.get(), 1
             try:
                 self._sleep(self._busy_linger if busy else self._linger)
                 while len(ids) < self._max:
@@ -110,12 +108,15 @@ class Enqueuer:
                         taken += 1
                     except queue.Empty:
                         break
+                # the ids taken now came since the last batch was taken: their rate decides the next sleep
+                now = self._clock()
+                busy = last is not None and taken > self._busy_rate * max(now - last, 1e-6)
+                last = now
                 self._enqueue(ids)
             except Exception:  # noqa: BLE001 - never let the thread die
                 log.exception("enqueueing outbox rows failed")
             finally:
                 self._done += taken
-                last = time.monotonic()
 
     def flush(self, timeout=5.0):
         if self._pid != os.getpid():

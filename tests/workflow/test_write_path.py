@@ -165,26 +165,27 @@ class Gate:
 
 
 def test_the_enqueuer_batches_the_ids_put_while_it_lingers():
-    calls = []
-    enq = Enqueuer(calls.append, linger=0.005, busy_linger=0.05, busy_gap=0)
+    calls, clock = [], [0.0]
+    enq = Enqueuer(calls.append, linger=0.005, busy_linger=0.05, busy_rate=50.0)
     gate = enq._sleep = Gate()
-    enq.put(["a0"])
-    assert gate.sleeping.wait(30)
-    for i in range(1, 50):
-        enq.put([f"a{i}"])
-    gate.sleeping.clear()
-    gate.open.set()
-    enq.flush(30)
-    assert calls == [[f"a{i}" for i in range(50)]]                   # one enqueue for the 50 writes
-    # several ids in one linger: writes come steadily, the next batch lingers longer
-    enq.put(["b"])
-    assert gate.sleeping.wait(30)
-    gate.sleeping.clear()
-    gate.open.set()
-    enq.flush(30)
-    # one id alone: back to the short linger
-    enq.put(["c"])
-    assert gate.sleeping.wait(30)
-    gate.open.set()
-    enq.flush(30)
-    assert calls[1:] == [["b"], ["c"]] and gate.asked == [0.005, 0.05, 0.005]
+    enq._clock = lambda: clock[0]
+
+    def batch(ids, at):
+        enq.put(ids[:1])
+        assert gate.sleeping.wait(30)
+        for one in ids[1:]:
+            enq.put([one])
+        clock[0] = at
+        gate.sleeping.clear()
+        gate.open.set()
+        enq.flush(30)
+
+    a = [f"a{i}" for i in range(50)]
+    batch(a, 1.0)                  # the first batch: no rate yet
+    batch(["b"], 1.5)              # 1 id in 0.5 s: quiet
+    c = [f"c{i}" for i in range(10)]
+    batch(c, 1.6)                  # 10 ids in 0.1 s: busy, the next batch lingers longer
+    batch(["d"], 10.0)             # 1 id in 8.4 s: quiet again
+    batch(["e"], 11.0)
+    assert calls == [a, ["b"], c, ["d"], ["e"]]                       # each id once, in order, in batches
+    assert gate.asked == [0.005, 0.005, 0.005, 0.05, 0.005]
