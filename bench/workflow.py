@@ -197,6 +197,7 @@ def main():
               f"CPU-bound ratio {cpu_plain / cpu_rules:.2f}x (per round {min(per_round):.2f}-{max(per_round):.2f}); "
               f"other threads {statistics.median(OTHER_MS[(door, True)]):.2f} ms per write with rules")
     if args.latency <= 0:   # --latency 0: the write rates only
+        cleanup(redis, wf, queue)
         services.dispose()
         return
 
@@ -233,10 +234,17 @@ def main():
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+        cleanup(redis, wf, queue)
         services.dispose()
-        redis_q = [k for k in redis.scan_iter(f"rq:*{queue}*")]
-        if redis_q:
-            redis.delete(*redis_q)
+
+
+def cleanup(redis, wf, queue):
+    """Remove this run's jobs (their hashes too: nothing ran the ones still queued) and queue keys."""
+    wf.queue.empty()
+    redis.srem("rq:queues", wf.queue.key)
+    keys = list(redis.scan_iter(f"rq:*{queue}*"))
+    if keys:
+        redis.delete(*keys)
 
 
 if __name__ == "__main__":
