@@ -127,8 +127,9 @@ def _hand_app(services):
         return render_template("detail.html", r=weighted(dict(row)), user=g.user)
 
     client = hand.test_client()
-    with client.session_transaction() as sess:
+    with client.session_transaction() as sess:   # permanent, as the engine's: refreshed on each response
         sess["sid"] = open_session(services.engine, services.actor("bench"))
+        sess.permanent = True
     return client
 
 

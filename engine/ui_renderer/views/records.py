@@ -233,7 +233,7 @@ def update_record(obj, rid):
 @fresh_metadata
 def record(obj, rid):
     rt = _runtime(obj)
-    svc = records()
+    svc = records().remember_reads()   # the approval panel and the run log read the record again
     rec = svc.get(obj, rid, g.actor, include_deleted=True)
     if not rec.get("deleted_at"):
         svc.note_viewed(obj, rec["id"], g.actor)
@@ -258,7 +258,7 @@ def record(obj, rid):
                            history=history_rows, deleted=bool(rec.get("deleted_at")),
                            system=[field_view(rt, n, rec, ctx) for n in
                                    ("created_at", "created_by", "updated_at", "updated_by")],
-                           workflow=record_workflow(rt, rec))
+                           workflow=record_workflow(rt, rec, svc))
 
 
 def _related_specs(rt):

@@ -330,15 +330,17 @@ def _lock_notice(rt, rec, request_view, may_edit):
     return {"text": text, "may_edit": may_edit}
 
 
-def record_workflow(rt, rec):
+def record_workflow(rt, rec, svc=None):
     """What the record page shows of workflow: the approval (current request, what the user may do,
-    the history), the lock notice and the run log; None when the workflow is not installed."""
+    the history), the lock notice and the run log; None when the workflow is not installed.
+    ``svc``: the page's record service (both services read the record through it)."""
     extensions = services().extensions
     if "approvals" not in extensions:
         return None
     actor = g.actor
+    svc = svc or records()
     deleted = bool(rec.get("deleted_at"))
-    data = approvals().approval(rt.name, rec["id"], actor)
+    data = approvals().approval(rt.name, rec["id"], actor, svc)
     req = data["request"]
     pending = req is not None and req["status"] == "pending"
     processes = [p for p in rt.odef.doc.get("approval_processes") or [] if isinstance(p, dict)]
@@ -373,7 +375,7 @@ def record_workflow(rt, rec):
         "state": state,
         "url": lambda op: url_for("workflow_pages.operate", obj=rt.name, rid=rec["id"], op=op),
     }
-    runs = workflow().runs_of(rt.name, rec["id"], actor, records(), limit=RUNS_SHOWN)
+    runs = workflow().runs_of(rt.name, rec["id"], actor, svc, limit=RUNS_SHOWN)
     out["runs"] = [dict(r, line=run_line(r["message"], rt), status_label=RUN_STATUS.get(r["status"], r["status"]))
                    for r in runs]
     out["show_approval"] = bool(processes) or req is not None or bool(state)
