@@ -220,6 +220,7 @@ class DisplayContext:
         self._labels = {}                        # (object, field) -> {option value: label}
         self._days = {}                          # ISO date -> the date as the locale writes it
         self._ticks = {}                         # True/False -> the tick's markup
+        self._formatters = {}                    # (object, field) -> value -> Markup (list columns)
 
     def lookup_name(self, fname, value):
         return self.lookups.get(value) if value else None
@@ -253,6 +254,59 @@ class DisplayContext:
         if text is None:
             text = self._days[value] = i18n.format_day(value)
         return text
+
+    def formatter(self, rt, name):
+        """``value -> Markup`` for the non-empty values of field ``name``: exactly what
+        :meth:`display` writes, with the field's branch chosen once per request instead of per
+        value (a list page formats every cell of a column alike). Values whose Python type picks
+        another branch of ``display`` (a boolean, a number in a text formula) go through it."""
+        key = (rt.name, name)
+        fn = self._formatters.get(key)
+        if fn is None:
+            fn = self._formatters[key] = self._build_formatter(rt, name)
+        return fn
+
+    def _build_formatter(self, rt, name):
+        def generic(value):
+            return self.display(rt, name, value)
+        if name in SYSTEM_FIELDS:
+            return generic
+        fdef, ftype, kind = self._field(rt, name)
+        family = ftype.family
+        if fdef.target or family == "boolean" or kind in ("boolean", "checkbox"):
+            return generic
+        scale = fdef.get("scale")
+        if scale is None and kind == "currency":
+            scale = 2
+        digits = i18n.number_formatter(scale)
+        prefix = f"{fdef.get('currency')} " if kind == "currency" and fdef.get("currency") else ""
+        suffix = "%" if kind == "percent" else ""
+
+        def number(value):     # display's number branch (a boolean value: the tick)
+            if isinstance(value, bool):
+                return generic(value)
+            return escape(prefix + digits(value) + suffix)
+        if family == "number":
+            return number
+        # other families take display's number branch for a number value, their own otherwise
+        if family == "date" or kind == "date":
+            def text(value):
+                return escape(self.format_day(value))
+        elif family in ("datetime", "multi") or kind == "datetime":
+            text = generic
+        elif fdef.doc.get("options"):
+            labels = self.option_labels(rt, fdef)
+
+            def text(value):
+                return escape(labels.get(value, value))
+        elif fdef.type in ("url", "email", "phone", "rich_text") or ftype.multiline:
+            text = generic
+        else:
+            text = escape
+
+        def formatted(value):
+            return number(value) if isinstance(value, (int, float)) else text(value)
+        return formatted
 
     def display(self, rt, name, value):
         """``value`` of field ``name`` as safe HTML for reading."""
