@@ -8,10 +8,12 @@ formatted for the request's locale.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import nh3
-from flask import url_for
+from flask import request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
@@ -82,10 +84,11 @@ class ObjectView:
     can_create: bool = False
     can_edit: bool = False
     can_delete: bool = False
+    href: str | None = None        # the list's URL when built already (the navigation's cache)
 
     @property
     def url(self):
-        return url_for("pages.list_view", obj=self.name)
+        return self.href or url_for("pages.list_view", obj=self.name)
 
 
 def object_view(rt, actor):
@@ -97,9 +100,34 @@ def object_view(rt, actor):
 
 
 def navigation(snapshot, actor):
-    """The objects ``actor`` may read, sorted by their translated plural label."""
+    """The objects ``actor`` may read, sorted by their translated plural label (a new list of
+    views shared with the other requests of the same snapshot, permissions and language: read
+    them, never change them)."""
+    key = (snapshot.version, id(snapshot), id(actor.plan), actor.read_only, i18n.current_locale(),
+           request.script_root if request else "")
+    with _NAV_LOCK:
+        found = _NAV.get(key)
+        # the entry holds the snapshot and the plan: their ids cannot be reused while it lives
+        if found is not None and found[0] is snapshot and found[1] is actor.plan:
+            _NAV.move_to_end(key)
+            return list(found[2])
     views = [object_view(rt, actor) for name, rt in snapshot.objects.items() if actor.plan.can(name, "read")]
-    return sorted(views, key=lambda v: v.plural.lower())
+    views = sorted(views, key=lambda v: v.plural.lower())
+    for view in views:
+        view.href = url_for("pages.list_view", obj=view.name)
+    with _NAV_LOCK:
+        _NAV[key] = (snapshot, actor.plan, tuple(views))
+        while len(_NAV) > NAV_CACHE_SIZE:
+            _NAV.popitem(last=False)
+    return views
+
+
+# (metadata version, snapshot, permission plan, read-only, locale, script root) -> the navigation.
+# A new metadata version is a new snapshot and a permission change a new plan (PlanCache keys plans
+# by the security version), so either is a new key; old entries fall off the end.
+NAV_CACHE_SIZE = 512
+_NAV = OrderedDict()
+_NAV_LOCK = threading.Lock()
 
 
 # -- fields -------------------------------------------------------------------------------------

@@ -206,16 +206,29 @@ def approval_inbox_count():
     if actor is None or actor.user_id is None or "approvals" not in services().extensions:
         return 0
     if "inbox_count" not in g:
+        with services().engine.connect().execution_options(tessera_readonly=True) as conn:
+            g.inbox_count = conn.execute(_inbox_count_query(), {"user_id": actor.user_id}).scalar() or 0
+    return g.inbox_count
+
+
+_INBOX_COUNT = []
+
+
+def _inbox_count_query():
+    """The top bar's count as one statement, built once (every page runs it)."""
+    if not _INBOX_COUNT:
+        from sqlalchemy import bindparam
+
         from engine.db import users
         from engine.workflow.approvals.tables import items, requests
 
-        delegators = select(users.c.id).where(users.c.delegate_id == actor.user_id)
-        with services().engine.connect().execution_options(tessera_readonly=True) as conn:
-            g.inbox_count = conn.execute(
-                select(func.count()).select_from(items.join(requests, requests.c.id == items.c.request_id))
-                .where(items.c.status == "pending", requests.c.status == "pending",
-                       or_(items.c.approver_id == actor.user_id, items.c.approver_id.in_(delegators)))).scalar() or 0
-    return g.inbox_count
+        me = bindparam("user_id")
+        delegators = select(users.c.id).where(users.c.delegate_id == me)
+        _INBOX_COUNT.append(
+            select(func.count()).select_from(items.join(requests, requests.c.id == items.c.request_id))
+            .where(items.c.status == "pending", requests.c.status == "pending",
+                   or_(items.c.approver_id == me, items.c.approver_id.in_(delegators))))
+    return _INBOX_COUNT[0]
 
 
 # -- the inbox ------------------------------------------------------------------------------------
