@@ -155,9 +155,15 @@ def step_for(rt, fdef):
     return "1" if scale == 0 else "0." + "0" * (scale - 1) + "1"
 
 
-def field_view(rt, name, record, ctx, *, editable=False):
-    """The :class:`FieldView` of ``name`` (a user or system field) for ``record`` (JSON or None)."""
+def field_view(rt, name, record, ctx, *, editable=False, reading=False):
+    """The :class:`FieldView` of ``name`` (a user or system field) for ``record`` (JSON or None).
+    ``reading``: only what a page that shows values reads (name, label, type, value, display,
+    numeric, target) — no input, options, help or step (the detail page: every field of the layout)."""
     value = (record or {}).get(name)
+    if reading and name not in SYSTEM_FIELDS:
+        fdef, ftype = rt.odef.field(name), rt.ftypes[name]
+        return FieldView(name=name, label=i18n.field_label(fdef), type=fdef.type, value=value, editable=False,
+                         widget="engine/widgets/readonly.html", numeric=ftype.is_numeric, target=fdef.target, display=ctx.display(rt, name, value))
     if name in SYSTEM_FIELDS:
         view = FieldView(name=name, label=system_label(rt, name), type="text", value=value, editable=editable,
                          required=name == "name" and bool(rt.odef.doc.get("name_required")))

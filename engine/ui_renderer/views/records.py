@@ -243,7 +243,7 @@ def record(obj, rid):
                        [h["user_id"] for h in history])
     ctx = DisplayContext(g.snapshot, lookup_names(svc, g.actor, rt, [rec]), users)
     layout = layout_sections(rt, hidden)
-    views = {n: field_view(rt, n, rec, ctx) for _label, _columns, names in layout for n in names}
+    views = {n: field_view(rt, n, rec, ctx, reading=True) for _label, _columns, names in layout for n in names}
     sections = [SectionView(label or "", columns, [views[n] for n in names]) for label, columns, names in layout]
     # the highlights are the layout's first fields: the same views, not built twice
     highlights = [views[n] for n in [n for _l, _c, names in layout for n in names if n != "name"][:5]]
