@@ -116,6 +116,10 @@ def navigation(snapshot, actor):
     for view in views:
         view.href = url_for("pages.list_view", obj=view.name)
     with _NAV_LOCK:
+        newest = max((k[0] for k in _NAV), default=snapshot.version)
+        if snapshot.version > newest:     # a new metadata version: the old snapshots' entries go
+            for old in [k for k in _NAV if k[0] < snapshot.version]:
+                del _NAV[old]
         _NAV[key] = (snapshot, actor.plan, tuple(views))
         while len(_NAV) > NAV_CACHE_SIZE:
             _NAV.popitem(last=False)
@@ -124,7 +128,8 @@ def navigation(snapshot, actor):
 
 # (metadata version, snapshot, permission plan, read-only, locale, script root) -> the navigation.
 # A new metadata version is a new snapshot and a permission change a new plan (PlanCache keys plans
-# by the security version), so either is a new key; old entries fall off the end.
+# by the security version), so either is a new key; entries of older metadata versions are dropped
+# when a newer one arrives (they would keep old snapshots alive), the rest fall off the end.
 NAV_CACHE_SIZE = 512
 _NAV = OrderedDict()
 _NAV_LOCK = threading.Lock()
