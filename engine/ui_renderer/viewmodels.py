@@ -103,35 +103,30 @@ def navigation(snapshot, actor):
     """The objects ``actor`` may read, sorted by their translated plural label (a new list of
     views shared with the other requests of the same snapshot, permissions and language: read
     them, never change them)."""
-    key = (snapshot.version, id(snapshot), id(actor.plan), actor.read_only, i18n.current_locale(),
-           request.script_root if request else "")
+    # kept on the snapshot, so a new metadata version starts afresh and the old entries go with
+    # the old snapshot; a permission change is a new plan (PlanCache keys plans by the security
+    # version), so a new key
+    key = (id(actor.plan), actor.read_only, i18n.current_locale(), request.script_root if request else "")
     with _NAV_LOCK:
-        found = _NAV.get(key)
-        # the entry holds the snapshot and the plan: their ids cannot be reused while it lives
-        if found is not None and found[0] is snapshot and found[1] is actor.plan:
-            _NAV.move_to_end(key)
-            return list(found[2])
+        cache = snapshot.documents.setdefault(NAV_KEY, OrderedDict())
+        found = cache.get(key)
+        # the entry holds the plan: its id cannot be reused by another plan while the entry lives
+        if found is not None and found[0] is actor.plan:
+            cache.move_to_end(key)
+            return list(found[1])
     views = [object_view(rt, actor) for name, rt in snapshot.objects.items() if actor.plan.can(name, "read")]
     views = sorted(views, key=lambda v: v.plural.lower())
     for view in views:
         view.href = url_for("pages.list_view", obj=view.name)
     with _NAV_LOCK:
-        newest = max((k[0] for k in _NAV), default=snapshot.version)
-        if snapshot.version > newest:     # a new metadata version: the old snapshots' entries go
-            for old in [k for k in _NAV if k[0] < snapshot.version]:
-                del _NAV[old]
-        _NAV[key] = (snapshot, actor.plan, tuple(views))
-        while len(_NAV) > NAV_CACHE_SIZE:
-            _NAV.popitem(last=False)
+        cache[key] = (actor.plan, tuple(views))
+        while len(cache) > NAV_CACHE_SIZE:
+            cache.popitem(last=False)
     return views
 
 
-# (metadata version, snapshot, permission plan, read-only, locale, script root) -> the navigation.
-# A new metadata version is a new snapshot and a permission change a new plan (PlanCache keys plans
-# by the security version), so either is a new key; entries of older metadata versions are dropped
-# when a newer one arrives (they would keep old snapshots alive), the rest fall off the end.
+NAV_KEY = "ui.navigation"     # in Snapshot.documents: (plan, read-only, locale, script root) -> views
 NAV_CACHE_SIZE = 512
-_NAV = OrderedDict()
 _NAV_LOCK = threading.Lock()
 
 

@@ -130,15 +130,16 @@ def test_template_gettext_follows_force_locale(app):
         assert render_template_string("{{ _('Home') }}") == "Home"
 
 
-def test_navigation_cache_keeps_no_old_snapshot(app, services, crm_pages):
+def test_navigation_cache_lives_on_its_snapshot(app, services, crm_pages):
     from engine.ui_renderer import viewmodels
 
     with app.test_request_context("/"):
         actor = services.actor("admin")
         old = services.snapshots.refresh()
         viewmodels.navigation(old, actor)
+        assert len(old.documents[viewmodels.NAV_KEY]) == 1
         assert crm_pages.post("/api/v1/objects", json=SECRET).status_code == 201
         new = services.snapshots.refresh()
-        assert new.version > old.version
+        assert new is not old and viewmodels.NAV_KEY not in new.documents
         assert "secret" in [o.name for o in viewmodels.navigation(new, actor)]
-        assert all(key[0] >= new.version for key in viewmodels._NAV)
+        assert "secret" not in [o.name for o in viewmodels.navigation(old, actor)]
