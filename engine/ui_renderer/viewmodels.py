@@ -163,7 +163,8 @@ def field_view(rt, name, record, ctx, *, editable=False, reading=False):
     if reading and name not in SYSTEM_FIELDS:
         fdef, ftype = rt.odef.field(name), rt.ftypes[name]
         return FieldView(name=name, label=i18n.field_label(fdef), type=fdef.type, value=value, editable=False,
-                         widget="engine/widgets/readonly.html", numeric=ftype.is_numeric, target=fdef.target, display=ctx.display(rt, name, value))
+                         widget="engine/widgets/readonly.html", numeric=ftype.is_numeric, target=fdef.target,
+                         display=ctx.display(rt, name, value))
     if name in SYSTEM_FIELDS:
         view = FieldView(name=name, label=system_label(rt, name), type="text", value=value, editable=editable,
                          required=name == "name" and bool(rt.odef.doc.get("name_required")))
