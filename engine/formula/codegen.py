@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from decimal import Decimal
+from functools import lru_cache
 
 from . import runtime as R
 from . import types as T
@@ -87,9 +88,11 @@ class Codegen:
         return name
 
     def build(self, tree):
+        """The Python function of ``tree``; its constants live in this generator's namespace, so
+        the same source (kept compiled per text) makes a function of its own each time."""
         body = self.e(tree)
         src = f"def _formula(rec, env):\n    return {body}\n"
-        code = compile(src, "<formula>", "exec")
+        code = _compiled(src)
         exec(code, self.ns)  # noqa: S102 - source generated from a type-checked tree, no user text inlined
         return self.ns["_formula"], self.uses_env
 
@@ -365,3 +368,8 @@ def generate(tree, bz):
         return Codegen(bz).build(tree)
     except (RecursionError, SyntaxError, MemoryError):
         return None
+
+
+@lru_cache(maxsize=4096)
+def _compiled(src):
+    return compile(src, "<formula>", "exec")

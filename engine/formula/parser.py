@@ -160,6 +160,18 @@ def parse(source):
     if m is not None:
         raise located(FormulaSyntaxError, "The formula is empty", source, len(source), code="formula.E002",
                       hint="Write an expression such as amount * 2")
+    return _copy(_parse_tree(source))
+
+
+def _copy(node):
+    """A fresh tree: the type checker and the code generators annotate the nodes they are given."""
+    return Node(node.kind, node.pos, node.value, [_copy(a) for a in node.args], node.type, dict(node.extra))
+
+
+@lru_cache(maxsize=4096)
+def _parse_tree(source):
+    """The tree of ``source`` as the parser builds it, kept per text: metadata checks, pack installs and
+    snapshots compile the same formulas many times. A text that does not parse raises each time."""
     reading = _SOURCE.set(_Source(source))
     try:
         return _parser().parse(source)

@@ -172,6 +172,8 @@ class SchemaChanger:
                 b.alter_column(fdef.column, new_column_name=archive_column)
         else:
             self.op.alter_column(odef.table_name, fdef.column, new_column_name=archive_column)
+            # the foreign key goes with the column: a new field of the same name needs its name
+            self._rename_foreign_keys(odef.table_name, archive_column, _short(f"fk_{archive_column}"))
 
     def restore_field(self, odef, fdef, archive_column):
         if self.dialect == "sqlite":
@@ -179,7 +181,18 @@ class SchemaChanger:
                 b.alter_column(archive_column, new_column_name=fdef.column)
         else:
             self.op.alter_column(odef.table_name, archive_column, new_column_name=fdef.column)
+            target = self.table_names.get(fdef.target) if fdef.target else None
+            if target:
+                self._rename_foreign_keys(odef.table_name, fdef.column, _short(f"fk_{fdef.column}_{target}"))
         self._add_indexes(odef, fdef)
+
+    def _rename_foreign_keys(self, table_name, column, new_name):
+        """Rename the foreign key on ``column`` (PostgreSQL names constraints per table)."""
+        for fk in inspect(self.conn).get_foreign_keys(table_name):
+            if fk["constrained_columns"] == [column] and fk["name"] and fk["name"] != new_name:
+                prep = self.conn.dialect.identifier_preparer
+                self.conn.exec_driver_sql(f"ALTER TABLE {prep.quote(table_name)} RENAME CONSTRAINT "
+                                          f"{prep.quote(fk['name'])} TO {prep.quote(new_name)}")
 
     def purge_column(self, table_name, column):
         if self.dialect == "sqlite":

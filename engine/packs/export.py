@@ -59,7 +59,7 @@ def export_pack(services, name, objects, out, actor, *, with_data=False, version
         installed = _installed(conn)
     unknown = [o for o in objects if o not in live]
     if not objects:
-        raise PackError("packs.E022", "Name at least one object to export (--objects a,b).")
+        raise PackError("packs.E022", "Name at least one object to export.")
     if unknown:
         raise PackError("packs.E021", f"Unknown object '{unknown[0]}'{suggest(unknown[0], live)}.")
     depends, files, notes = {}, {}, []
@@ -81,7 +81,7 @@ def export_pack(services, name, objects, out, actor, *, with_data=False, version
                 towner = owned.get(("object", target))
                 if towner is None:
                     raise PackError("packs.E018", f"'{obj}.{fdoc['api_name']}' points to '{target}', which is "
-                                    f"not exported and belongs to no pack; add it to --objects.")
+                                    f"not exported and belongs to no pack; export it too.")
                 depends[towner[0]] = installed[towner[0]]["version"]
         files[f"objects/{obj}.yaml"] = body
     meta = {"name": name, "version": version, "title": title or {"en": name.replace("_", " ").title()},

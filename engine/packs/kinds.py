@@ -84,9 +84,10 @@ class DocumentKind(ElementKind):
     ``delete(name, actor)``): reports, dashboards and segments of ``engine/reports``. One YAML file
     holds one document (or a list of them), keyed by its ``name``."""
 
-    def __init__(self, extension, attr, dirname, kind, schema_check=None):
+    def __init__(self, extension, attr, dirname, kind, schema_check=None, belongs=None):
         self.extension, self.attr, self.dirname, self.kind = extension, attr, dirname, kind
         self._schema_check = schema_check
+        self._belongs = belongs or _about_objects
 
     def _store(self, services):
         return getattr(services.extensions[self.extension], self.attr)
@@ -140,8 +141,21 @@ class DocumentKind(ElementKind):
         return owned
 
     def export(self, services, actor, objects):
-        docs = [d for d in self._store(services).export() if d.get("object") in objects]
+        docs = [d for d in self._store(services).export() if self._belongs(services, d, objects)]
         return {f"{self.dirname}/{d['name']}.yaml": d for d in docs}
+
+
+def _about_objects(services, doc, objects):
+    """A report or segment goes with an export of the object it is about."""
+    return doc.get("object") in objects
+
+
+def _shows_exported_reports(services, doc, objects):
+    """A dashboard goes with an export when every report it shows goes with it too (a dashboard
+    showing a report of an object left out would not install on its own)."""
+    reports = {d["name"] for d in services.extensions["reports"].reports.export() if d.get("object") in objects}
+    names = [c.get("report") for c in doc.get("components") or ()]
+    return bool(names) and all(n in reports for n in names)
 
 
 def _reports_kinds(services):
@@ -158,5 +172,6 @@ def _reports_kinds(services):
         return (lambda doc: schema_problems(kind, doc)) if schema_problems else None
 
     return [DocumentKind("reports", "reports", "reports", "report", check("report")),
-            DocumentKind("reports", "dashboards", "dashboards", "dashboard", check("dashboard")),
+            DocumentKind("reports", "dashboards", "dashboards", "dashboard", check("dashboard"),
+                         belongs=_shows_exported_reports),
             DocumentKind("reports", "segments", "segments", "segment", check("segment"))]

@@ -45,24 +45,37 @@ class LineMap:
         return self.lines.get((), 1)
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader; YAML 1.1 dates stay text (the metadata speaks ISO strings)."""
+class _PyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader; YAML 1.1 dates stay text (the metadata speaks ISO strings). Its syntax
+    errors say more than libyaml's ("expected ',' or ']', but got '<stream end>'")."""
 
 
-_Loader.yaml_implicit_resolvers = {
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The same with libyaml's parser when PyYAML was built with it (several times faster: packs are
+    read on every install and catalogue change); a file it refuses is read again by ``_PyLoader``."""
+
+
+_PyLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers = {
     k: [(tag, regexp) for tag, regexp in v if tag != "tag:yaml.org,2002:timestamp"]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _single_node(loader_class, text):
+    loader = loader_class(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 def load_yaml(text, file):
     """``(value, LineMap, problems)`` of a YAML document; ``value`` is None when it cannot be read."""
     lines = LineMap(file)
     try:
-        loader = _Loader(text)
         try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
+            node = _single_node(_Loader, text)
+        except yaml.YAMLError:
+            node = _single_node(_PyLoader, text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "cannot be read"

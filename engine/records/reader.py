@@ -55,6 +55,17 @@ class RecordReader:
         self.snapshot = snapshot
         self._shares = {}
         self._conn = None      # the connection of a ``reading()`` block, for its probes
+        self._memo = None      # remember_reads(): (actor, object, id, deleted, fields) -> record
+
+    def remember_reads(self):
+        """Keep the records :meth:`get` reads for the life of this reader (one request of a page
+        that asks for the same record several times: the page, its approval panel, its run log).
+        Every check still runs on each ``get`` — the object right, the field list — and only the
+        SQL of a repeated read by the same actor is saved; any write through this service forgets
+        them all. Returns self."""
+        if self._memo is None:
+            self._memo = {}
+        return self
 
     # -- helpers -----------------------------------------------------------------
     def runtime(self, object_name, actor=None):
@@ -199,6 +210,14 @@ class RecordReader:
         rt = self.runtime(object_name, actor)
         self._require(rt, actor, "read")
         self._check_fields(rt, actor, fields)
+        memo_key = None
+        if self._memo is not None:
+            # the actor object itself is in the key (kept alive by the entry): another actor of
+            # the same request, even with the same user id, never shares an entry
+            memo_key = (id(actor), rt.name, str(record_id), include_deleted, tuple(fields) if fields else None)
+            found = self._memo.get(memo_key)
+            if found is not None and found[0] is actor:
+                return _copy_record(found[1])
         t = rt.table
         vis = visible(self, rt, actor, "read")
         key = ("get", include_deleted)
@@ -216,7 +235,15 @@ class RecordReader:
             row = conn.execute(stmt, {"record_id": str(record_id)}).mappings().first()
         if row is None:
             raise NotFound("records.E070", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")
-        return self.to_json(rt, row, actor, fields=fields)
+        rec = self.to_json(rt, row, actor, fields=fields)
+        if memo_key is not None:
+            self._memo[memo_key] = (actor, _copy_record(rec))
+        return rec
+
+    def forget_reads(self):
+        """Drop the records :meth:`remember_reads` kept (every write through the service does)."""
+        if self._memo:
+            self._memo.clear()
 
     def _check_fields(self, rt, actor, fields):
         if fields is None:
@@ -389,3 +416,8 @@ def _plain_json(rt, row):
 
 
 __all__ = ["RecordReader", "RecordQuery", "Forbidden"]
+
+
+def _copy_record(rec):
+    """A record dict the caller may change without changing the remembered one (lists: multi-picklists)."""
+    return {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v) for k, v in rec.items()}

@@ -194,6 +194,7 @@ class RecordService(RecordReader):
         """Run ``fn(conn) -> (result, WriteContext|None)`` in one transaction, then ``after_commit``
         for every batch ``after_write`` saw in it (master-detail children cascaded too, same order)."""
         written = self._written = []
+        self.forget_reads()
         with self._database_errors("write"):
             try:
                 with self.engine.begin() as conn:
@@ -209,6 +210,7 @@ class RecordService(RecordReader):
             for wctx in written:
                 wctx.conn = None
                 self._run("after_commit", wctx)
+        self.forget_reads()    # after_commit may change records through other services too
         return result
 
     def _after_write(self, conn, rt, actor, event, changes, now):

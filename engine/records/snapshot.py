@@ -61,7 +61,7 @@ class Snapshot:
     metadata: MetaData
     rollups_by_child: dict = field(default_factory=dict)   # child object -> [(parent rt, FieldDef)]
     reader_views: dict = field(default_factory=dict)       # hidden-field set -> field_security.ReaderView
-    documents: dict = field(default_factory=dict)          # generated documents (OpenAPI) by key
+    documents: dict = field(default_factory=dict)          # built from this snapshot, by key (pages: navigation)
 
     def get(self, api_name):
         return self.objects.get(api_name)

@@ -159,13 +159,16 @@ def run_dashboard(service, name, actor, params, *, today=None):
             if problem:
                 raise InvalidRequestError("reports.E040", f"The filter '{f['field']}': {problem}.",
                                           fields={f["field"]: ["invalid"]})
-        filters.append({"field": f["field"], "label": f.get("label") or f["field"], "value": value, "applied_to": []})
+        filters.append({"field": f["field"], "label": f.get("label") or f["field"], "label_i18n": f.get("label_i18n"),
+                        "value": value, "applied_to": []})
     components = []
     for i, comp in enumerate(doc["components"]):
-        out = {"index": i, "report": comp["report"], "title": comp.get("title"), "width": comp.get("width", 1)}
+        out = {"index": i, "report": comp["report"], "title": comp.get("title"), "title_i18n": comp.get("title_i18n"),
+               "width": comp.get("width", 1)}
         try:
             report = service.reports.get(comp["report"], actor)
-            out["title"] = out["title"] or report.get("label") or report["name"]
+            if not out["title"]:     # the report's own label, and its translations
+                out["title"], out["title_i18n"] = report.get("label") or report["name"], report.get("label_i18n")
             extra = _component_filters(reader, view, report, filters, actor, today, i)
             chart = comp.get("chart") or report.get("chart")
             if chart:
@@ -174,8 +177,8 @@ def run_dashboard(service, name, actor, params, *, today=None):
         except EngineError as exc:
             out["error"] = {"code": exc.code, "message": exc.message}
         components.append(out)
-    return {"name": doc["name"], "label": doc.get("label") or doc["name"], "filters": filters,
-            "components": components}
+    return {"name": doc["name"], "label": doc.get("label") or doc["name"], "label_i18n": doc.get("label_i18n"),
+            "filters": filters, "components": components}
 
 
 def component_filters(service, dashboard, index, actor, params, today=None):

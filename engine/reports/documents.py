@@ -127,7 +127,7 @@ class DocumentStore:
                     "private": r.private, "updated_at": _iso(r.updated_at)}
             if r.object is not None:
                 item["object"] = r.object
-            for key in ("folder", "description"):
+            for key in ("folder", "description", "label_i18n", "description_i18n"):
                 if doc.get(key):
                     item[key] = doc[key]
             if self.kind == "report":

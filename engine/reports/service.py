@@ -104,16 +104,17 @@ class ReportsService:
         data = to_csv(header, rows) if fmt == "csv" else to_xlsx(header, rows, doc.get("label") or name)
         return f"{_filename(name)}.{fmt}", FORMATS[fmt], data
 
-    def chart(self, name, actor, *, snapshot=None, filter=None, chart=None, width=800, height=450, labeller=None):
+    def chart(self, name, actor, *, snapshot=None, filter=None, chart=None, width=800, height=450, labeller=None,
+              titler=None):
         """The SVG of the saved report's chart (or of ``chart``), run as ``actor``. ``labeller(doc,
         result)``, when given, returns the ``key_label`` of :func:`~engine.reports.charts.render_chart`
-        (how a page names group keys in its language)."""
+        (how a page names group keys in its language); ``titler(doc)`` the report's title in it."""
         doc = self.reports.get(name, actor)
         return self.chart_of(doc, actor, snapshot=snapshot, filter=filter, chart=chart, width=width, height=height,
-                             labeller=labeller)
+                             labeller=labeller, titler=titler)
 
     def chart_of(self, doc, actor, *, snapshot=None, filter=None, chart=None, extra_filters=(), width=800,
-                 height=450, labeller=None):
+                 height=450, labeller=None, titler=None):
         from .documents import _clean
         doc = _clean(doc)
         chart = chart or doc.get("chart")
@@ -129,16 +130,17 @@ class ReportsService:
             raise ReportDefinitionError([(f"chart{p[len('chart'):]}" if p else "chart", m) for p, m in problems])
         result = self.run_doc(probe, actor, snapshot=snapshot, filter=filter, extra_filters=extra_filters,
                               group_limit=200)
-        return render_chart(result, chart, title=chart.get("title") or doc.get("label"), width=width, height=height,
+        title = chart.get("title") or (titler(probe) if titler else doc.get("label"))
+        return render_chart(result, chart, title=title, width=width, height=height,
                             key_label=labeller(probe, result) if labeller else None)
 
     # -- dashboards --------------------------------------------------------------------------------
     def run_dashboard(self, name, actor, params, *, today=None):
         return run_dashboard(self, name, actor, params, today=today)
 
-    def dashboard_chart(self, name, index, actor, params, *, today=None, labeller=None):
+    def dashboard_chart(self, name, index, actor, params, *, today=None, labeller=None, titler=None):
         report, extra, chart = component_filters(self, name, index, actor, params, today=today)
-        return self.chart_of(report, actor, chart=chart, extra_filters=extra, labeller=labeller)
+        return self.chart_of(report, actor, chart=chart, extra_filters=extra, labeller=labeller, titler=titler)
 
     # -- segments --------------------------------------------------------------------------------------
     def members(self, name, actor, *, snapshot=None, where=None, **list_args):

@@ -8,7 +8,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Column, DateTime, String, Table, insert, select, update
+from sqlalchemy import Column, DateTime, String, Table, bindparam, insert, select, update
 
 from engine.db import SECURITY_STATE, meta_state, system_metadata, users, utcnow
 from engine.errors import Unauthorized
@@ -111,6 +111,24 @@ def revoke_user_sessions(engine, user_id):
     return res.rowcount
 
 
+_SESSION_QUERY = []
+
+
+def _session_query():
+    """The statement of :func:`resolve_session`, built once (every page runs it)."""
+    if not _SESSION_QUERY:
+        s = browser_sessions
+        version = select(meta_state.c.version).where(meta_state.c.id == 1).scalar_subquery()
+        sec = select(meta_state.c.version).where(meta_state.c.id == SECURITY_STATE).scalar_subquery()
+        _SESSION_QUERY.append(
+            select(users.c.id, users.c.username, users.c.is_admin, users.c.active, users.c.locale,
+                   s.c.id.label("session_id"), s.c.created_at, s.c.last_seen_at,
+                   version.label("meta_version"), sec.label("security_version"))
+            .select_from(s.join(users, users.c.id == s.c.user_id))
+            .where(s.c.id == bindparam("session_id"), s.c.revoked_at.is_(None)))
+    return _SESSION_QUERY[0]
+
+
 def resolve_session(engine, plans, secret):
     """Resolve a browser session's secret like :func:`resolve_token` resolves a bearer token:
     the actor (with its plan) and the metadata version. Raises ``Unauthorized`` when there is
@@ -118,15 +136,8 @@ def resolve_session(engine, plans, secret):
     if not secret or not isinstance(secret, str) or len(secret) > 200:
         raise Unauthorized("security.E044", "Sign in to continue.")
     s = browser_sessions
-    version = select(meta_state.c.version).where(meta_state.c.id == 1).scalar_subquery()
-    sec = select(meta_state.c.version).where(meta_state.c.id == SECURITY_STATE).scalar_subquery()
-    q = (select(users.c.id, users.c.username, users.c.is_admin, users.c.active, users.c.locale,
-                s.c.id.label("session_id"), s.c.created_at, s.c.last_seen_at,
-                version.label("meta_version"), sec.label("security_version"))
-         .select_from(s.join(users, users.c.id == s.c.user_id))
-         .where(s.c.id == _session_id(secret), s.c.revoked_at.is_(None)))
     with engine.connect().execution_options(tessera_readonly=True) as conn:
-        row = conn.execute(q).first()
+        row = conn.execute(_session_query(), {"session_id": _session_id(secret)}).first()
     now = utcnow()
     if row is None or not row.active or now - _aware(row.created_at) > SESSION_MAX_AGE \
             or now - _aware(row.last_seen_at) > SESSION_IDLE:

@@ -31,16 +31,22 @@ class _Assets(Blueprint):
 
 
 _hashes = {}
+_urls = {}
 
 
 def asset(filename):
-    """The URL of a static file with its content hash (so browsers cache it until it changes)."""
-    digest = _hashes.get(filename)
-    if digest is None:
-        path = STATIC / filename
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10] if path.is_file() else "0"
-        _hashes[filename] = digest
-    return url_for("assets.static", filename=filename, v=digest)
+    """The URL of a static file with its content hash (so browsers cache it until it changes);
+    built once per file and script root (every page links three)."""
+    key = (filename, request.script_root if request else None)
+    url = _urls.get(key)
+    if url is None:
+        digest = _hashes.get(filename)
+        if digest is None:
+            path = STATIC / filename
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10] if path.is_file() else "0"
+            _hashes[filename] = digest
+        url = _urls[key] = url_for("assets.static", filename=filename, v=digest)
+    return url
 
 
 def register_pages(app):

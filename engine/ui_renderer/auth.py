@@ -69,7 +69,7 @@ def user_names(ids):
     wanted = sorted({i for i in ids if i})[:500]
     if not wanted:
         return {}
-    with services().engine.connect() as conn:
+    with services().engine.connect().execution_options(tessera_readonly=True) as conn:
         rows = conn.execute(select(users.c.id, users.c.username).where(users.c.id.in_(wanted))).all()
     return {r.id: r.username for r in rows}
 

@@ -29,7 +29,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, parse_pattern
 from flask import g, request, session
-from flask_babel import Babel, format_datetime, get_locale
+from flask_babel import Babel, format_datetime, get_locale, get_translations
 
 log = logging.getLogger("tessera.ui")
 
@@ -128,6 +128,24 @@ def init_babel(app):
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = directory
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone,
           default_translation_directories=directory)
+    # the templates' _() and ngettext(): the same catalogue Flask-Babel picks, looked up once per
+    # request and locale (a page translates dozens of strings; Flask-Babel finds the catalogue anew
+    # for each, formatting the locale's name every time)
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _request_translations().ugettext(s),
+        ngettext=lambda s, p, n: _request_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _request_translations().unpgettext(c, s, p, n), newstyle=True)
+
+
+def _request_translations():
+    """Flask-Babel's catalogue of this request's locale, kept on ``g`` for the request while the
+    locale stays the one it was found for (``force_locale`` blocks switch it)."""
+    locale = get_locale()
+    found = g.get("_tessera_translations")
+    if found is None or found[0] is not locale:
+        found = g._tessera_translations = (locale, get_translations())
+    return found[1]
 
 
 def current_locale():
@@ -200,6 +218,25 @@ def format_number(value, scale=None):
     if pattern is None:    # parsed once: a list page formats hundreds of numbers
         pattern = _PATTERNS[scale] = parse_pattern("#,##0" + ("." + "0" * int(scale) if int(scale) > 0 else ""))
     return pattern.apply(num, locale)
+
+
+def number_formatter(scale):
+    """``format_number(value, scale)`` for this request's locale with the locale looked up once
+    (a list formats a number column on every row): the same text for every value."""
+    name = current_locale()
+    if scale is None or not _plain_symbols(name, _babel_locale(name)):
+        return lambda value: format_number(value, scale)
+    spec = f",.{int(scale)}f"
+
+    def plain(value):
+        if isinstance(value, bool) or value is None:
+            return ""
+        try:
+            num = Decimal(str(value))
+        except ArithmeticError:
+            return str(value)
+        return format(num, spec)
+    return plain
 
 
 _PATTERNS = {}

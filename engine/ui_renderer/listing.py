@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from flask import url_for
 from flask_babel import gettext as _
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from engine.errors import EngineError
 from engine.metadata.model import SYSTEM_FIELDS
@@ -43,6 +43,7 @@ class RowView:
     url: str
     name: str
     cells: list                     # [(Markup, numeric: bool)]; the name's cell is the link (id rn<row>)
+    html: Markup = Markup("")       # the cells as the list writes them: <td> (class="num") and the value
 
 
 @dataclass
@@ -174,14 +175,21 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
     recs = out["records"]
     ctx = DisplayContext(service.snapshot, lookup_names(service, actor, rt, recs, names=set(columns)), compact=True)
     no_name = _("(no name)")
+    # each column's formatter is chosen once for the page, not per cell; the row's cells are
+    # written here as the template wrote them (<td> without its optional end tag), every value
+    # escaped by its formatter (Markup)
+    formats = [(c, None if c == "name" else ctx.formatter(rt, c), '<td class="num">' if col.numeric else "<td>",
+                col.numeric) for c, col in zip(columns, page.columns)]
     for rec in recs:
         url = ctx.record_url(rt.name, rec["id"])
         name = rec.get("name") or no_name
         link = Markup('<a class="record-link" id="rn%d" href="%s">%s</a>') % (len(page.rows) + 1, url, name)
         # an empty cell stays empty (the theme shows a dash): a long list of blanks costs nothing
-        cells = [(link if c == "name" else "" if rec.get(c) in EMPTY else ctx.display(rt, c, rec.get(c)), col.numeric)
-                 for c, col in zip(columns, page.columns)]
-        page.rows.append(RowView(rec["id"], url, name, cells))
+        cells = [(link if fmt is None else "" if (value := rec.get(c)) in EMPTY else fmt(value), numeric)
+                 for c, fmt, _td, numeric in formats]
+        html = Markup("".join([f"{td}{cell if cell.__class__ is Markup else escape(cell)}"
+                               for (cell, _n), (_c, _f, td, _n2) in zip(cells, formats)]))
+        page.rows.append(RowView(rec["id"], url, name, cells, html))
     base = dict(params, sort=sort)
     if out.get("next_cursor"):
         page.next_url = url_for(endpoint, **base, cursor=out["next_cursor"],

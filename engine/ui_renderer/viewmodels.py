@@ -8,10 +8,12 @@ formatted for the request's locale.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import nh3
-from flask import url_for
+from flask import request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
@@ -82,10 +84,11 @@ class ObjectView:
     can_create: bool = False
     can_edit: bool = False
     can_delete: bool = False
+    href: str | None = None        # the list's URL when built already (the navigation's cache)
 
     @property
     def url(self):
-        return url_for("pages.list_view", obj=self.name)
+        return self.href or url_for("pages.list_view", obj=self.name)
 
 
 def object_view(rt, actor):
@@ -97,9 +100,34 @@ def object_view(rt, actor):
 
 
 def navigation(snapshot, actor):
-    """The objects ``actor`` may read, sorted by their translated plural label."""
+    """The objects ``actor`` may read, sorted by their translated plural label (a new list of
+    views shared with the other requests of the same snapshot, permissions and language: read
+    them, never change them)."""
+    # kept on the snapshot, so a new metadata version starts afresh and the old entries go with
+    # the old snapshot; a permission change is a new plan (PlanCache keys plans by the security
+    # version), so a new key
+    key = (id(actor.plan), actor.read_only, i18n.current_locale(), request.script_root if request else "")
+    with _NAV_LOCK:
+        cache = snapshot.documents.setdefault(NAV_KEY, OrderedDict())
+        found = cache.get(key)
+        # the entry holds the plan: its id cannot be reused by another plan while the entry lives
+        if found is not None and found[0] is actor.plan:
+            cache.move_to_end(key)
+            return list(found[1])
     views = [object_view(rt, actor) for name, rt in snapshot.objects.items() if actor.plan.can(name, "read")]
-    return sorted(views, key=lambda v: v.plural.lower())
+    views = sorted(views, key=lambda v: v.plural.lower())
+    for view in views:
+        view.href = url_for("pages.list_view", obj=view.name)
+    with _NAV_LOCK:
+        cache[key] = (actor.plan, tuple(views))
+        while len(cache) > NAV_CACHE_SIZE:
+            cache.popitem(last=False)
+    return views
+
+
+NAV_KEY = "ui.navigation"     # in Snapshot.documents: (plan, read-only, locale, script root) -> views
+NAV_CACHE_SIZE = 512
+_NAV_LOCK = threading.Lock()
 
 
 # -- fields -------------------------------------------------------------------------------------
@@ -127,9 +155,16 @@ def step_for(rt, fdef):
     return "1" if scale == 0 else "0." + "0" * (scale - 1) + "1"
 
 
-def field_view(rt, name, record, ctx, *, editable=False):
-    """The :class:`FieldView` of ``name`` (a user or system field) for ``record`` (JSON or None)."""
+def field_view(rt, name, record, ctx, *, editable=False, reading=False):
+    """The :class:`FieldView` of ``name`` (a user or system field) for ``record`` (JSON or None).
+    ``reading``: only what a page that shows values reads (name, label, type, value, display,
+    numeric, target) — no input, options, help or step (the detail page: every field of the layout)."""
     value = (record or {}).get(name)
+    if reading and name not in SYSTEM_FIELDS:
+        fdef, ftype = rt.odef.field(name), rt.ftypes[name]
+        return FieldView(name=name, label=i18n.field_label(fdef), type=fdef.type, value=value, editable=False,
+                         widget="engine/widgets/readonly.html", numeric=ftype.is_numeric, target=fdef.target,
+                         display=ctx.display(rt, name, value))
     if name in SYSTEM_FIELDS:
         view = FieldView(name=name, label=system_label(rt, name), type="text", value=value, editable=editable,
                          required=name == "name" and bool(rt.odef.doc.get("name_required")))
@@ -220,6 +255,7 @@ class DisplayContext:
         self._labels = {}                        # (object, field) -> {option value: label}
         self._days = {}                          # ISO date -> the date as the locale writes it
         self._ticks = {}                         # True/False -> the tick's markup
+        self._formatters = {}                    # (object, field) -> value -> Markup (list columns)
 
     def lookup_name(self, fname, value):
         return self.lookups.get(value) if value else None
@@ -253,6 +289,59 @@ class DisplayContext:
         if text is None:
             text = self._days[value] = i18n.format_day(value)
         return text
+
+    def formatter(self, rt, name):
+        """``value -> Markup`` for the non-empty values of field ``name``: exactly what
+        :meth:`display` writes, with the field's branch chosen once per request instead of per
+        value (a list page formats every cell of a column alike). Values whose Python type picks
+        another branch of ``display`` (a boolean, a number in a text formula) go through it."""
+        key = (rt.name, name)
+        fn = self._formatters.get(key)
+        if fn is None:
+            fn = self._formatters[key] = self._build_formatter(rt, name)
+        return fn
+
+    def _build_formatter(self, rt, name):
+        def generic(value):
+            return self.display(rt, name, value)
+        if name in SYSTEM_FIELDS:
+            return generic
+        fdef, ftype, kind = self._field(rt, name)
+        family = ftype.family
+        if fdef.target or family == "boolean" or kind in ("boolean", "checkbox"):
+            return generic
+        scale = fdef.get("scale")
+        if scale is None and kind == "currency":
+            scale = 2
+        digits = i18n.number_formatter(scale)
+        prefix = f"{fdef.get('currency')} " if kind == "currency" and fdef.get("currency") else ""
+        suffix = "%" if kind == "percent" else ""
+
+        def number(value):     # display's number branch (a boolean value: the tick)
+            if isinstance(value, bool):
+                return generic(value)
+            return escape(prefix + digits(value) + suffix)
+        if family == "number":
+            return number
+        # other families take display's number branch for a number value, their own otherwise
+        if family == "date" or kind == "date":
+            def text(value):
+                return escape(self.format_day(value))
+        elif family in ("datetime", "multi") or kind == "datetime":
+            text = generic
+        elif fdef.doc.get("options"):
+            labels = self.option_labels(rt, fdef)
+
+            def text(value):
+                return escape(labels.get(value, value))
+        elif fdef.type in ("url", "email", "phone", "rich_text") or ftype.multiline:
+            text = generic
+        else:
+            text = escape
+
+        def formatted(value):
+            return number(value) if isinstance(value, (int, float)) else text(value)
+        return formatted
 
     def display(self, rt, name, value):
         """``value`` of field ``name`` as safe HTML for reading."""

@@ -39,14 +39,15 @@ _INSERT_OUTBOX, _INSERT_RUNS = insert(outbox), insert(runs)
 
 
 def build_outbox_row(config, service, conn, rt, values, rec, rule, *, event, depth, actor, now, prior_values=None,
-                     creating=False, origin="automation", context=None, log=None):
+                     creating=False, origin="automation", context=None, log=None, fctx=None):
     """``(outbox row, warnings)`` for a firing of ``rule`` on the record ``values`` (a row): the
     rule's deferred actions resolved now, in the caller's transaction. With ``log`` (run log rows),
-    those rows and the warnings are kept in the outbox row instead of being returned."""
+    those rows and the warnings are kept in the outbox row instead of being returned. ``fctx``: the
+    formula context of the write when the caller has it (else built from ``prior_values``)."""
     oid = new_id()
-    prior = record_for_formula(rt, prior_values) if prior_values is not None else None
+    prior = record_for_formula(rt, prior_values) if prior_values is not None and fctx is None else None
     fire = Fire(service, conn, rt, values, rec, event=event, rule=rule.name, outbox_id=oid, now=now, actor=actor,
-                prior_rec=prior, creating=creating, context=context)
+                prior_rec=prior, creating=creating, context=context, fctx=fctx)
     resolved = []
     for action in rule.deferred:
         fire.index = action.index
@@ -83,6 +84,16 @@ class Firing:
         self.logs = []          # run log rows (kwargs) to write with the firing
         self.inline = {}        # rule name -> run log rows of its field updates
         self.guarded = False
+        self.fctx = None        # before_save's formula context, and what it was built from
+        self.made_of = None
+
+    def context_for(self, wctx, change):
+        """before_save's formula context when ``after_write`` would build the same one (same actor,
+        prior row, clock and ISNEW), else None."""
+        if self.fctx is not None and self.made_of == (wctx.actor, change.prior, wctx.now,
+                                                      wctx.event is Event.CREATE):
+            return self.fctx
+        return None
 
 
 class _ByIdentity:
@@ -120,7 +131,8 @@ class Automations:
         if not matching:
             return
         firing = Firing(current_depth() + 1)
-        rec = formula_record(ctx.service, ctx.rt, ctx.values, ctx.conn, rules.references)
+        rec = formula_record(ctx.service, ctx.rt, ctx.values, ctx.conn, rules.references,
+                             plan=rules.read_plan(ctx.service, ctx.rt))
         prior = record_for_formula(ctx.rt, ctx.prior) if ctx.prior is not None else None
         fctx = formula_context(ctx.actor, prior=prior, creating=ctx.prior is None, now=ctx.now)
         for rule in matching:
@@ -138,6 +150,7 @@ class Automations:
         if not firing.rules and not firing.logs:
             return
         pending[key] = firing
+        firing.fctx, firing.made_of = fctx, (ctx.actor, ctx.prior, ctx.now, ctx.prior is None)
         if firing.depth > self.config.automation_max_depth:
             firing.guarded = True
             return
@@ -195,7 +208,7 @@ class Automations:
         else:
             return
         log_rows, out_rows = [], []
-        now = wctx.now
+        now, event = wctx.now, str(wctx.event)
         for change, firing in firings:
             if firing is None:
                 continue
@@ -214,7 +227,7 @@ class Automations:
                 continue
             lines = {}
             for rule in firing.rules:
-                lines[rule.name] = [run_row(wctx.rt.name, rid, f"Rule '{rule.label}' fired ({wctx.event}).",
+                lines[rule.name] = [run_row(wctx.rt.name, rid, f"Rule '{rule.label}' fired ({event}).",
                                             status="fired", rule=rule.name, now=now)]
                 lines[rule.name] += [run_row(wctx.rt.name, rid, now=now, **e) for e in firing.inline.get(rule.name, ())]
             with_rows = [r for r in firing.rules if r.deferred]
@@ -223,10 +236,15 @@ class Automations:
                 log_rows += alone
                 continue
             # the run log lines of the firing ride in its outbox rows: one INSERT less in the write
-            rec = formula_record(wctx.service, wctx.rt, change.values, wctx.conn, rules.references)
+            rec = formula_record(wctx.service, wctx.rt, change.values, wctx.conn, rules.references,
+                                 plan=rules.read_plan(wctx.service, wctx.rt))
+            fctx = firing.context_for(wctx, change)
+            if fctx is None:
+                prior = record_for_formula(wctx.rt, change.prior) if change.prior is not None else None
+                fctx = formula_context(wctx.actor, prior=prior, creating=wctx.event is Event.CREATE, now=now)
             for n, rule in enumerate(with_rows):
                 row, _warnings = self.build_row(wctx, rule, change, rec, firing.depth,
-                                                log=lines[rule.name] + (alone if n == 0 else []))
+                                                log=lines[rule.name] + (alone if n == 0 else []), fctx=fctx)
                 out_rows.append(row)
         if out_rows:
             wctx.conn.execute(_INSERT_OUTBOX, out_rows)
@@ -234,12 +252,12 @@ class Automations:
         if log_rows:
             wctx.conn.execute(_INSERT_RUNS, log_rows)
 
-    def build_row(self, wctx, rule, change, rec, depth, log=None):
+    def build_row(self, wctx, rule, change, rec, depth, log=None, fctx=None):
         """The outbox row of one firing: its deferred actions resolved on the record as written, the
         firing's run log lines kept in it."""
         return build_outbox_row(self.config, wctx.service, wctx.conn, wctx.rt, change.values, rec, rule,
                                 event=wctx.event, depth=depth, actor=wctx.actor, now=wctx.now,
-                                prior_values=change.prior, creating=wctx.event is Event.CREATE, log=log)
+                                prior_values=change.prior, creating=wctx.event is Event.CREATE, log=log, fctx=fctx)
 
     def _delete_firings(self, wctx, rules):
         matching = rules.for_event(Event.DELETE)
@@ -249,7 +267,8 @@ class Automations:
         depth = current_depth() + 1
         for change in wctx.changes:
             firing = Firing(depth)
-            rec = formula_record(wctx.service, wctx.rt, change.values, wctx.conn, rules.references)
+            rec = formula_record(wctx.service, wctx.rt, change.values, wctx.conn, rules.references,
+                                 plan=rules.read_plan(wctx.service, wctx.rt))
             same = record_for_formula(wctx.rt, change.values)
             fctx = formula_context(wctx.actor, prior=same, creating=False, now=wctx.now)
             for rule in matching:

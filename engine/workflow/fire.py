@@ -33,10 +33,10 @@ def relationship_paths(references, rt, snapshot):
     return sorted(paths, key=len)
 
 
-def formula_record(service, rt, values, conn, references):
-    """``values`` (a row: column -> value) as the record formulas read: related records along the
-    referenced lookups (as the system sees them), formula fields computed when referenced."""
-    rec = record_for_formula(rt, values)
+def read_plan(service, rt, references):
+    """``(lookup paths to load, formula fields to compute)`` for formulas with ``references`` on
+    ``rt``: what :func:`formula_record` needs, fixed for one metadata version (``ObjectRules``
+    keeps it with the rules it compiled)."""
     of = rt.formulas
     heads = {r.split(".")[0] for r in references}
     computed = [(n, c) for n, c, _f in (of.formula_fields if not isinstance(of, BrokenFormulas) else ())]
@@ -44,9 +44,18 @@ def formula_record(service, rt, values, conn, references):
     paths = set(relationship_paths(references, rt, service.snapshot))
     if need_formulas:
         paths |= set(of.read_paths)
+    return tuple(sorted(paths, key=len)), (tuple(computed) if need_formulas else ())
+
+
+def formula_record(service, rt, values, conn, references, plan=None):
+    """``values`` (a row: column -> value) as the record formulas read: related records along the
+    referenced lookups (as the system sees them), formula fields computed when referenced.
+    ``plan``: :func:`read_plan` of ``references``, when the caller keeps it."""
+    rec = record_for_formula(rt, values)
+    paths, computed = plan if plan is not None else read_plan(service, rt, references)
     if paths:
-        load_related(service, rt, [rec], sorted(paths, key=len), SYSTEM_ACTOR, conn=conn)
-    if need_formulas:
+        load_related(service, rt, [rec], paths, SYSTEM_ACTOR, conn=conn)
+    if computed:
         plain = formula_context(SYSTEM_ACTOR)
         for name, compiled in computed:
             try:
@@ -60,7 +69,7 @@ class Fire:
     """One rule (or approval outcome) firing on one record, inside the triggering transaction."""
 
     def __init__(self, service, conn, rt, values, rec, *, event, rule, outbox_id, now, actor, prior_rec=None,
-                 creating=False, context=None):
+                 creating=False, context=None, fctx=None):
         self.service, self.conn, self.rt, self.values, self.record = service, conn, rt, values, rec
         self.event, self.rule, self.outbox_id, self.now, self.actor = str(event), rule, outbox_id, now, actor
         self.context = context or {}
@@ -68,7 +77,9 @@ class Fire:
         self.record_id = values.get("id")
         self.index = 0
         self.warnings = []
-        self._fctx = formula_context(actor, prior=prior_rec, creating=creating, now=now)
+        # (the formula context of the write, shared by the rules that fired on this record)
+        self._fctx = fctx if fctx is not None else formula_context(actor, prior=prior_rec, creating=creating,
+                                                                   now=now)
         self._json = None
         self._users = {}
 
@@ -93,7 +104,7 @@ class Fire:
         """The record as the API shows it to an administrator (formula fields included), JSON-safe."""
         if self._json is None:
             out = self.service.page_json(self.rt, [self.values], SYSTEM_ACTOR, conn=self.conn)[0]
-            self._json = {k: _plain(v) for k, v in out.items()}
+            self._json = {k: v if type(v) in _JSON_PLAIN else _plain(v) for k, v in out.items()}
         return self._json
 
     @property
@@ -127,6 +138,9 @@ class Fire:
             self._users[user_id] = row.username if row else None
         name = self._users[user_id]
         return {"user": name, "address": name if name and "@" in name else None}
+
+
+_JSON_PLAIN = frozenset((str, int, float, bool, type(None)))
 
 
 def _plain(value):

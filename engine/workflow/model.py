@@ -146,6 +146,16 @@ class ObjectRules:
         for r in self.rules:
             refs |= r.references
         self.references = frozenset(refs)
+        self._plan = None
+
+    def read_plan(self, service, rt):
+        """:func:`~engine.workflow.fire.read_plan` of these rules' references, computed once (the
+        rules are compiled for one metadata version: a new version compiles new ``ObjectRules``)."""
+        if self._plan is None:
+            from .fire import read_plan
+
+            self._plan = read_plan(service, rt, self.references)
+        return self._plan
 
     def for_event(self, event):
         self.raise_if_broken()

@@ -81,17 +81,43 @@ def run_row(obj, record_id, message, *, status, rule=None, outbox_id=None, actio
             "message": message[:4000], "created_at": now or utcnow()}
 
 
+# one encoder for every payload (``json.dumps`` with ``default`` builds a new one per call); the
+# same text as ``json.dumps(payload, default=str)``
+_PAYLOAD_JSON = json.JSONEncoder(default=str)
+# what a run log line kept in its outbox row stores: the rest (object, record, outbox id, time) is
+# the row's own (see ``log_lines``)
+_LOG_KEYS = ("id", "rule", "action_index", "action_type", "status", "code", "message")
+
+
 def outbox_row(*, id, origin, obj, record_id, rule, event, depth, actions_payload, max_attempts, now,
                run_as=None, record=None, context=None, log=None):
-    """An outbox row. ``log``: run log rows of the firing kept in the row itself (one INSERT less
-    in the triggering write; the run log reads them back)."""
+    """An outbox row. ``log``: run log rows of the firing (of this record, written at ``now``) kept in
+    the row itself (one INSERT less in the triggering write; :func:`log_lines` reads them back)."""
     payload = {"actions": actions_payload, "run_as": run_as, "record": record, "context": context or {}}
     if log:
-        payload["log"] = [dict(entry, outbox_id=id, created_at=entry["created_at"].isoformat()) for entry in log]
+        payload["log"] = [{k: entry[k] for k in _LOG_KEYS} for entry in log]
     return {"id": id, "origin": origin, "object": obj, "record_id": record_id, "rule": rule, "event": str(event),
             "depth": depth, "status": "pending", "attempts": 0, "max_attempts": max_attempts,
             "next_attempt_at": now, "locked_until": None, "enqueued_at": now, "last_error": None,
-            "payload": json.dumps(payload, default=str), "created_at": now, "updated_at": now, "done_at": None}
+            "payload": _PAYLOAD_JSON.encode(payload), "created_at": now, "updated_at": now, "done_at": None}
+
+
+def log_lines(row):
+    """The run log rows kept in an outbox row (``id``, ``object``, ``record_id``, ``created_at`` and
+    ``payload`` of it): each line's own keys, and the row's object, record, id and time. Rows
+    written before the lines were stored short carry every key themselves (they win)."""
+    lines = json.loads(row["payload"]).get("log") or ()
+    if not lines:
+        return []
+    base = {"object": row["object"], "record_id": row["record_id"], "outbox_id": row["id"],
+            "action_index": None, "action_type": None, "code": None, "created_at": row["created_at"]}
+    out = []
+    for entry in lines:
+        line = dict(base, **entry)
+        if isinstance(line["created_at"], str):
+            line["created_at"] = _dt.datetime.fromisoformat(line["created_at"])
+        out.append(line)
+    return out
 
 
 def mark_applied_in_write(wctx):
@@ -309,4 +335,4 @@ def due_for_dispatch(conn, now, requeue_seconds, *, unclaimed=True, limit=500):
 
 
 __all__ = ["Runner", "ActionRun", "current_run", "current_depth", "mark_applied_in_write", "outbox_row",
-           "run_row", "new_id", "due_for_dispatch", "aware"]
+           "log_lines", "run_row", "new_id", "due_for_dispatch", "aware"]

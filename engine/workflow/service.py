@@ -5,7 +5,6 @@ Every method that a door calls takes the acting user and checks rights itself.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import logging
 
@@ -18,7 +17,7 @@ from engine.metadata.store import load_docs
 
 from .automation import Automations, build_outbox_row
 from .model import RuleCache, compile_rule
-from .outbox import Runner, run_row
+from .outbox import Runner, log_lines, run_row
 from .scheduler import Planner
 from .tables import applied, iso, mail, outbox, runs
 from .worker import Enqueuer
@@ -273,11 +272,11 @@ class WorkflowService:
                 runs.c.object == obj, runs.c.record_id == str(record_id)).order_by(runs.c.id.desc()).limit(limit))
                 .mappings()]
             # a firing's own lines are kept in its outbox row (written with the record, one INSERT less)
-            for (payload,) in conn.execute(select(outbox.c.payload).where(
+            for row in conn.execute(select(outbox.c.id, outbox.c.object, outbox.c.record_id, outbox.c.created_at,
+                                           outbox.c.payload).where(
                     outbox.c.object == obj, outbox.c.record_id == str(record_id))
-                    .order_by(outbox.c.id.desc()).limit(limit)):
-                for entry in json.loads(payload).get("log") or ():
-                    rows.append(dict(entry, created_at=_dt.datetime.fromisoformat(entry["created_at"])))
+                    .order_by(outbox.c.id.desc()).limit(limit)).mappings():
+                rows += log_lines(row)
         rows = sorted(rows, key=lambda r: r["id"])[-limit:]
         return [{"id": r["id"], "at": iso(r["created_at"]), "rule": r["rule"], "status": r["status"],
                  "code": r["code"], "message": r["message"], "outbox_id": r["outbox_id"],

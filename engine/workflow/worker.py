@@ -59,12 +59,23 @@ def run_worker(services, *, interval=5.0, burst=False, echo=print):
 class Enqueuer:
     """A background thread that hands outbox ids to rq in batches, so that a request that wrote
     records does not wait on Redis. Ids it could not enqueue (process killed, Redis down) are in
-    the database; the scheduler enqueues them later."""
+    the database; the scheduler enqueues them later.
 
-    def __init__(self, enqueue, max_batch=500, linger=0.005):
+    After the first id of a batch it sleeps ``linger`` seconds and then takes every id put
+    meanwhile (a sleep, not a wait on the queue: a put does not wake the thread for each id). When
+    ids came faster than ``busy_rate`` a second between its last two batches, writes are coming
+    steadily and it sleeps ``busy_linger`` instead: fewer, fuller rq jobs (each costs the web
+    process 0.3-1 ms of CPU, and the worker ~60 Redis round trips, so fuller jobs are also drained
+    faster) for at most ``busy_linger`` more latency. Writes further apart (a person's, a few a
+    second) keep the short ``linger``."""
+
+    def __init__(self, enqueue, max_batch=500, linger=0.005, busy_linger=0.05, busy_rate=50.0):
         self._enqueue = enqueue
         self._max = max_batch
-        self._linger = linger     # wait this long for more ids: fewer, fuller jobs under load
+        self._linger = linger
+        self._busy_linger = busy_linger
+        self._busy_rate = busy_rate
+        self._sleep, self._clock = time.sleep, time.monotonic
         self._lock = threading.Lock()
         self._pid = None
         self._put = self._done = 0
@@ -86,16 +97,21 @@ class Enqueuer:
 
     def _loop(self):
         q = self._queue
+        busy, last = False, None
         while True:
             ids, taken = q.get(), 1
             try:
-                until = time.monotonic() + self._linger
+                self._sleep(self._busy_linger if busy else self._linger)
                 while len(ids) < self._max:
                     try:
-                        ids += q.get(timeout=max(0.0, until - time.monotonic()))
+                        ids += q.get_nowait()
                         taken += 1
                     except queue.Empty:
                         break
+                # the ids taken now came since the last batch was taken: their rate decides the next sleep
+                now = self._clock()
+                busy = last is not None and taken > self._busy_rate * max(now - last, 1e-6)
+                last = now
                 self._enqueue(ids)
             except Exception:  # noqa: BLE001 - never let the thread die
                 log.exception("enqueueing outbox rows failed")

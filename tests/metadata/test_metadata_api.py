@@ -331,3 +331,30 @@ def test_non_admin_cannot_change_metadata(crm, user_api):
     assert user_api.delete("/api/v1/objects/deal").status_code == 403
     # a user without permission sets may not read the object: it answers as a missing one
     assert user_api.get("/api/v1/objects/deal").status_code == 404
+
+
+def test_lookup_field_archived_then_added_again_and_restored(crm, services):
+    """An archived lookup keeps its data under the archive name; a new lookup of the same name gets
+    a foreign key of its own (PostgreSQL named both `fk_<column>_<table>` and refused the second)."""
+    acc = crm.post("/api/v1/records/account", json={"name": "A"}).get_json()
+    crm.post("/api/v1/objects", json={"api_name": "memo", "fields": [
+        {"api_name": "about", "type": "lookup", "target": "account"}]})
+    m = crm.post("/api/v1/records/memo", json={"name": "m1", "about": acc["id"]}).get_json()
+    assert crm.delete("/api/v1/objects/memo/fields/about").status_code == 204
+    r = crm.post("/api/v1/objects/memo/fields", json={"api_name": "about", "type": "lookup", "target": "account"})
+    assert r.status_code == 201, r.get_json()
+    m2 = crm.post("/api/v1/records/memo", json={"name": "m2", "about": acc["id"]})
+    assert m2.status_code == 201 and m2.get_json()["about"] == acc["id"]
+    assert crm.get(f"/api/v1/records/memo/{m['id']}").get_json()["about"] is None
+    # the new field's foreign key is enforced (PostgreSQL; SQLite does not enforce added columns' keys)
+    fks = [fk for fk in inspect(services.engine).get_foreign_keys("obj_memo") if fk["constrained_columns"] == ["about"]]
+    if services.engine.dialect.name == "postgresql":
+        assert len(fks) == 1 and fks[0]["referred_table"] == "obj_account"
+    # archive the new one too, restore the first archive: its data and its key come back
+    assert crm.delete("/api/v1/objects/memo/fields/about").status_code == 204
+    archived = crm.get("/api/v1/objects/memo").get_json()["archived_fields"]
+    assert [a["api_name"] for a in archived] == ["about", "about"]
+    r = crm.post("/api/v1/objects/memo/fields/about/restore")
+    assert r.status_code == 200, r.get_json()
+    about = {crm.get(f"/api/v1/records/memo/{i}").get_json()["about"] for i in (m["id"], m2.get_json()["id"])}
+    assert about <= {acc["id"], None} and acc["id"] in about

@@ -138,14 +138,25 @@ def test_install_customise_upgrade_export_uninstall(services, second_services, t
     assert service.upgrade("manufacturing", ADMIN, path=v2)[-1].notes     # the same version again: nothing
 
     # -- the admin's customisations, exported with their data, install on a second database ----------
+    reports = services.extensions["reports"]
+    reports.reports.create({"name": "visits_by_equipment", "object": "site_visit", "group_by": [{"field": "equipment"}]}, ADMIN)
+    reports.reports.create({"name": "accounts_plain", "object": "account"}, ADMIN)
+    reports.dashboards.create({"name": "field_service", "components": [{"report": "visits_by_equipment"}]}, ADMIN)
+    reports.dashboards.create({"name": "mixed", "components": [{"report": "visits_by_equipment"},
+                                                               {"report": "accounts_plain"}]}, ADMIN)
     result = export_pack(services, "client_custom", ["equipment", "site_visit"], tmp_path / "client", ADMIN,
                          with_data=True)
     assert result["depends"] == {"manufacturing": ">=1.1.0,<2"}
+    # a dashboard goes with the pack when every report it shows does ('mixed' shows an account report)
+    assert "reports/visits_by_equipment.yaml" in result["files"] and "reports/accounts_plain.yaml" not in result["files"]
+    assert "dashboards/field_service.yaml" in result["files"] and "dashboards/mixed.yaml" not in result["files"]
     assert result["records"] == {"equipment": 1, "site_visit": 2}
     other = packs_of(second_services)
     other.install("manufacturing", ADMIN, path=v2, with_data=True)
     plans = other.install("client_custom", ADMIN, path=tmp_path / "client", with_data=True)
     assert plans[-1].data == {"equipment": 1, "site_visit": 2}
+    shown = second_services.extensions["reports"].run_dashboard("field_service", ADMIN, {})
+    assert [c.get("error") for c in shown["components"]] == [None]
     doc2 = _doc(second_services, "equipment")
     assert _field(doc2, "site_contact") == _field(doc, "site_contact")
     assert "Robotics cells" in [o["value"] for o in _field(doc2, "product_line")["options"]]

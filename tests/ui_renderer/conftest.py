@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 
 import pytest
 
-from tests.conftest import PG_URL, _pg_schema_url
-from tests.ui_renderer.live import LiveServer, build_model, csrf_of, launch_chromium, sign_in
+from tests.ui_renderer.live import build_model, live_server, csrf_of, launch_chromium, sign_in
 
 SALES = {"api_name": "sales", "label": "Sales",
          "objects": {"deal": {"read": True, "create": True, "edit": True, "delete": True},
@@ -88,34 +86,8 @@ def chromium():
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def live(request, tmp_path_factory):
     """A live server over the sample model (accounts, 40 deals) on SQLite or PostgreSQL."""
-    import logging
-
-    from sqlalchemy import create_engine, text
-
-    from engine import create_app
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    schema = admin = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'tessera.db'}"
-    else:
-        if not PG_URL:
-            pytest.skip("PostgreSQL variant: set TESSERA_TEST_POSTGRES_URL to run it")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = _pg_schema_url(schema)
-    app = create_app({"database_url": url})
-    build_model(app.extensions["tessera"])
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
-    app.extensions["tessera"].engine.dispose()
-    if schema:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with live_server(request.param, tmp_path_factory, build_model) as server:
+        yield server
 
 
 SHOTS = os.environ.get("TESSERA_SCREENSHOT_DIR") or os.path.join(tempfile.gettempdir(), "tessera-screenshots")

@@ -4,11 +4,16 @@ model with layouts, list views and Chinese labels, built through the services li
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
+import uuid
 
+import pytest
 from werkzeug.serving import make_server
+
+from tests.conftest import PG_URL, _pg_schema_url
 
 CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -140,3 +145,38 @@ def build_model(services, deals=40):
                      "is_priority": k % 3 == 0, "channels": [["Web"], ["Partner", "Event"], []][k % 3] or None})
     svc.bulk_create("deal", rows, actor)
     return accounts
+
+
+@contextlib.contextmanager
+def live_server(kind, tmp_path_factory, prepare):
+    """A live server on SQLite or on a PostgreSQL schema of its own; ``prepare(services)`` fills it."""
+    import logging
+
+    from sqlalchemy import create_engine, text
+
+    from engine import create_app
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    schema = admin = None
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'tessera.db'}"
+    else:
+        if not PG_URL:
+            pytest.skip("PostgreSQL variant: set TESSERA_TEST_POSTGRES_URL to run it")
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = _pg_schema_url(schema)
+    app = create_app({"database_url": url})
+    prepare(app.extensions["tessera"])
+    server = LiveServer(app).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        app.extensions["tessera"].engine.dispose()
+        if schema:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()

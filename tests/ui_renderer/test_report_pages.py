@@ -312,6 +312,33 @@ def test_pages_in_chinese(admin_pages, org):
     assert "分组" in admin_pages.get("/reports/new?object=deal").text
 
 
+def test_report_and_dashboard_labels_in_the_readers_language(admin_pages, crm_pages, org):
+    """label_i18n of reports, dashboards (their components and filters) and segments, as for objects."""
+    r = crm_pages.patch("/api/v1/reports/pipeline", json={"label_i18n": {"zh_CN": "销售管道报表"}})
+    assert r.status_code == 200, r.get_json()
+    r = crm_pages.post("/api/v1/dashboards", json={
+        "name": "board", "label": "Board", "label_i18n": {"zh_CN": "看板"},
+        "filters": [{"field": "owner_id", "label": "Owner", "label_i18n": {"zh_CN": "负责人"}}],
+        "components": [{"report": "pipeline"}, {"report": "pipeline", "title": "Again", "title_i18n": {"zh_CN": "再来"}}]})
+    assert r.status_code == 201, r.get_json()
+    r = crm_pages.post("/api/v1/segments", json={"name": "big", "label": "Big deals", "label_i18n": {"zh_CN": "大单"},
+                                                 "object": "deal", "criteria": "amount > 100"})
+    assert r.status_code == 201, r.get_json()
+    bad = crm_pages.patch("/api/v1/reports/pipeline", json={"label_i18n": {"chinese": "x"}})
+    assert bad.status_code == 422 and "label_i18n" in str(bad.get_json()["error"]["fields"])
+    english = admin_pages.get("/dashboards/board").text
+    assert "<h1>Board</h1>" in english and "Again" in english and "销售管道报表" not in english
+    admin_pages.post("/locale", {"locale": "zh_CN", "next": "/reports"})
+    home = admin_pages.get("/reports").text
+    assert "销售管道报表" in home and "看板" in home and "大单" in home
+    assert "<h1>销售管道报表</h1>" in admin_pages.get("/reports/pipeline").text
+    board = admin_pages.get("/dashboards/board").text
+    assert "<h1>看板</h1>" in board and "再来" in board and ">销售管道报表</a></h2>" in board and "负责人" in board
+    assert "<h1>大单" in admin_pages.get("/segments/big").text
+    chart = admin_pages.get("/reports/pipeline/chart.svg?type=bar")
+    assert chart.status_code == 200 and "销售管道报表" in chart.text
+
+
 def test_forged_posts_change_nothing(admin_pages, org):
     for url, data in (("/reports/new", {"object": "deal", "label": "Forged", "_action": "save"}),
                       ("/segments/new", {"label": "Forged", "object": "deal", "criteria": "TRUE"}),

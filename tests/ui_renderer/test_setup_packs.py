@@ -73,8 +73,13 @@ def test_list_plan_install_upgrade_uninstall(admin_pages, services, pack_root):
     assert "<code>item.colour:Blue</code>" in plan.text and "<code>item.cheap</code>" in plan.text
     assert "<code>item</code>: 2 records" in plan.text and 'name="with_sample_data" value="1"' in plan.text
     assert "item" not in _objects(services)
-    without = admin_pages.get("/setup/packs/shop/install")
+    # a bare link offers the sample data as the packs page does; the plan's own form can untick it
+    bare = admin_pages.get("/setup/packs/shop/install")
+    assert "<code>item</code>: 2 records" in bare.text and 'name="shown" value="1"' in bare.text
+    without = admin_pages.get("/setup/packs/shop/install?shown=1")
     assert "<code>item</code>: 2 records" not in without.text
+    assert 'id="f-with_sample_data" name="with_sample_data" value="1" checked' in bare.text
+    assert 'id="f-with_sample_data" name="with_sample_data" value="1" checked' not in without.text
     # the confirmation needs the form's CSRF token
     assert admin_pages.post("/setup/packs/shop/install", {"with_sample_data": "1"}, csrf=False).status_code == 400
     assert "item" not in _objects(services)
@@ -83,6 +88,9 @@ def test_list_plan_install_upgrade_uninstall(admin_pages, services, pack_root):
     page = admin_pages.get("/setup/packs")
     assert "Install shop: " in page.text and "2 record(s)." in page.text
     assert "Installed" in page.text and 'href="/setup/packs/shop/uninstall"' in page.text
+    # uninstall never defaults to deleting the data
+    assert 'id="f-purge" name="purge" value="1"' in admin_pages.get("/setup/packs/shop/uninstall").text
+    assert 'id="f-purge" name="purge" value="1" checked' not in admin_pages.get("/setup/packs/shop/uninstall").text
     assert "item" in _objects(services)
     assert services.records().list("item", services.actor("admin"), with_total=True)["total"] == 2
     assert admin_pages.get("/setup/packs/shop/install").text.count("There is nothing to do.") == 1
@@ -155,7 +163,7 @@ def test_export_downloads_a_pack_that_installs(admin_pages, services, pack_root)
     for data, message in [({"name": "Client!", "objects": ["item"]},
                            "A pack name must be lowercase snake_case (got &#39;Client!&#39;)."),
                           ({"name": "mine", "objects": ["itme"]}, "Unknown object &#39;itme&#39; (did you mean &#39;item&#39;?)."),
-                          ({"name": "mine"}, "Name at least one object to export (--objects a,b)."),
+                          ({"name": "mine"}, "Name at least one object to export."),
                           ({"name": "mine", "objects": ["item"], "version": "one"},
                            "&#39;one&#39; is not a version such as 1.2.0.")]:
         r = admin_pages.post("/setup/packs/export", data)

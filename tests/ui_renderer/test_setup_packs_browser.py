@@ -7,46 +7,20 @@ industry pack from the page (its confirmation accepted). Any console error fails
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 
-from tests.conftest import PG_URL, _pg_schema_url
-from tests.ui_renderer.live import LiveServer
+from tests.ui_renderer.live import live_server
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def empty_live(request, tmp_path_factory):
     """A live server over an empty database with one administrator (admin / admin-password)."""
-    import logging
-
-    from sqlalchemy import create_engine, text
-
-    from engine import create_app
     from engine.security.users import create_user
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    schema = admin = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('packs-live') / 'tessera.db'}"
-    else:
-        if not PG_URL:
-            pytest.skip("PostgreSQL variant: set TESSERA_TEST_POSTGRES_URL to run it")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = _pg_schema_url(schema)
-    app = create_app({"database_url": url})
-    create_user(app.extensions["tessera"].engine, "admin", "admin-password", is_admin=True)
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
-    app.extensions["tessera"].engine.dispose()
-    if schema:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with live_server(request.param, tmp_path_factory,
+                     lambda services: create_user(services.engine, "admin", "admin-password", is_admin=True)) as server:
+        yield server
 
 
 @pytest.mark.slow

@@ -53,12 +53,14 @@ class Receiver:
     """A webhook receiver that checks signatures and counts deliveries by idempotency key.
 
     ``deliveries`` counts every POST per key (at least once); ``effects`` applies each key once
-    (what a receiver that dedups by key does). ``fail_next`` answers 500 to that many requests.
+    (what a receiver that dedups by key does); ``bodies`` keeps the bytes of every POST. ``fail_next``
+    answers 500 to that many requests.
     """
 
     def __init__(self, delay=0.0):
         self.deliveries = Counter()
         self.effects = {}
+        self.bodies = {}            # key -> the raw bodies received, in order
         self.bad_signatures = 0
         self.fail_next = 0
         self.delay = delay
@@ -71,6 +73,7 @@ class Receiver:
                 key = self.headers.get("X-Tessera-Delivery")
                 want = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
                 with receiver.lock:
+                    receiver.bodies.setdefault(key, []).append(body)
                     if not hmac.compare_digest(want, self.headers.get("X-Tessera-Signature", "")):
                         receiver.bad_signatures += 1
                         status = 401

@@ -233,7 +233,7 @@ def update_record(obj, rid):
 @fresh_metadata
 def record(obj, rid):
     rt = _runtime(obj)
-    svc = records()
+    svc = records().remember_reads()   # the approval panel and the run log read the record again
     rec = svc.get(obj, rid, g.actor, include_deleted=True)
     if not rec.get("deleted_at"):
         svc.note_viewed(obj, rec["id"], g.actor)
@@ -243,7 +243,7 @@ def record(obj, rid):
                        [h["user_id"] for h in history])
     ctx = DisplayContext(g.snapshot, lookup_names(svc, g.actor, rt, [rec]), users)
     layout = layout_sections(rt, hidden)
-    views = {n: field_view(rt, n, rec, ctx) for _label, _columns, names in layout for n in names}
+    views = {n: field_view(rt, n, rec, ctx, reading=True) for _label, _columns, names in layout for n in names}
     sections = [SectionView(label or "", columns, [views[n] for n in names]) for label, columns, names in layout]
     # the highlights are the layout's first fields: the same views, not built twice
     highlights = [views[n] for n in [n for _l, _c, names in layout for n in names if n != "name"][:5]]
@@ -258,7 +258,7 @@ def record(obj, rid):
                            history=history_rows, deleted=bool(rec.get("deleted_at")),
                            system=[field_view(rt, n, rec, ctx) for n in
                                    ("created_at", "created_by", "updated_at", "updated_by")],
-                           workflow=record_workflow(rt, rec))
+                           workflow=record_workflow(rt, rec, svc))
 
 
 def _related_specs(rt):

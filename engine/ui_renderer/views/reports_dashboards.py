@@ -16,7 +16,7 @@ from engine.errors import EngineError, InvalidRequestError, PermissionDeniedErro
 from ..auth import page_blueprint
 from .reports_pages import CHART_TYPES, may_change, problems_of, reports, svg_response
 from .reports_builder import chart_choices
-from .reports_result import build_result, chart_labeller
+from .reports_result import build_result, chart_labeller, chart_titler
 
 dashboards = page_blueprint("dashboards", __name__, url_prefix="/dashboards")
 
@@ -59,7 +59,7 @@ def view(name):
     components = []
     for comp in run["components"]:
         item = {"index": comp["index"], "report": comp["report"], "title": comp.get("title") or comp["report"],
-                "width": comp.get("width") or 1, "error": (comp.get("error") or {}).get("message"),
+                "title_i18n": comp.get("title_i18n"), "width": comp.get("width") or 1, "error": (comp.get("error") or {}).get("message"),
                 "chart_url": None, "table": None}
         if "result" in comp:
             try:
@@ -90,7 +90,8 @@ def chart(name, index):
     if not index.isdigit() or len(index) > 3:
         raise InvalidRequestError("reports.E042", f"Dashboard '{name}' has no component '{index[:10]}'; "
                                   "components are numbered from 0.")
-    return svg_response(reports().dashboard_chart(name, int(index), g.actor, _params(doc), labeller=chart_labeller))
+    return svg_response(reports().dashboard_chart(name, int(index), g.actor, _params(doc), labeller=chart_labeller,
+                                                      titler=chart_titler))
 
 
 # -- editing ---------------------------------------------------------------------------------------------

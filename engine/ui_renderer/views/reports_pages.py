@@ -21,7 +21,7 @@ from markupsafe import Markup
 from engine.errors import EngineError, InvalidRequestError, MetadataError
 
 from ..auth import page_blueprint, services, user_names
-from .reports_result import build_result, chart_labeller
+from .reports_result import build_result, chart_labeller, chart_titler
 
 reports_pages = page_blueprint("reports", __name__)
 
@@ -126,7 +126,7 @@ def chart(name):
         chart_doc = {"type": kind}
     return svg_response(reports().chart(name, g.actor, snapshot=g.snapshot, chart=chart_doc,
                                         filter=(request.args.get("filter") or "").strip() or None,
-                                        labeller=chart_labeller))
+                                        labeller=chart_labeller, titler=chart_titler))
 
 
 @reports_pages.get("/reports/<name>/export")

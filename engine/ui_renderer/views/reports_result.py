@@ -144,6 +144,11 @@ class KeyDisplay:
         return str(value)
 
 
+def chart_titler(doc):
+    """A report's title on its chart, in the page's language (``label_i18n``)."""
+    return i18n.translated(doc, "label", doc.get("name"))
+
+
 def chart_labeller(doc, result):
     """How a chart names group keys on a page: as the tables do (the service's ``labeller``)."""
     keys = KeyDisplay(doc, result)

@@ -103,8 +103,14 @@ def _run(name, operation, option, dry_run):
     return call[operation]()
 
 
-def _option(source, operation):
-    return source.get(OPTIONS[operation][0]) in ("1", "on", "true", "y")
+def _option(source, operation, *, default=False):
+    """The operation's option from a query or a form. The plan page's own form says it was sent
+    (``shown=1``), so an unticked box means no; a bare link takes the default (install: with the
+    pack's sample data, as the packs page's button offers; upgrade and uninstall: nothing destroyed)."""
+    key = OPTIONS[operation][0]
+    if key not in source and "shown" not in source:
+        return default
+    return source.get(key) in ("1", "on", "true", "y")
 
 
 def _problems(exc):
@@ -144,7 +150,7 @@ def packs_page():
 def plan(name, operation):
     if operation not in OPERATIONS:
         abort(404)
-    return _plan_page(name, operation, _option(request.args, operation))
+    return _plan_page(name, operation, _option(request.args, operation, default=operation == "install"))
 
 
 @setup_packs.post("/packs/<name>/<operation>")

@@ -206,16 +206,29 @@ def approval_inbox_count():
     if actor is None or actor.user_id is None or "approvals" not in services().extensions:
         return 0
     if "inbox_count" not in g:
+        with services().engine.connect().execution_options(tessera_readonly=True) as conn:
+            g.inbox_count = conn.execute(_inbox_count_query(), {"user_id": actor.user_id}).scalar() or 0
+    return g.inbox_count
+
+
+_INBOX_COUNT = []
+
+
+def _inbox_count_query():
+    """The top bar's count as one statement, built once (every page runs it)."""
+    if not _INBOX_COUNT:
+        from sqlalchemy import bindparam
+
         from engine.db import users
         from engine.workflow.approvals.tables import items, requests
 
-        delegators = select(users.c.id).where(users.c.delegate_id == actor.user_id)
-        with services().engine.connect().execution_options(tessera_readonly=True) as conn:
-            g.inbox_count = conn.execute(
-                select(func.count()).select_from(items.join(requests, requests.c.id == items.c.request_id))
-                .where(items.c.status == "pending", requests.c.status == "pending",
-                       or_(items.c.approver_id == actor.user_id, items.c.approver_id.in_(delegators)))).scalar() or 0
-    return g.inbox_count
+        me = bindparam("user_id")
+        delegators = select(users.c.id).where(users.c.delegate_id == me)
+        _INBOX_COUNT.append(
+            select(func.count()).select_from(items.join(requests, requests.c.id == items.c.request_id))
+            .where(items.c.status == "pending", requests.c.status == "pending",
+                   or_(items.c.approver_id == me, items.c.approver_id.in_(delegators))))
+    return _INBOX_COUNT[0]
 
 
 # -- the inbox ------------------------------------------------------------------------------------
@@ -330,15 +343,17 @@ def _lock_notice(rt, rec, request_view, may_edit):
     return {"text": text, "may_edit": may_edit}
 
 
-def record_workflow(rt, rec):
+def record_workflow(rt, rec, svc=None):
     """What the record page shows of workflow: the approval (current request, what the user may do,
-    the history), the lock notice and the run log; None when the workflow is not installed."""
+    the history), the lock notice and the run log; None when the workflow is not installed.
+    ``svc``: the page's record service (both services read the record through it)."""
     extensions = services().extensions
     if "approvals" not in extensions:
         return None
     actor = g.actor
+    svc = svc or records()
     deleted = bool(rec.get("deleted_at"))
-    data = approvals().approval(rt.name, rec["id"], actor)
+    data = approvals().approval(rt.name, rec["id"], actor, svc)
     req = data["request"]
     pending = req is not None and req["status"] == "pending"
     processes = [p for p in rt.odef.doc.get("approval_processes") or [] if isinstance(p, dict)]
@@ -373,7 +388,7 @@ def record_workflow(rt, rec):
         "state": state,
         "url": lambda op: url_for("workflow_pages.operate", obj=rt.name, rid=rec["id"], op=op),
     }
-    runs = workflow().runs_of(rt.name, rec["id"], actor, records(), limit=RUNS_SHOWN)
+    runs = workflow().runs_of(rt.name, rec["id"], actor, svc, limit=RUNS_SHOWN)
     out["runs"] = [dict(r, line=run_line(r["message"], rt), status_label=RUN_STATUS.get(r["status"], r["status"]))
                    for r in runs]
     out["show_approval"] = bool(processes) or req is not None or bool(state)

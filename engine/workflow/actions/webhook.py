@@ -2,8 +2,12 @@
 
 Headers: ``X-Tessera-Signature: sha256=<hex HMAC-SHA256 of the body with the secret>`` and
 ``X-Tessera-Delivery: <outbox id>:<action index>`` (the idempotency key: the same on every retry,
-so a receiver that remembers keys applies each delivery once). The body is built when the rule
-fires and stored, so a retry sends the same bytes. The secret is named by ``secret_ref`` and kept
+so a receiver that remembers keys applies each delivery once). What the body holds is fixed when
+the rule fires: the record as written is stored once in the outbox row (its ``record``, which every
+action of the row sees) with the firing's clock, and the worker builds the body from those stored
+values (sorted keys, compact separators), so every attempt sends the same bytes and the triggering
+write does not encode the record a second time. Rows written before this kept the body itself in
+their options; it is sent as it is. The secret is named by ``secret_ref`` and kept
 out of the metadata (``TESSERA_WEBHOOK_SECRETS``); the API never returns it. Any answer other than
 2xx is retried with exponential backoff until the entry is dead.
 """
@@ -47,21 +51,31 @@ class Webhook(Action):
         return problems
 
     def prepare(self, options, formulas, fire):
-        record = fire.record_json()
+        fire.record_json()          # the record as written, stored once with the outbox row
+        resolved = {"url": options["url"], "secret_ref": options["secret_ref"], "occurred_at": fire.now_iso}
+        if options.get("payload"):
+            resolved["payload"] = list(options["payload"])
+        return resolved
+
+    @staticmethod
+    def body(ctx, options):
+        """The body of a delivery, from what the outbox row stored when the rule fired."""
+        if "body" in options:       # a row written before bodies were built here
+            return options["body"]
+        record = ctx.record or {}
         if options.get("payload"):
             keep = set(options["payload"]) | {"id"}
             record = {k: v for k, v in record.items() if k in keep}
-        body = {"delivery": fire.key, "rule": fire.rule, "object": fire.object, "event": fire.event,
-                "occurred_at": fire.now_iso, "record": record}
-        return {"url": options["url"], "secret_ref": options["secret_ref"],
-                "body": json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)}
+        body = {"delivery": ctx.key, "rule": ctx.rule, "object": ctx.object, "event": ctx.event,
+                "occurred_at": options["occurred_at"], "record": record}
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
 
     def run(self, ctx, options):
         secret = (ctx.config.webhook_secrets or {}).get(options["secret_ref"])
         if secret is None:
             raise PermanentActionError(f"The webhook secret '{options['secret_ref']}' is not configured in "
                                        "TESSERA_WEBHOOK_SECRETS.", code="workflow.E330")
-        data = options["body"].encode("utf-8")
+        data = self.body(ctx, options).encode("utf-8")
         signature = hmac.new(secret.encode("utf-8"), data, hashlib.sha256).hexdigest()
         req = urllib.request.Request(options["url"], data=data, method="POST", headers={
             "Content-Type": "application/json", "User-Agent": "Tessera-Webhook/1",

@@ -313,10 +313,11 @@ class ApprovalService:
         return done
 
     # -- reading ------------------------------------------------------------------------------
-    def approval(self, obj, record_id, actor):
+    def approval(self, obj, record_id, actor, records=None):
         """The record's current (latest) request — status, step, approvers and their decisions —
-        and the full history of every request of the record, oldest first."""
-        records = self.services.records()
+        and the full history of every request of the record, oldest first. ``records``: the
+        caller's record service (a page's, which may remember the record it read already)."""
+        records = records or self.services.records()
         self._may_see(records, obj, record_id, actor)
         with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             reqs = conn.execute(select(requests).where(requests.c.object == obj,

@@ -1,0 +1,145 @@
+"""The pages' fast paths keep every answer the same: the detail page reads its record once, the
+navigation cached per (snapshot, permission plan, language) follows metadata, permission and
+language changes and is never shared between users, a list column's formatter writes what
+``display`` writes, and the templates' gettext honours ``force_locale``."""
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal
+
+import pytest
+from flask import g, render_template_string
+from flask_babel import force_locale
+from flask_babel import gettext as babel_gettext
+from sqlalchemy import event
+
+SECRET = {"api_name": "secret", "label": "Secret", "plural_label": "Secrets",
+          "label_i18n": {"zh_CN": "机密"}, "plural_label_i18n": {"zh_CN": "机密档案"}}
+
+
+@pytest.fixture
+def deal_selects(services):
+    seen = []
+
+    def note(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM obj_deal" in statement:
+            seen.append(statement)
+    event.listen(services.engine, "before_cursor_execute", note)
+    yield seen
+    event.remove(services.engine, "before_cursor_execute", note)
+
+
+def test_the_detail_page_reads_its_record_once(admin_pages, crm_pages, deal_selects):
+    rec = crm_pages.post("/api/v1/records/deal", json={"name": "Acme", "stage": "New"}).get_json()
+    deal_selects.clear()
+    page = admin_pages.get(f"/o/deal/{rec['id']}")
+    assert page.status_code == 200 and "Acme" in page.text
+    # the page, the approval panel and the run log each ask the record service for it
+    assert len(deal_selects) == 1, deal_selects
+
+
+def test_the_detail_page_still_checks_the_reader(rep_pages, nobody_pages, crm_pages):
+    rec = crm_pages.post("/api/v1/records/deal", json={"name": "Acme", "stage": "New"}).get_json()
+    assert rep_pages.get(f"/o/deal/{rec['id']}").status_code == 200
+    assert nobody_pages.get(f"/o/deal/{rec['id']}").status_code == 404
+
+
+def _nav(html):
+    head = html.split('<nav class="site-nav"', 1)[1].split("</nav>", 1)[0]
+    return head
+
+
+def test_navigation_follows_metadata_permissions_and_language(admin_pages, rep_pages, crm_pages):
+    assert "/o/secret" not in _nav(admin_pages.get("/").text)
+    assert crm_pages.post("/api/v1/objects", json=SECRET).status_code == 201
+    admin_nav = _nav(admin_pages.get("/").text)           # a new metadata version: at once
+    assert 'href="/o/secret">Secrets</a>' in admin_nav
+    # cached for the admin's plan, never handed to the rep (who may not read it)
+    assert "/o/secret" not in _nav(rep_pages.get("/").text)
+    assert "/o/secret" not in _nav(rep_pages.get("/o/deal").text)
+    # a permission change is a new plan: the rep's next page shows it
+    ps = {"api_name": "secrets", "label": "Secrets", "objects": {"secret": {"read": True}}}
+    assert crm_pages.post("/api/v1/permission_sets", json=ps).status_code == 201
+    assert crm_pages.post("/api/v1/users/rep/permission_sets", json={"permission_set": "secrets"}).status_code == 201
+    assert 'href="/o/secret">Secrets</a>' in _nav(rep_pages.get("/").text)
+    # and the language: the labels of the user's new locale
+    assert admin_pages.post("/locale", {"locale": "zh_CN", "next": "/"}).status_code == 303
+    zh_nav = _nav(admin_pages.get("/").text)
+    assert 'href="/o/secret">机密档案</a>' in zh_nav and "Secrets" not in zh_nav
+    assert 'href="/o/secret">Secrets</a>' in _nav(rep_pages.get("/").text)
+
+
+def test_navigation_lists_are_the_callers_own(app, services, crm_pages):
+    from engine.ui_renderer.viewmodels import navigation
+
+    with app.test_request_context("/"):
+        actor = services.actor("admin")
+        snapshot = services.snapshots.refresh()
+        first = navigation(snapshot, actor)
+        first.clear()
+        again = navigation(snapshot, actor)
+        assert [o.name for o in again] == ["account", "deal"]
+        assert again[0].url == "/o/account"
+
+
+VALUES = [True, False, 0, 1, -7, 2.5, -1234.567, 1e21, Decimal("1.50"), "", "text", "<b>x</b>", "New",
+          "a", "2025-03-01", "2025-03-01T09:30:00Z", "https://example.com/?a=1&b=<2>", "+1 (555) 010",
+          "x@example.com", ["a", "c"], ["<i>"], "Line one\nLine two"]
+
+
+def _outcome(fn, value):
+    try:
+        return ("ok", str(fn(value)))
+    except Exception as exc:     # noqa: BLE001  the same failure counts as the same answer
+        return ("error", type(exc))
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_CN"])
+def test_a_column_formatter_writes_what_display_writes(app, services, crm_pages, locale):
+    from engine.ui_renderer.viewmodels import DisplayContext
+
+    snapshot = services.snapshots.refresh()
+    with app.test_request_context("/", headers={"Accept-Language": locale}):
+        g._tessera_locale = locale
+        for obj in ("deal", "account"):
+            rt = snapshot.get(obj)
+            ctx = DisplayContext(snapshot, {"acc-1": "Acme <Ltd>"}, {"u-1": "admin"}, compact=True)
+            names = list(rt.ftypes) + ["name", "owner_id", "created_at", "created_by", "id"]
+            for name in names:
+                fmt = ctx.formatter(rt, name)
+                for value in VALUES + ["acc-1", "u-1", _dt.date(2025, 3, 1)]:
+                    if value in ("", None, []):
+                        continue        # the list leaves an empty cell empty and never formats it
+                    assert _outcome(fmt, value) == _outcome(lambda v: ctx.display(rt, name, v), value), \
+                        (obj, name, value)
+
+
+def test_list_cells_are_escaped(admin_pages, crm_pages):
+    crm_pages.post("/api/v1/records/deal", json={"name": "<script>x</script>", "stage": "New",
+                                                 "contact_email": "a&b@example.com"})
+    html = admin_pages.get("/o/deal").text
+    assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+
+
+def test_template_gettext_follows_force_locale(app):
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        assert render_template_string("{{ _('Home') }}") == "Home"
+        with force_locale("zh_CN"):
+            zh = babel_gettext("Home")
+            assert zh != "Home" and render_template_string("{{ _('Home') }}") == zh
+        assert render_template_string("{{ _('Home') }}") == "Home"
+
+
+def test_navigation_cache_lives_on_its_snapshot(app, services, crm_pages):
+    from engine.ui_renderer import viewmodels
+
+    with app.test_request_context("/"):
+        actor = services.actor("admin")
+        old = services.snapshots.refresh()
+        viewmodels.navigation(old, actor)
+        assert len(old.documents[viewmodels.NAV_KEY]) == 1
+        assert crm_pages.post("/api/v1/objects", json=SECRET).status_code == 201
+        new = services.snapshots.refresh()
+        assert new is not old and viewmodels.NAV_KEY not in new.documents
+        assert "secret" in [o.name for o in viewmodels.navigation(new, actor)]
+        assert "secret" not in [o.name for o in viewmodels.navigation(old, actor)]

@@ -1,0 +1,191 @@
+"""The triggering write's fast paths keep what the spec promises: the webhook body built by the
+worker from what the outbox row stored (the same bytes on every attempt, old rows' stored bodies
+sent as they are), run log lines kept short in their outbox row, the rules' read plan and formula
+context per metadata version and per write, and the enqueuer's batches."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import threading
+
+import pytest
+from sqlalchemy import select, update
+
+from engine.security.users import create_token, create_user
+from engine.workflow.outbox import log_lines
+from engine.workflow.tables import outbox
+from engine.workflow.worker import Enqueuer
+from tests.conftest import Api
+
+from .conftest import CASE, make_app
+
+
+@pytest.fixture
+def env(db_url):
+    app = make_app(db_url, workflow_retry_base_seconds=60, workflow_max_attempts=3)
+    services = app.extensions["tessera"]
+    create_user(services.engine, "admin", is_admin=True)
+    admin = Api(app.test_client(), create_token(services.engine, "admin"))
+    assert admin.post("/api/v1/objects", json=CASE).status_code == 201
+    admin.services = services
+    admin.wf = services.extensions["workflow"]
+    yield admin
+    services.dispose()
+
+
+def add_rule(api, doc):
+    r = api.post("/api/v1/objects/support_case/automation_rules", json=doc)
+    assert r.status_code == 201, r.get_json()
+
+
+def payload_of(api, outbox_id):
+    with api.services.engine.connect() as conn:
+        return json.loads(conn.execute(select(outbox.c.payload).where(outbox.c.id == outbox_id)).scalar_one())
+
+
+def test_the_webhook_body_is_built_from_the_stored_record_and_is_the_same_on_every_attempt(env, receiver):
+    add_rule(env, {"name": "notify", "trigger": "create", "actions": [
+        {"type": "webhook", "url": receiver.url, "secret_ref": "case_hook", "payload": ["priority"]}]})
+    receiver.fail_next = 1
+    t0 = _dt.datetime.now(_dt.timezone.utc)
+    case = env.post("/api/v1/records/support_case", json={"name": "A", "priority": "High"}).get_json()
+    [entry] = env.get("/api/v1/outbox?status=failed").get_json()["entries"]
+    payload = payload_of(env, entry["id"])
+    [item] = payload["actions"]
+    # the write stored the record once (for every action of the row) and no encoded body
+    assert set(item["options"]) == {"url", "secret_ref", "payload", "occurred_at"}
+    assert payload["record"]["id"] == case["id"] and payload["record"]["name"] == "A"
+    assert env.wf.run_due(t0 + _dt.timedelta(seconds=75))["redispatched"] == 1
+    key = f"{entry['id']}:0"
+    first, second = receiver.bodies[key]
+    assert first == second and receiver.bad_signatures == 0          # every attempt: the same bytes
+    assert first == json.dumps({"delivery": key, "rule": "notify", "object": "support_case", "event": "create",
+                                "occurred_at": item["options"]["occurred_at"],
+                                "record": {"id": case["id"], "priority": "High"}},
+                               sort_keys=True, separators=(",", ":")).encode()
+    assert item["options"]["occurred_at"] == case["created_at"]      # the write's clock
+
+
+def test_a_row_written_with_its_body_sends_that_body(env, receiver):
+    add_rule(env, {"name": "notify", "trigger": "create", "actions": [
+        {"type": "webhook", "url": receiver.url, "secret_ref": "case_hook"}]})
+    receiver.fail_next = 1
+    env.post("/api/v1/records/support_case", json={"name": "B"})
+    [entry] = env.get("/api/v1/outbox?status=failed").get_json()["entries"]
+    payload = payload_of(env, entry["id"])
+    old = '{"delivery":"kept","record":{"name":"B"}}'
+    payload["actions"][0]["options"] = {"url": receiver.url, "secret_ref": "case_hook", "body": old}
+    with env.services.engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == entry["id"]).values(
+            payload=json.dumps(payload), next_attempt_at=_dt.datetime.now(_dt.timezone.utc)))
+    assert env.wf.run_outbox(entry["id"]) == "done"
+    assert receiver.bodies[f"{entry['id']}:0"][-1] == old.encode() and receiver.bad_signatures == 0
+
+
+def test_run_log_lines_kept_in_the_outbox_row_are_short_and_read_back_whole(env, receiver):
+    add_rule(env, {"name": "flag", "trigger": "create", "condition": "priority = 'High'", "actions": [
+        {"type": "field_update", "field": "escalated", "value": "TRUE"}]})
+    add_rule(env, {"name": "notify", "trigger": "create", "actions": [
+        {"type": "webhook", "url": receiver.url, "secret_ref": "case_hook"}]})
+    case = env.post("/api/v1/records/support_case", json={"name": "C", "priority": "High"}).get_json()
+    [entry] = env.get("/api/v1/outbox?status=done").get_json()["entries"]
+    lines = payload_of(env, entry["id"])["log"]
+    assert [set(line) for line in lines] == [
+        {"id", "rule", "action_index", "action_type", "status", "code", "message"}] * 3
+    runs = env.get(f"/api/v1/records/support_case/{case['id']}/runs").get_json()["runs"]
+    kept = [r for r in runs if r["id"] in {line["id"] for line in lines}]
+    assert sorted(r["message"] for r in kept) == sorted([
+        "Rule 'flag' fired (create).", "Set escalated (field update, in the same write).",
+        "Rule 'notify' fired (create)."])
+    assert {r["outbox_id"] for r in kept} == {entry["id"]} and {r["at"] for r in kept} == {entry["created_at"]}
+
+    # lines written whole (before they were kept short) read the same
+    with env.services.engine.begin() as conn:
+        row = conn.execute(select(outbox).where(outbox.c.id == entry["id"])).mappings().one()
+        whole = [dict(line, created_at=line["created_at"].isoformat()) for line in log_lines(row)]
+        payload = json.loads(row["payload"])
+        conn.execute(update(outbox).where(outbox.c.id == entry["id"]).values(
+            payload=json.dumps(dict(payload, log=whole))))
+    assert env.get(f"/api/v1/records/support_case/{case['id']}/runs").get_json()["runs"] == runs
+
+
+def test_the_read_plan_follows_the_metadata_version(env):
+    assert env.post("/api/v1/objects/support_case/fields", json={
+        "api_name": "hot", "label": "Hot", "type": "formula", "formula": "priority = 'High'"}).status_code == 201
+    add_rule(env, {"name": "mail_hot", "trigger": "create", "condition": "hot", "actions": [
+        {"type": "send_email", "to": "'desk@example.com'", "subject": "'Hot: ' & name", "body": "name"}]})
+    services = env.services
+    snapshot = services.records().snapshot
+    rules = env.wf.rules(snapshot, "support_case")
+    rt = snapshot.get("support_case")
+    assert rules.read_plan(services.records(), rt) is rules.read_plan(services.records(), rt)    # kept
+    assert [name for name, _c in rules.read_plan(services.records(), rt)[1]] == ["hot"]
+
+    def subjects():
+        return sorted(a["result"]["mail"]["subject"] for e in env.get("/api/v1/outbox?status=done").get_json()["entries"]
+                      for a in e["actions"])
+
+    env.post("/api/v1/records/support_case", json={"name": "H1", "priority": "High"})
+    env.post("/api/v1/records/support_case", json={"name": "L1", "priority": "Low"})
+    assert subjects() == ["Hot: H1"]
+    # a new version of the formula field: a new version of the rules and of their plan
+    assert env.patch("/api/v1/objects/support_case/fields/hot", json={"formula": "priority = 'Low'"}).status_code == 200
+    env.post("/api/v1/records/support_case", json={"name": "H2", "priority": "High"})
+    env.post("/api/v1/records/support_case", json={"name": "L2", "priority": "Low"})
+    assert subjects() == ["Hot: H1", "Hot: L2"]
+    assert env.wf.rules(services.records().snapshot, "support_case") is not rules
+
+
+def test_isnew_and_priorvalue_in_deferred_actions_see_the_write(env):
+    add_rule(env, {"name": "track", "trigger": "create_or_update",
+                   "condition": "ISNEW() || ISCHANGED(priority)", "actions": [
+        {"type": "send_email", "to": "'desk@example.com'",
+         "subject": "IF(ISNEW(), 'new ', 'was ' & PRIORVALUE(priority) & ' ') & priority", "body": "name"}]})
+    case = env.post("/api/v1/records/support_case", json={"name": "P", "priority": "Low"}).get_json()
+    assert env.patch(f"/api/v1/records/support_case/{case['id']}", json={"priority": "High"}).status_code == 200
+    assert env.patch(f"/api/v1/records/support_case/{case['id']}", json={"name": "P2"}).status_code == 200
+    entries = env.get("/api/v1/outbox?status=done").get_json()["entries"]
+    assert sorted(e["actions"][0]["result"]["mail"]["subject"] for e in entries) == ["new Low", "was Low High"]
+
+
+class Gate:
+    """Stands in for the enqueuer's sleep: notes the linger asked for, and holds the thread until
+    the test opens it (so which ids share a batch does not depend on timing)."""
+
+    def __init__(self):
+        self.asked = []
+        self.sleeping = threading.Event()
+        self.open = threading.Event()
+
+    def __call__(self, seconds):
+        self.asked.append(seconds)
+        self.sleeping.set()
+        assert self.open.wait(30)
+        self.open.clear()
+
+
+def test_the_enqueuer_batches_the_ids_put_while_it_lingers():
+    calls, clock = [], [0.0]
+    enq = Enqueuer(calls.append, linger=0.005, busy_linger=0.05, busy_rate=50.0)
+    gate = enq._sleep = Gate()
+    enq._clock = lambda: clock[0]
+
+    def batch(ids, at):
+        enq.put(ids[:1])
+        assert gate.sleeping.wait(30)
+        for one in ids[1:]:
+            enq.put([one])
+        clock[0] = at
+        gate.sleeping.clear()
+        gate.open.set()
+        enq.flush(30)
+
+    a = [f"a{i}" for i in range(50)]
+    batch(a, 1.0)                  # the first batch: no rate yet
+    batch(["b"], 1.5)              # 1 id in 0.5 s: quiet
+    c = [f"c{i}" for i in range(10)]
+    batch(c, 1.6)                  # 10 ids in 0.1 s: busy, the next batch lingers longer
+    batch(["d"], 10.0)             # 1 id in 8.4 s: quiet again
+    batch(["e"], 11.0)
+    assert calls == [a, ["b"], c, ["d"], ["e"]]                       # each id once, in order, in batches
+    assert gate.asked == [0.005, 0.005, 0.005, 0.05, 0.005]
