@@ -412,6 +412,9 @@ def _plain_json(rt, row):
     for name, col, conv, fdef in rt.json_out:
         value = row[col]
         out[name] = conv(value) if conv is not None and value is not None else value
+    for name, make in rt.json_blanks:     # the same JSON whether the row was read back or just written
+        if out[name] is None:
+            out[name] = make()
     return out
 
 

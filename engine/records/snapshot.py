@@ -45,6 +45,7 @@ class ObjectRuntime:
     statements: dict = field(default_factory=dict)       # key -> statement with bind parameters, built once
     list_plans: dict = field(default_factory=dict)       # list pages planned (reader.RecordReader._list_plan)
     loader: object = None                          # fast_loader(schema) or None: the schema's load, lean
+    json_blanks: tuple = ()                        # ((api_name, make()), ...) JSON of a stored NULL, when not null
 
     @property
     def name(self):
@@ -165,7 +166,7 @@ def build_snapshot(conn):
     for name in sorted(odefs, key=lambda n: _depth(n, odefs)):
         odef = odefs[name]
         table = build_table(odef, md, table_names)
-        writable, stored, ftypes, out = {}, {}, {}, []
+        writable, stored, ftypes, out, blanks = {}, {}, {}, [], []
         for f in odef.fields:
             ft = field_types.get(f.type)
             ftypes[f.api_name] = ft
@@ -175,11 +176,13 @@ def build_snapshot(conn):
                 stored[f.api_name] = f
                 conv = ft.json_converter(f)   # built once per version; None: the value as it is
                 out.append((f.api_name, f.column, conv, f))
+                if ft.json_blank is not None:     # a multi-select picklist reads [] when empty
+                    blanks.append((f.api_name, ft.json_blank))
         schema = _schema_for(odef, writable)
         objects[name] = ObjectRuntime(odef=odef, table=table, schema=schema,
                                       writable=writable, stored=stored, ftypes=ftypes,
                                       unique_indexes=unique_index_map(odef), json_out=out,
-                                      loader=fast_loader(schema))
+                                      loader=fast_loader(schema), json_blanks=tuple(blanks))
     for rt in objects.values():
         for f in rt.odef.fields:
             if f.target and f.target in objects:

@@ -72,3 +72,19 @@ def test_plugin_field_type_through_entry_point(tmp_path, monkeypatch):
     rating = reg.get("rating")
     assert isinstance(rating, FieldType) and rating.formula_type == "number"
     sys.modules.pop("tessera_rating_plugin", None)
+
+
+def test_an_empty_multi_select_is_an_empty_list_on_every_answer(api):
+    """Stored as NULL, read back as []: the create and update answers say the same as a read."""
+    r = api.post("/api/v1/objects", json={"api_name": "gadget", "fields": [
+        {"api_name": "tags", "type": "multi_picklist", "options": [{"value": "a", "label": "A"}]}]})
+    assert r.status_code == 201, r.get_json()
+    made = api.post("/api/v1/records/gadget", json={"name": "x"}).get_json()
+    assert made["tags"] == []
+    rid = made["id"]
+    assert api.get(f"/api/v1/records/gadget/{rid}").get_json()["tags"] == []
+    assert api.patch(f"/api/v1/records/gadget/{rid}", json={"tags": ["a"]}).get_json()["tags"] == ["a"]
+    assert api.patch(f"/api/v1/records/gadget/{rid}", json={"tags": []}).get_json()["tags"] == []
+    assert api.get("/api/v1/records/gadget").get_json()["records"][0]["tags"] == []
+    many = api.post("/api/v1/records/gadget", json=[{"name": "y"}, {"name": "z", "tags": None}]).get_json()
+    assert [rec["tags"] for rec in many["records"]] == [[], []]

@@ -28,6 +28,7 @@ class FieldType:
     can_be_unique = True       # a unique index makes sense
     has_options = False        # values come from the field's own ``options`` list (picklists)
     multiline = False          # text kept as typed, line breaks and surrounding spaces included
+    json_blank = None          # a callable making the JSON of an empty (NULL) value, when it is not null
     options_schema: dict = {}
     required_keys: tuple = ()
     openapi = {"type": "string"}

@@ -205,6 +205,7 @@ class MultiPicklistType(FieldType):
     has_options = True
     options_schema = _OPTIONS
     required_keys = ("options",)
+    json_blank = list          # no value selected reads [] (stored as NULL)
 
     def column_type(self, fdef):
         return SemicolonList()
