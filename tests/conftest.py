@@ -11,7 +11,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 PG_URL = os.environ.get("TESSERA_TEST_POSTGRES_URL")
 
@@ -186,6 +186,19 @@ DEAL = {"api_name": "deal", "label": "Deal", "plural_label": "Deals", "fields": 
     {"api_name": "account", "type": "lookup", "target": "account"},
     {"api_name": "number", "type": "auto_number", "format": "D-{0000}"},
 ]}
+
+
+@pytest.fixture
+def deal_selects(services):
+    """The SELECTs on the deal table run while the test runs (a list that fills up): counts a page's reads."""
+    seen = []
+
+    def note(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM obj_deal" in statement:
+            seen.append(statement)
+    event.listen(services.engine, "before_cursor_execute", note)
+    yield seen
+    event.remove(services.engine, "before_cursor_execute", note)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ handing one actor's read to another, and never after a write."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
 from engine.errors import EngineError
 
@@ -13,19 +12,6 @@ from engine.errors import EngineError
 def deal(crm, services):
     return services.records().create("deal", {"name": "Acme", "stage": "New", "amount": 10, "tags": ["a"]},
                                      services.actor("admin"))
-
-
-@pytest.fixture
-def deal_selects(services):
-    """The SELECTs on the deal table run while the test runs (a list that fills up)."""
-    seen = []
-
-    def note(conn, cursor, statement, params, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and "FROM obj_deal" in statement:
-            seen.append(statement)
-    event.listen(services.engine, "before_cursor_execute", note)
-    yield seen
-    event.remove(services.engine, "before_cursor_execute", note)
 
 
 def test_a_remembered_read_runs_its_query_once(services, deal, deal_selects):

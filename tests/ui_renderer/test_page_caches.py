@@ -11,22 +11,9 @@ import pytest
 from flask import g, render_template_string
 from flask_babel import force_locale
 from flask_babel import gettext as babel_gettext
-from sqlalchemy import event
 
 SECRET = {"api_name": "secret", "label": "Secret", "plural_label": "Secrets",
           "label_i18n": {"zh_CN": "机密"}, "plural_label_i18n": {"zh_CN": "机密档案"}}
-
-
-@pytest.fixture
-def deal_selects(services):
-    seen = []
-
-    def note(conn, cursor, statement, params, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and "FROM obj_deal" in statement:
-            seen.append(statement)
-    event.listen(services.engine, "before_cursor_execute", note)
-    yield seen
-    event.remove(services.engine, "before_cursor_execute", note)
 
 
 def test_the_detail_page_reads_its_record_once(admin_pages, crm_pages, deal_selects):
