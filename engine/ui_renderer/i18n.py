@@ -15,6 +15,7 @@ sets), UTC until it is known.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import io
 import logging
@@ -281,12 +282,22 @@ def parse_iso_datetime(value):
 
 def format_day(value):
     """A date as the locale writes it (medium: ``Mar 1, 2025``, ``2025年3月1日``)."""
+    try:
+        return _format_day(value, current_locale())
+    except TypeError:     # an unhashable value: not kept
+        return _format_day.__wrapped__(value, current_locale())
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _format_day(value, code):
+    # a pure function of (value, locale): kept for every reader (a list page formats a date on
+    # every row; the same days come back from page to page)
     day = parse_iso_date(value)
     if day is None:
         return str(value)
-    locale = _babel_locale(current_locale())
+    locale = _babel_locale(code)
     # the locale's parsed pattern applied directly: what flask_babel.format_date(day, "medium")
-    # writes for a date, without its per-call lookups (a list page formats a date on every row)
+    # writes for a date, without its per-call lookups
     return locale.date_formats["medium"].apply(day, locale)
 
 

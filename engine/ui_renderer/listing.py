@@ -183,7 +183,7 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
     for rec in recs:
         url = ctx.record_url(rt.name, rec["id"])
         name = rec.get("name") or no_name
-        link = Markup('<a class="record-link" id="rn%d" href="%s">%s</a>') % (len(page.rows) + 1, url, name)
+        link = Markup(f'<a class="record-link" id="rn{len(page.rows) + 1}" href="{escape(url)}">{escape(name)}</a>')
         # an empty cell stays empty (the theme shows a dash): a long list of blanks costs nothing
         cells = [(link if fmt is None else "" if (value := rec.get(c)) in EMPTY else fmt(value), numeric)
                  for c, fmt, _td, numeric in formats]

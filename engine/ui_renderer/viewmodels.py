@@ -308,8 +308,11 @@ class DisplayContext:
             return generic
         fdef, ftype, kind = self._field(rt, name)
         family = ftype.family
-        if fdef.target or family == "boolean" or kind in ("boolean", "checkbox"):
-            return generic
+        if fdef.target:     # display's lookup branch, without its per-value dispatch
+            target = fdef.target
+            return lambda value: self._lookup_link(name, target, value)
+        if family == "boolean" or kind in ("boolean", "checkbox"):
+            return self._tick
         scale = fdef.get("scale")
         if scale is None and kind == "currency":
             scale = 2
@@ -343,6 +346,21 @@ class DisplayContext:
             return number(value) if isinstance(value, (int, float)) else text(value)
         return formatted
 
+    def _lookup_link(self, name, target, value):
+        label = self.lookup_name(name, value)
+        if label is None:
+            return Markup('<span class="muted" title="%s">%s</span>') % (value, _("(not visible)"))
+        # escape() of each part is what Markup's % does to its arguments
+        return Markup(f'<a href="{escape(self.record_url(target, value))}">{escape(label or _("(no name)"))}</a>')
+
+    def _tick(self, value):
+        key = bool(value)
+        tick = self._ticks.get(key)
+        if tick is None:
+            tick = self._ticks[key] = Markup('<span class="tick %s" role="img" aria-label="%s">%s</span>') % (
+                "yes" if value else "no", _("Yes") if value else _("No"), "✓" if value else "✗")
+        return tick
+
     def display(self, rt, name, value):
         """``value`` of field ``name`` as safe HTML for reading."""
         if value in EMPTY:
@@ -358,18 +376,9 @@ class DisplayContext:
         fdef, ftype, kind = self._field(rt, name)
         family = ftype.family
         if fdef.target:
-            label = self.lookup_name(name, value)
-            if label is None:
-                return Markup('<span class="muted" title="%s">%s</span>') % (value, _("(not visible)"))
-            href = self.record_url(fdef.target, value)
-            return Markup('<a href="%s">%s</a>') % (href, label or _("(no name)"))
+            return self._lookup_link(name, fdef.target, value)
         if family == "boolean" or kind in ("boolean", "checkbox") or isinstance(value, bool):
-            key = bool(value)
-            tick = self._ticks.get(key)
-            if tick is None:
-                tick = self._ticks[key] = Markup('<span class="tick %s" role="img" aria-label="%s">%s</span>') % (
-                    "yes" if value else "no", _("Yes") if value else _("No"), "✓" if value else "✗")
-            return tick
+            return self._tick(value)
         if family == "number" or isinstance(value, (int, float)):
             scale = fdef.get("scale")
             if scale is None and kind == "currency":
