@@ -7,7 +7,7 @@ import json
 from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, String, Table, Text, insert,
                         select)
 
-from engine.db import iso_utc, system_metadata, utcnow
+from engine.db import iso_utc, read_connection, system_metadata, utcnow
 
 from .pipeline import Event
 
@@ -59,7 +59,7 @@ def field_history_of(engine, obj, record_id, field=None, hidden=()):
     q = select(field_history).where(field_history.c.object == obj, field_history.c.record_id == record_id)
     if field:
         q = q.where(field_history.c.field == field)
-    with engine.connect().execution_options(tessera_readonly=True) as conn:   # a read: no write lock (SQLite)
+    with read_connection(engine) as conn:   # a read: no write lock (SQLite)
         rows = conn.execute(q.order_by(field_history.c.id)).all()
     return [{"field": r.field, "old": json.loads(r.old_value), "new": json.loads(r.new_value),
              "user_id": r.user_id, "at": iso_utc(r.at)} for r in rows if r.field not in hidden]

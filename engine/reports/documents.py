@@ -26,7 +26,7 @@ from importlib import resources
 import jsonschema
 from sqlalchemy import delete, func, insert, select, update
 
-from engine.db import utcnow
+from engine.db import read_connection, utcnow
 from engine.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from engine.metadata.checks import _schema_problems, suggest
 
@@ -118,7 +118,7 @@ class DocumentStore:
         q = select(documents).where(documents.c.kind == self.kind).order_by(documents.c.name)
         if object_name:
             q = q.where(documents.c.object == object_name)
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
+        with read_connection(self.engine) as conn:
             rows = [r for r in conn.execute(q) if self._visible(r, actor)]
         out = []
         for r in rows:

@@ -64,12 +64,12 @@ def user_names(ids):
     of the people behind records a reader may see are not secret; nothing else is read."""
     from sqlalchemy import select
 
-    from engine.db import users
+    from engine.db import read_connection, users
 
     wanted = sorted({i for i in ids if i})[:500]
     if not wanted:
         return {}
-    with services().engine.connect().execution_options(tessera_readonly=True) as conn:
+    with read_connection(services().engine) as conn:
         rows = conn.execute(select(users.c.id, users.c.username).where(users.c.id.in_(wanted))).all()
     return {r.id: r.username for r in rows}
 

@@ -10,7 +10,7 @@ import logging
 
 from sqlalchemy import func, insert, select, update
 
-from engine.db import utcnow
+from engine.db import read_connection, utcnow
 from engine.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from engine.metadata.checks import suggest
 from engine.metadata.store import load_docs
@@ -267,7 +267,7 @@ class WorkflowService:
             limit = 0
         if not 1 <= limit <= 1000:
             raise InvalidRequestError("workflow.E706", "limit must be a whole number between 1 and 1000.")
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
+        with read_connection(self.engine, snapshot=True) as conn:
             rows = [dict(r) for r in conn.execute(select(runs).where(
                 runs.c.object == obj, runs.c.record_id == str(record_id)).order_by(runs.c.id.desc()).limit(limit))
                 .mappings()]

@@ -16,7 +16,7 @@ import threading
 
 from sqlalchemy import insert, or_, select, update
 
-from engine.db import users, utcnow
+from engine.db import read_connection, users, utcnow
 from engine.errors import (
     ConflictError,
     EngineError,
@@ -319,7 +319,7 @@ class ApprovalService:
         caller's record service (a page's, which may remember the record it read already)."""
         records = records or self.services.records()
         self._may_see(records, obj, record_id, actor)
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
+        with read_connection(self.engine, snapshot=True) as conn:
             reqs = conn.execute(select(requests).where(requests.c.object == obj,
                                                        requests.c.record_id == str(record_id))
                                 .order_by(requests.c.id)).mappings().all()
@@ -344,7 +344,7 @@ class ApprovalService:
         """The work items waiting for ``actor`` — as approver or as someone's delegate — oldest first."""
         if actor.user_id is None:
             return []
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
+        with read_connection(self.engine, snapshot=True) as conn:
             delegators = select(users.c.id).where(users.c.delegate_id == actor.user_id)
             rows = conn.execute(
                 select(items, requests.c.object, requests.c.record_id, requests.c.process,
