@@ -31,6 +31,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, parse_pattern
 from flask import g, request, session
 from flask_babel import Babel, format_datetime, get_locale, get_translations
+from jinja2 import pass_context
 
 log = logging.getLogger("tessera.ui")
 
@@ -137,6 +138,29 @@ def init_babel(app):
         ngettext=lambda s, p, n: _request_translations().ungettext(s, p, n),
         pgettext=lambda c, s: _request_translations().upgettext(c, s),
         npgettext=lambda c, s, p, n: _request_translations().unpgettext(c, s, p, n), newstyle=True)
+    app.jinja_env.globals["gettext"] = _kept_gettext(app.jinja_env.globals["gettext"])
+
+
+GETTEXT_KEPT = 4096     # the templates' own strings are a few hundred
+
+
+def _kept_gettext(plain):
+    """The templates' ``_("...")`` without arguments: Jinja's newstyle gettext (``Markup(the
+    translation) % {}``) worked out once per catalogue and string, then kept on the catalogue (a
+    pure function of the two: the same for every reader); with arguments, or outside autoescaping,
+    Jinja's own."""
+    @pass_context
+    def gettext(__context, __string, **variables):
+        if variables or not __context.eval_ctx.autoescape:
+            return plain(__context, __string, **variables)
+        kept = _request_translations().__dict__.setdefault("_tessera_kept", {})
+        rv = kept.get(__string)
+        if rv is None:
+            rv = plain(__context, __string)
+            if len(kept) < GETTEXT_KEPT:
+                kept[__string] = rv
+        return rv
+    return gettext
 
 
 def _request_translations():

@@ -143,3 +143,34 @@ def test_navigation_cache_lives_on_its_snapshot(app, services, crm_pages):
         assert new is not old and viewmodels.NAV_KEY not in new.documents
         assert "secret" in [o.name for o in viewmodels.navigation(new, actor)]
         assert "secret" not in [o.name for o in viewmodels.navigation(old, actor)]
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_CN"])
+def test_kept_template_gettext_writes_what_jinja_writes(app, locale):
+    from jinja2 import Environment
+    from jinja2.ext import _make_new_gettext
+
+    from engine.ui_renderer import i18n
+
+    # Jinja's own newstyle gettext over the same catalogue: what the templates wrote before
+    plain = Environment(autoescape=True, extensions=["jinja2.ext.i18n"])
+    plain.install_gettext_callables(gettext=lambda s: i18n._request_translations().ugettext(s),
+                                    ngettext=lambda s, p, n: s, newstyle=True)
+    assert plain.globals["gettext"].__code__ is _make_new_gettext(None).__code__
+    texts = ["Home", "Sign out", "Save view", "100%% sure", "<b>not markup</b>", "a & b", "no such string",
+             "Unticked: only you see this view."]
+    sources = [f"{{{{ _({t!r}) }}}}" for t in texts] + [
+        "{{ _('No %(objects)s yet', objects='<Deals>') }}", "{{ _('Home') }}{{ _('Home') }}",
+        "{% autoescape false %}{{ _('a & b') }}{% endautoescape %}"]
+    with app.test_request_context("/", headers={"Accept-Language": locale}):
+        for _round in range(2):        # the second round reads what the first kept
+            for source in sources:
+                assert render_template_string(source) == plain.from_string(source).render(), source
+        with force_locale("en" if locale == "zh_CN" else "zh_CN"):
+            for source in sources:
+                assert render_template_string(source) == plain.from_string(source).render(), source
+        # a string no template has, over and over: kept up to a bound, never more
+        dynamic = app.jinja_env.from_string("{{ _(t) }}")
+        for k in range(i18n.GETTEXT_KEPT + 10):
+            assert dynamic.render(t=f"dynamic {k}") == f"dynamic {k}"
+        assert len(i18n._request_translations().__dict__["_tessera_kept"]) <= i18n.GETTEXT_KEPT
