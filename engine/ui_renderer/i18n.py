@@ -304,12 +304,14 @@ def parse_iso_datetime(value):
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.timezone.utc)
 
 
-def format_day(value):
-    """A date as the locale writes it (medium: ``Mar 1, 2025``, ``2025年3月1日``)."""
+def format_day(value, locale=None):
+    """A date as the locale writes it (medium: ``Mar 1, 2025``, ``2025年3月1日``); ``locale``: the
+    request's (:func:`current_locale`) when not given."""
+    locale = locale or current_locale()
     try:
-        return _format_day(value, current_locale())
+        return _format_day(value, locale)
     except TypeError:     # an unhashable value: not kept
-        return _format_day.__wrapped__(value, current_locale())
+        return _format_day.__wrapped__(value, locale)
 
 
 @functools.lru_cache(maxsize=4096, typed=True)

@@ -254,6 +254,7 @@ class DisplayContext:
         self._links = {}                         # target object -> record URL with a placeholder
         self._labels = {}                        # (object, field) -> {option value: label}
         self._days = {}                          # ISO date -> the date as the locale writes it
+        self._locale = None
         self._ticks = {}                         # True/False -> the tick's markup
         self._formatters = {}                    # (object, field) -> value -> Markup (list columns)
 
@@ -287,7 +288,9 @@ class DisplayContext:
     def format_day(self, value):
         text = self._days.get(value)
         if text is None:
-            text = self._days[value] = i18n.format_day(value)
+            if self._locale is None:      # the request's, worked out once (it does not change)
+                self._locale = i18n.current_locale()
+            text = self._days[value] = i18n.format_day(value, self._locale)
         return text
 
     def formatter(self, rt, name):
