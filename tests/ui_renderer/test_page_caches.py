@@ -174,3 +174,27 @@ def test_kept_template_gettext_writes_what_jinja_writes(app, locale):
         for k in range(i18n.GETTEXT_KEPT + 10):
             assert dynamic.render(t=f"dynamic {k}") == f"dynamic {k}"
         assert len(i18n._request_translations().__dict__["_tessera_kept"]) <= i18n.GETTEXT_KEPT
+
+
+@pytest.mark.parametrize("args", [{}, {"q": "SORTSLOT0 & co", "sort": "-amount"}, {"where": "amount > 5 && name = 'a b'"},
+                                  {"sort": "name"}, {"view": "no_such_view", "q": "x/y?z#"}])
+def test_sort_links_are_what_url_for_writes(app, services, crm_pages, args):
+    from flask import url_for
+    from werkzeug.datastructures import MultiDict
+
+    from engine.ui_renderer.listing import build_list_page
+
+    with app.test_request_context("/o/deal"):
+        actor = services.actor("admin")
+        svc = services.records()
+        rt = svc.snapshot.get("deal")
+        g.actor = actor
+        page = build_list_page(svc, actor, rt, MultiDict(args), hidden=set())
+        assert page.columns and not page.error
+        params = {"obj": "deal", **({"view": page.view} if page.view else {}),
+                  **{k: args[k] for k in ("q", "where") if k in args}}
+        for col in page.columns:
+            if col.sortable:
+                current = page.sort.lstrip("-") == col.name
+                new = f"-{col.name}" if current and not page.sort.startswith("-") else col.name
+                assert col.sort_url == url_for("pages.list_view", **dict(params, sort=new))
