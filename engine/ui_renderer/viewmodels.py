@@ -430,6 +430,14 @@ def lookup_names(service, actor, rt, recs, names=None):
     out = {}
     for target, ids in wanted.items():
         ids = sorted(ids)
+        if len(ids) == 1:
+            # one target record (a detail page's lookup): the service's get, with the same checks
+            # (object right, visibility; an invisible or deleted target stays unnamed)
+            try:
+                out[ids[0]] = service.get(target, ids[0], actor, fields=["name"]).get("name") or ""
+            except EngineError:
+                pass
+            continue
         for start in range(0, len(ids), 200):
             chunk = ids[start:start + 200]
             try:

@@ -198,3 +198,16 @@ def test_sort_links_are_what_url_for_writes(app, services, crm_pages, args):
                 current = page.sort.lstrip("-") == col.name
                 new = f"-{col.name}" if current and not page.sort.startswith("-") else col.name
                 assert col.sort_url == url_for("pages.list_view", **dict(params, sort=new))
+
+
+def test_a_detail_pages_lookup_is_named_only_for_a_reader_who_may_see_it(admin_pages, rep_pages, crm_pages):
+    # one target record: read through the service's get (object right and visibility) by the page's reader
+    assert crm_pages.patch("/api/v1/objects/account", json={"sharing": "private"}).status_code == 200
+    acc = crm_pages.post("/api/v1/records/account", json={"name": "Hidden <Co>"}).get_json()
+    deal = crm_pages.post("/api/v1/records/deal", json={"name": "Acme", "stage": "New",
+                                                        "account": acc["id"]}).get_json()
+    mine = admin_pages.get(f"/o/deal/{deal['id']}").text
+    assert f'<a href="/o/account/{acc["id"]}">Hidden &lt;Co&gt;</a>' in mine
+    theirs = rep_pages.get(f"/o/deal/{deal['id']}")
+    assert theirs.status_code == 200 and "Hidden" not in theirs.text
+    assert f'<span class="muted" title="{acc["id"]}">(not visible)</span>' in theirs.text
