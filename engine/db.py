@@ -9,6 +9,8 @@ record service enforces lookups, cascades and nulling itself on both.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String,
@@ -166,6 +168,75 @@ def _configure_sqlite(engine, synchronous):
         # for it, a fifth of what a small read costs)
         readonly = options.get("tessera_readonly", False)
         conn.connection.driver_connection.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+# -- one connection for the reads of a page ---------------------------------------------------------
+class SharedReads:
+    """One connection lent to every :func:`read_connection` of a block of work on ``engine`` (a
+    page request), opened at the first read and closed at the end. It never holds a transaction:
+    each statement is a transaction of its own (SQLite: no BEGIN; PostgreSQL: autocommit), as
+    when each read opened its own connection, so a read after a write in the same block sees the
+    write, a failed statement spoils nothing, and no lock outlives its statement. It carries no
+    data: only the pool checkout, the BEGIN and the rollback of each read are saved."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self._conn = None
+
+    def connection(self):
+        if self._conn is None:
+            conn = self.engine.connect()
+            if self.engine.dialect.name == "sqlite":
+                conn.execution_options(tessera_readonly=True, tessera_one_read=True)
+            else:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._conn = conn
+        return self._conn
+
+    def close(self):
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+_shared_reads = contextvars.ContextVar("tessera_shared_reads", default=None)
+
+
+@contextlib.contextmanager
+def shared_reads(engine):
+    """Inside this block, :func:`read_connection` on ``engine`` hands out one connection (of
+    this context only: another thread or request opens its own)."""
+    shared = SharedReads(engine)
+    token = _shared_reads.set(shared)
+    try:
+        yield shared
+    finally:
+        _shared_reads.reset(token)
+        shared.close()
+
+
+@contextlib.contextmanager
+def read_connection(engine, *, snapshot=False):
+    """A read-only connection: the shared one inside :func:`shared_reads`, else one of its own
+    (in a read transaction, as ``engine.connect()`` with ``tessera_readonly``). ``snapshot=True``:
+    the block's statements see one snapshot on the shared connection too, as they do in a
+    transaction of their own (SQLite: BEGIN ... ROLLBACK around the block; PostgreSQL, at READ
+    COMMITTED, gives each statement its own snapshot either way)."""
+    shared = _shared_reads.get()
+    if shared is None or shared.engine is not engine:
+        with engine.connect().execution_options(tessera_readonly=True) as conn:
+            yield conn
+        return
+    conn = shared.connection()
+    if not snapshot or engine.dialect.name != "sqlite":
+        yield conn
+        return
+    driver = conn.connection.driver_connection
+    driver.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        driver.rollback()
 
 
 METADATA_STATE, SECURITY_STATE = 1, 2

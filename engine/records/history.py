@@ -2,12 +2,13 @@
 update's own transaction (a ``after_write`` hook of the write pipeline)."""
 from __future__ import annotations
 
+import functools
 import json
 
-from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, String, Table, Text, insert,
+from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, String, Table, Text, bindparam, insert,
                         select)
 
-from engine.db import iso_utc, system_metadata, utcnow
+from engine.db import iso_utc, read_connection, system_metadata, utcnow
 
 from .pipeline import Event
 
@@ -54,12 +55,19 @@ def track_history(ctx):
         ctx.conn.execute(insert(field_history), rows)
 
 
+@functools.cache
+def _history_query(by_field):
+    """The statement of :func:`field_history_of`, built once (a record page runs it)."""
+    q = select(field_history).where(field_history.c.object == bindparam("obj"),
+                                    field_history.c.record_id == bindparam("record_id"))
+    if by_field:
+        q = q.where(field_history.c.field == bindparam("field"))
+    return q.order_by(field_history.c.id)
+
+
 def field_history_of(engine, obj, record_id, field=None, hidden=()):
     """The history of one record, oldest first, without fields in ``hidden``."""
-    q = select(field_history).where(field_history.c.object == obj, field_history.c.record_id == record_id)
-    if field:
-        q = q.where(field_history.c.field == field)
-    with engine.connect().execution_options(tessera_readonly=True) as conn:   # a read: no write lock (SQLite)
-        rows = conn.execute(q.order_by(field_history.c.id)).all()
+    with read_connection(engine) as conn:   # a read: no write lock (SQLite)
+        rows = conn.execute(_history_query(bool(field)), {"obj": obj, "record_id": record_id, "field": field}).all()
     return [{"field": r.field, "old": json.loads(r.old_value), "new": json.loads(r.new_value),
              "user_id": r.user_id, "at": iso_utc(r.at)} for r in rows if r.field not in hidden]

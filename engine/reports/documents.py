@@ -24,9 +24,9 @@ from functools import lru_cache
 from importlib import resources
 
 import jsonschema
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from engine.db import utcnow
+from engine.db import read_connection, utcnow
 from engine.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from engine.metadata.checks import _schema_problems, suggest
 
@@ -115,11 +115,9 @@ class DocumentStore:
 
     def list(self, actor, *, object_name=None):
         """Summaries of the documents ``actor`` may see, by name."""
-        q = select(documents).where(documents.c.kind == self.kind).order_by(documents.c.name)
-        if object_name:
-            q = q.where(documents.c.object == object_name)
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
-            rows = [r for r in conn.execute(q) if self._visible(r, actor)]
+        with read_connection(self.engine) as conn:
+            rows = [r for r in conn.execute(_list_query(bool(object_name)), {"kind": self.kind, "object": object_name})
+                    if self._visible(r, actor)]
         out = []
         for r in rows:
             doc = json.loads(r.doc)
@@ -293,3 +291,12 @@ def _plain(value, depth=0):
 def _iso(value):
     from .fields import json_value
     return json_value(value)
+
+
+@lru_cache(maxsize=None)
+def _list_query(by_object):
+    """The statement of ``list`` (binds: kind, object), built once (a record page runs it)."""
+    q = select(documents).where(documents.c.kind == bindparam("kind"))
+    if by_object:
+        q = q.where(documents.c.object == bindparam("object"))
+    return q.order_by(documents.c.name)

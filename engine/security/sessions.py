@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Column, DateTime, String, Table, bindparam, insert, select, update
 
-from engine.db import SECURITY_STATE, meta_state, system_metadata, users, utcnow
+from engine.db import SECURITY_STATE, meta_state, read_connection, system_metadata, users, utcnow
 from engine.errors import Unauthorized
 
 from . import Actor
@@ -136,7 +136,7 @@ def resolve_session(engine, plans, secret):
     if not secret or not isinstance(secret, str) or len(secret) > 200:
         raise Unauthorized("security.E044", "Sign in to continue.")
     s = browser_sessions
-    with engine.connect().execution_options(tessera_readonly=True) as conn:
+    with read_connection(engine) as conn:
         row = conn.execute(_session_query(), {"session_id": _session_id(secret)}).first()
     now = utcnow()
     if row is None or not row.active or now - _aware(row.created_at) > SESSION_MAX_AGE \

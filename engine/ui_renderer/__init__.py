@@ -63,9 +63,33 @@ def register_pages(app):
     app.register_blueprint(assets)
     for bp in page_blueprints():
         app.register_blueprint(bp)
+    names = {bp.name for bp in page_blueprints()}
+    app.before_request(lambda: _share_reads(names))
+    app.teardown_request(_end_shared_reads)
     app.jinja_env.globals.update(asset=asset, translated=i18n.translated, format_moment=i18n.format_moment,
                                  zip=zip)
     app.jinja_env.add_extension("jinja2.ext.do")
+
+
+def _share_reads(names):
+    """A page shown (GET) reads the session, the record's history, the approval panel, the top
+    bar's count... through one connection (``engine.db.shared_reads``), ended with the request."""
+    if request.method in ("GET", "HEAD") and request.blueprint in names:
+        from flask import current_app, g
+
+        from engine.db import shared_reads
+
+        scope = shared_reads(current_app.extensions["tessera"].engine)
+        scope.__enter__()
+        g._tessera_shared_reads = scope
+
+
+def _end_shared_reads(_exc=None):
+    from flask import g
+
+    scope = g.pop("_tessera_shared_reads", None)
+    if scope is not None:
+        scope.__exit__(None, None, None)
 
 
 def page_blueprints():

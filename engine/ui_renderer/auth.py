@@ -59,18 +59,24 @@ def current_actor():
     return g.actor
 
 
+_USER_NAMES = []
+
+
 def user_names(ids):
     """``{user id: username}`` for the given ids (owners and authors shown on pages). Usernames
     of the people behind records a reader may see are not secret; nothing else is read."""
-    from sqlalchemy import select
+    from sqlalchemy import bindparam, select
 
-    from engine.db import users
+    from engine.db import read_connection, users
 
     wanted = sorted({i for i in ids if i})[:500]
     if not wanted:
         return {}
-    with services().engine.connect().execution_options(tessera_readonly=True) as conn:
-        rows = conn.execute(select(users.c.id, users.c.username).where(users.c.id.in_(wanted))).all()
+    if not _USER_NAMES:     # built once: every record page runs it
+        _USER_NAMES.append(select(users.c.id, users.c.username)
+                           .where(users.c.id.in_(bindparam("ids", expanding=True))))
+    with read_connection(services().engine) as conn:
+        rows = conn.execute(_USER_NAMES[0], {"ids": wanted}).all()
     return {r.id: r.username for r in rows}
 
 

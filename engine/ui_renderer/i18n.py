@@ -15,6 +15,7 @@ sets), UTC until it is known.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import io
 import logging
@@ -30,6 +31,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, parse_pattern
 from flask import g, request, session
 from flask_babel import Babel, format_datetime, get_locale, get_translations
+from jinja2 import pass_context
 
 log = logging.getLogger("tessera.ui")
 
@@ -136,6 +138,29 @@ def init_babel(app):
         ngettext=lambda s, p, n: _request_translations().ungettext(s, p, n),
         pgettext=lambda c, s: _request_translations().upgettext(c, s),
         npgettext=lambda c, s, p, n: _request_translations().unpgettext(c, s, p, n), newstyle=True)
+    app.jinja_env.globals["gettext"] = _kept_gettext(app.jinja_env.globals["gettext"])
+
+
+GETTEXT_KEPT = 4096     # the templates' own strings are a few hundred
+
+
+def _kept_gettext(plain):
+    """The templates' ``_("...")`` without arguments: Jinja's newstyle gettext (``Markup(the
+    translation) % {}``) worked out once per catalogue and string, then kept on the catalogue (a
+    pure function of the two: the same for every reader); with arguments, or outside autoescaping,
+    Jinja's own."""
+    @pass_context
+    def gettext(__context, __string, **variables):
+        if variables or not __context.eval_ctx.autoescape:
+            return plain(__context, __string, **variables)
+        kept = _request_translations().__dict__.setdefault("_tessera_kept", {})
+        rv = kept.get(__string)
+        if rv is None:
+            rv = plain(__context, __string)
+            if len(kept) < GETTEXT_KEPT:
+                kept[__string] = rv
+        return rv
+    return gettext
 
 
 def _request_translations():
@@ -279,14 +304,26 @@ def parse_iso_datetime(value):
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.timezone.utc)
 
 
-def format_day(value):
-    """A date as the locale writes it (medium: ``Mar 1, 2025``, ``2025年3月1日``)."""
+def format_day(value, locale=None):
+    """A date as the locale writes it (medium: ``Mar 1, 2025``, ``2025年3月1日``); ``locale``: the
+    request's (:func:`current_locale`) when not given."""
+    locale = locale or current_locale()
+    try:
+        return _format_day(value, locale)
+    except TypeError:     # an unhashable value: not kept
+        return _format_day.__wrapped__(value, locale)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _format_day(value, code):
+    # a pure function of (value, locale): kept for every reader (a list page formats a date on
+    # every row; the same days come back from page to page)
     day = parse_iso_date(value)
     if day is None:
         return str(value)
-    locale = _babel_locale(current_locale())
+    locale = _babel_locale(code)
     # the locale's parsed pattern applied directly: what flask_babel.format_date(day, "medium")
-    # writes for a date, without its per-call lookups (a list page formats a date on every row)
+    # writes for a date, without its per-call lookups
     return locale.date_formats["medium"].apply(day, locale)
 
 

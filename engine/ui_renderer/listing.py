@@ -8,6 +8,7 @@ formula), ``q`` (name contains, case-insensitive), ``sort`` (``amount`` or ``-am
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from flask import url_for
@@ -116,7 +117,23 @@ def default_columns(rt, hidden):
     return ["name"] + names[:DEFAULT_COLUMNS]
 
 
-def _column(rt, name, sort, params, endpoint):
+def _sort_url(endpoint, params, new, base):
+    """``url_for(endpoint, **params, sort=new)``; for a plain field name (nothing to quote) the
+    URL built once with a placeholder (``base``: a one-item list) has it put in (a list links each
+    of its columns)."""
+    if not _PLAIN.fullmatch(new):
+        return url_for(endpoint, **dict(params, sort=new))
+    if not base:
+        base.append(url_for(endpoint, **dict(params, sort=_SORT_SLOT)).rpartition(_SORT_SLOT))
+    head, _slot, tail = base[0]
+    return f"{head}{new}{tail}"
+
+
+_SORT_SLOT = "SORTSLOT0"
+_PLAIN = re.compile(r"-?[A-Za-z0-9_]+")
+
+
+def _column(rt, name, sort, params, endpoint, base=None):
     if name in SYSTEM_FIELDS:
         col = ColumnView(name, system_label(rt, name), sortable=True)
     else:
@@ -130,7 +147,7 @@ def _column(rt, name, sort, params, endpoint):
         col.sorted = "descending" if sort.startswith("-") else "ascending"
     if col.sortable:
         new = f"-{name}" if current and not sort.startswith("-") else name
-        col.sort_url = url_for(endpoint, **dict(params, sort=new))
+        col.sort_url = _sort_url(endpoint, params, new, [] if base is None else base)
     return col
 
 
@@ -148,7 +165,8 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
     for key, value in (("view", view_doc_ and view_name), ("q", q), ("where", where)):
         if value:
             params[key] = value
-    page = ListPage(columns=[_column(rt, c, sort, params, endpoint) for c in columns], rows=[],
+    sort_links = []       # the sort links' URL with a placeholder, built once
+    page = ListPage(columns=[_column(rt, c, sort, params, endpoint, sort_links) for c in columns], rows=[],
                     views=list_views(rt, actor), view=view_doc_["name"] if view_doc_ else "", q=q, where=where,
                     sort=sort, page_size=page_size, view_doc=view_doc_,
                     own_view=bool(view_doc_ and view_doc_.get("shared", True) is False
@@ -183,7 +201,7 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
     for rec in recs:
         url = ctx.record_url(rt.name, rec["id"])
         name = rec.get("name") or no_name
-        link = Markup('<a class="record-link" id="rn%d" href="%s">%s</a>') % (len(page.rows) + 1, url, name)
+        link = Markup(f'<a class="record-link" id="rn{len(page.rows) + 1}" href="{escape(url)}">{escape(name)}</a>')
         # an empty cell stays empty (the theme shows a dash): a long list of blanks costs nothing
         cells = [(link if fmt is None else "" if (value := rec.get(c)) in EMPTY else fmt(value), numeric)
                  for c, fmt, _td, numeric in formats]

@@ -254,6 +254,7 @@ class DisplayContext:
         self._links = {}                         # target object -> record URL with a placeholder
         self._labels = {}                        # (object, field) -> {option value: label}
         self._days = {}                          # ISO date -> the date as the locale writes it
+        self._locale = None
         self._ticks = {}                         # True/False -> the tick's markup
         self._formatters = {}                    # (object, field) -> value -> Markup (list columns)
 
@@ -287,7 +288,9 @@ class DisplayContext:
     def format_day(self, value):
         text = self._days.get(value)
         if text is None:
-            text = self._days[value] = i18n.format_day(value)
+            if self._locale is None:      # the request's, worked out once (it does not change)
+                self._locale = i18n.current_locale()
+            text = self._days[value] = i18n.format_day(value, self._locale)
         return text
 
     def formatter(self, rt, name):
@@ -308,8 +311,11 @@ class DisplayContext:
             return generic
         fdef, ftype, kind = self._field(rt, name)
         family = ftype.family
-        if fdef.target or family == "boolean" or kind in ("boolean", "checkbox"):
-            return generic
+        if fdef.target:     # display's lookup branch, without its per-value dispatch
+            target = fdef.target
+            return lambda value: self._lookup_link(name, target, value)
+        if family == "boolean" or kind in ("boolean", "checkbox"):
+            return self._tick
         scale = fdef.get("scale")
         if scale is None and kind == "currency":
             scale = 2
@@ -343,6 +349,21 @@ class DisplayContext:
             return number(value) if isinstance(value, (int, float)) else text(value)
         return formatted
 
+    def _lookup_link(self, name, target, value):
+        label = self.lookup_name(name, value)
+        if label is None:
+            return Markup('<span class="muted" title="%s">%s</span>') % (value, _("(not visible)"))
+        # escape() of each part is what Markup's % does to its arguments
+        return Markup(f'<a href="{escape(self.record_url(target, value))}">{escape(label or _("(no name)"))}</a>')
+
+    def _tick(self, value):
+        key = bool(value)
+        tick = self._ticks.get(key)
+        if tick is None:
+            tick = self._ticks[key] = Markup('<span class="tick %s" role="img" aria-label="%s">%s</span>') % (
+                "yes" if value else "no", _("Yes") if value else _("No"), "✓" if value else "✗")
+        return tick
+
     def display(self, rt, name, value):
         """``value`` of field ``name`` as safe HTML for reading."""
         if value in EMPTY:
@@ -358,18 +379,9 @@ class DisplayContext:
         fdef, ftype, kind = self._field(rt, name)
         family = ftype.family
         if fdef.target:
-            label = self.lookup_name(name, value)
-            if label is None:
-                return Markup('<span class="muted" title="%s">%s</span>') % (value, _("(not visible)"))
-            href = self.record_url(fdef.target, value)
-            return Markup('<a href="%s">%s</a>') % (href, label or _("(no name)"))
+            return self._lookup_link(name, fdef.target, value)
         if family == "boolean" or kind in ("boolean", "checkbox") or isinstance(value, bool):
-            key = bool(value)
-            tick = self._ticks.get(key)
-            if tick is None:
-                tick = self._ticks[key] = Markup('<span class="tick %s" role="img" aria-label="%s">%s</span>') % (
-                    "yes" if value else "no", _("Yes") if value else _("No"), "✓" if value else "✗")
-            return tick
+            return self._tick(value)
         if family == "number" or isinstance(value, (int, float)):
             scale = fdef.get("scale")
             if scale is None and kind == "currency":
@@ -418,6 +430,14 @@ def lookup_names(service, actor, rt, recs, names=None):
     out = {}
     for target, ids in wanted.items():
         ids = sorted(ids)
+        if len(ids) == 1:
+            # one target record (a detail page's lookup): the service's get, with the same checks
+            # (object right, visibility; an invisible or deleted target stays unnamed)
+            try:
+                out[ids[0]] = service.get(target, ids[0], actor, fields=["name"]).get("name") or ""
+            except EngineError:
+                pass
+            continue
         for start in range(0, len(ids), 200):
             chunk = ids[start:start + 200]
             try:

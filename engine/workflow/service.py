@@ -6,11 +6,12 @@ Every method that a door calls takes the acting user and checks rights itself.
 from __future__ import annotations
 
 import json
+import functools
 import logging
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
-from engine.db import utcnow
+from engine.db import read_connection, utcnow
 from engine.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from engine.metadata.checks import suggest
 from engine.metadata.store import load_docs
@@ -267,15 +268,12 @@ class WorkflowService:
             limit = 0
         if not 1 <= limit <= 1000:
             raise InvalidRequestError("workflow.E706", "limit must be a whole number between 1 and 1000.")
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
-            rows = [dict(r) for r in conn.execute(select(runs).where(
-                runs.c.object == obj, runs.c.record_id == str(record_id)).order_by(runs.c.id.desc()).limit(limit))
-                .mappings()]
+        run_log, outbox_log = _run_log_queries(limit)
+        params = {"obj": obj, "record_id": str(record_id)}
+        with read_connection(self.engine, snapshot=True) as conn:
+            rows = [dict(r) for r in conn.execute(run_log, params).mappings()]
             # a firing's own lines are kept in its outbox row (written with the record, one INSERT less)
-            for row in conn.execute(select(outbox.c.id, outbox.c.object, outbox.c.record_id, outbox.c.created_at,
-                                           outbox.c.payload).where(
-                    outbox.c.object == obj, outbox.c.record_id == str(record_id))
-                    .order_by(outbox.c.id.desc()).limit(limit)).mappings():
+            for row in conn.execute(outbox_log, params).mappings():
                 rows += log_lines(row)
         rows = sorted(rows, key=lambda r: r["id"])[-limit:]
         return [{"id": r["id"], "at": iso(r["created_at"]), "rule": r["rule"], "status": r["status"],
@@ -313,3 +311,14 @@ class WorkflowService:
         if logs:
             conn.execute(insert(runs), logs)
         return row["id"]
+
+
+@functools.lru_cache(maxsize=16)
+def _run_log_queries(limit):
+    """The run log's two statements for ``limit`` (binds: obj, record_id), built once."""
+    where = (bindparam("obj"), bindparam("record_id"))
+    return (select(runs).where(runs.c.object == where[0], runs.c.record_id == where[1])
+            .order_by(runs.c.id.desc()).limit(limit),
+            select(outbox.c.id, outbox.c.object, outbox.c.record_id, outbox.c.created_at, outbox.c.payload)
+            .where(outbox.c.object == where[0], outbox.c.record_id == where[1])
+            .order_by(outbox.c.id.desc()).limit(limit))

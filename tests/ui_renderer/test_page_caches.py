@@ -130,3 +130,71 @@ def test_navigation_cache_lives_on_its_snapshot(app, services, crm_pages):
         assert new is not old and viewmodels.NAV_KEY not in new.documents
         assert "secret" in [o.name for o in viewmodels.navigation(new, actor)]
         assert "secret" not in [o.name for o in viewmodels.navigation(old, actor)]
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_CN"])
+def test_kept_template_gettext_writes_what_jinja_writes(app, locale):
+    from jinja2 import Environment
+    from jinja2.ext import _make_new_gettext
+
+    from engine.ui_renderer import i18n
+
+    # Jinja's own newstyle gettext over the same catalogue: what the templates wrote before
+    plain = Environment(autoescape=True, extensions=["jinja2.ext.i18n"])
+    plain.install_gettext_callables(gettext=lambda s: i18n._request_translations().ugettext(s),
+                                    ngettext=lambda s, p, n: s, newstyle=True)
+    assert plain.globals["gettext"].__code__ is _make_new_gettext(None).__code__
+    texts = ["Home", "Sign out", "Save view", "100%% sure", "<b>not markup</b>", "a & b", "no such string",
+             "Unticked: only you see this view."]
+    sources = [f"{{{{ _({t!r}) }}}}" for t in texts] + [
+        "{{ _('No %(objects)s yet', objects='<Deals>') }}", "{{ _('Home') }}{{ _('Home') }}",
+        "{% autoescape false %}{{ _('a & b') }}{% endautoescape %}"]
+    with app.test_request_context("/", headers={"Accept-Language": locale}):
+        for _round in range(2):        # the second round reads what the first kept
+            for source in sources:
+                assert render_template_string(source) == plain.from_string(source).render(), source
+        with force_locale("en" if locale == "zh_CN" else "zh_CN"):
+            for source in sources:
+                assert render_template_string(source) == plain.from_string(source).render(), source
+        # a string no template has, over and over: kept up to a bound, never more
+        dynamic = app.jinja_env.from_string("{{ _(t) }}")
+        for k in range(i18n.GETTEXT_KEPT + 10):
+            assert dynamic.render(t=f"dynamic {k}") == f"dynamic {k}"
+        assert len(i18n._request_translations().__dict__["_tessera_kept"]) <= i18n.GETTEXT_KEPT
+
+
+@pytest.mark.parametrize("args", [{}, {"q": "SORTSLOT0 & co", "sort": "-amount"}, {"where": "amount > 5 && name = 'a b'"},
+                                  {"sort": "name"}, {"view": "no_such_view", "q": "x/y?z#"}])
+def test_sort_links_are_what_url_for_writes(app, services, crm_pages, args):
+    from flask import url_for
+    from werkzeug.datastructures import MultiDict
+
+    from engine.ui_renderer.listing import build_list_page
+
+    with app.test_request_context("/o/deal"):
+        actor = services.actor("admin")
+        svc = services.records()
+        rt = svc.snapshot.get("deal")
+        g.actor = actor
+        page = build_list_page(svc, actor, rt, MultiDict(args), hidden=set())
+        assert page.columns and not page.error
+        params = {"obj": "deal", **({"view": page.view} if page.view else {}),
+                  **{k: args[k] for k in ("q", "where") if k in args}}
+        for col in page.columns:
+            if col.sortable:
+                current = page.sort.lstrip("-") == col.name
+                new = f"-{col.name}" if current and not page.sort.startswith("-") else col.name
+                assert col.sort_url == url_for("pages.list_view", **dict(params, sort=new))
+
+
+def test_a_detail_pages_lookup_is_named_only_for_a_reader_who_may_see_it(admin_pages, rep_pages, crm_pages):
+    # one target record: read through the service's get (object right and visibility) by the page's reader
+    assert crm_pages.patch("/api/v1/objects/account", json={"sharing": "private"}).status_code == 200
+    acc = crm_pages.post("/api/v1/records/account", json={"name": "Hidden <Co>"}).get_json()
+    deal = crm_pages.post("/api/v1/records/deal", json={"name": "Acme", "stage": "New",
+                                                        "account": acc["id"]}).get_json()
+    mine = admin_pages.get(f"/o/deal/{deal['id']}").text
+    assert f'<a href="/o/account/{acc["id"]}">Hidden &lt;Co&gt;</a>' in mine
+    theirs = rep_pages.get(f"/o/deal/{deal['id']}")
+    assert theirs.status_code == 200 and "Hidden" not in theirs.text
+    assert f'<span class="muted" title="{acc["id"]}">(not visible)</span>' in theirs.text

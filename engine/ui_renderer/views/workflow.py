@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
+from engine.db import read_connection
 from engine.errors import ConflictError, EngineError, InvalidRequestError, MetadataError, WorkflowError
 
 from .. import i18n
@@ -206,7 +207,7 @@ def approval_inbox_count():
     if actor is None or actor.user_id is None or "approvals" not in services().extensions:
         return 0
     if "inbox_count" not in g:
-        with services().engine.connect().execution_options(tessera_readonly=True) as conn:
+        with read_connection(services().engine) as conn:
             g.inbox_count = conn.execute(_inbox_count_query(), {"user_id": actor.user_id}).scalar() or 0
     return g.inbox_count
 

@@ -10,13 +10,14 @@ that the ``before_save`` hook picks up.
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import threading
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
-from engine.db import users, utcnow
+from engine.db import read_connection, users, utcnow
 from engine.errors import (
     ConflictError,
     EngineError,
@@ -319,10 +320,8 @@ class ApprovalService:
         caller's record service (a page's, which may remember the record it read already)."""
         records = records or self.services.records()
         self._may_see(records, obj, record_id, actor)
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
-            reqs = conn.execute(select(requests).where(requests.c.object == obj,
-                                                       requests.c.record_id == str(record_id))
-                                .order_by(requests.c.id)).mappings().all()
+        with read_connection(self.engine, snapshot=True) as conn:
+            reqs = conn.execute(_requests_of(), {"obj": obj, "record_id": str(record_id)}).mappings().all()
             ids = [r["id"] for r in reqs]
             step_rows = conn.execute(select(steps).where(steps.c.request_id.in_(ids))
                                      .order_by(steps.c.seq)).mappings().all() if ids else []
@@ -344,7 +343,7 @@ class ApprovalService:
         """The work items waiting for ``actor`` — as approver or as someone's delegate — oldest first."""
         if actor.user_id is None:
             return []
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
+        with read_connection(self.engine, snapshot=True) as conn:
             delegators = select(users.c.id).where(users.c.delegate_id == actor.user_id)
             rows = conn.execute(
                 select(items, requests.c.object, requests.c.record_id, requests.c.process,
@@ -399,3 +398,11 @@ def _text(key, value, limit=COMMENT_MAX):
         raise InvalidRequestError("workflow.E625", f"{key} must be text of at most {limit} characters.",
                                   fields={key: ["must be text"]})
     return value
+
+
+@functools.cache
+def _requests_of():
+    """A record's approval requests, oldest first (binds: obj, record_id): built once, every record
+    page reads them."""
+    return select(requests).where(requests.c.object == bindparam("obj"),
+                                  requests.c.record_id == bindparam("record_id")).order_by(requests.c.id)
