@@ -141,21 +141,25 @@ class DocumentKind(ElementKind):
         return owned
 
     def export(self, services, actor, objects):
-        docs = [d for d in self._store(services).export() if self._belongs(services, d, objects)]
+        belongs = self._belongs(services, objects)
+        docs = [d for d in self._store(services).export() if belongs(d)]
         return {f"{self.dirname}/{d['name']}.yaml": d for d in docs}
 
 
-def _about_objects(services, doc, objects):
+def _about_objects(services, objects):
     """A report or segment goes with an export of the object it is about."""
-    return doc.get("object") in objects
+    return lambda doc: doc.get("object") in objects
 
 
-def _shows_exported_reports(services, doc, objects):
+def _shows_exported_reports(services, objects):
     """A dashboard goes with an export when every report it shows goes with it too (a dashboard
     showing a report of an object left out would not install on its own)."""
     reports = {d["name"] for d in services.extensions["reports"].reports.export() if d.get("object") in objects}
-    names = [c.get("report") for c in doc.get("components") or ()]
-    return bool(names) and all(n in reports for n in names)
+
+    def belongs(doc):
+        names = [c.get("report") for c in doc.get("components") or ()]
+        return bool(names) and all(n in reports for n in names)
+    return belongs
 
 
 def _reports_kinds(services):

@@ -13,6 +13,18 @@ import pytest
 from tests.ui_renderer.live import live_server
 
 
+def _open_every_object(page, live, objects):
+    """Each object opens as a list holding a record, and that record opens."""
+    for obj in objects:
+        page.goto(f"{live.url}/o/{obj}")
+        assert page.locator("h1").count() == 1
+        first = page.locator("table.data tbody a.record-link").first
+        assert first.count() == 1, obj
+        first.click()
+        page.wait_for_url(re.compile(rf"/o/{obj}/[^/]+$"))
+        assert page.locator("h1").inner_text().strip(), obj
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def empty_live(request, tmp_path_factory):
     """A live server over an empty database with one administrator (admin / admin-password)."""
@@ -52,14 +64,7 @@ def test_install_a_pack_from_the_page(empty_live, browser_page):
     # the new objects are in the navigation; every one opens as a list and as a record
     page.locator(".site-nav").get_by_role("link", name="Students").click()
     page.wait_for_url(re.compile(r"/o/student"))
-    for obj in objects:
-        page.goto(f"{live.url}/o/{obj}")
-        assert page.locator("h1").count() == 1
-        first = page.locator("table.data tbody a.record-link").first
-        assert first.count() == 1, obj
-        first.click()
-        page.wait_for_url(re.compile(rf"/o/{obj}/[^/]+$"))
-        assert page.locator("h1").inner_text().strip(), obj
+    _open_every_object(page, live, objects)
     # uninstall the industry pack from the page (the confirmation dialog is accepted)
     page.goto(live.url + "/setup/packs")
     page.locator("#pack-education").get_by_role("link", name=re.compile("^Uninstall")).click()
@@ -94,11 +99,4 @@ def test_every_industry_pack_installs_from_the_page(empty_live, browser_page, na
     page.wait_for_url(re.compile(r"/setup/packs$"))
     assert f"Install {name}:" in page.locator(".flashes").inner_text()
     assert "Installed" in page.locator(f"#pack-{name}").inner_text()
-    for obj in objects:
-        page.goto(f"{live.url}/o/{obj}")
-        assert page.locator("h1").count() == 1
-        first = page.locator("table.data tbody a.record-link").first
-        assert first.count() == 1, obj
-        first.click()
-        page.wait_for_url(re.compile(rf"/o/{obj}/[^/]+$"))
-        assert page.locator("h1").inner_text().strip(), obj
+    _open_every_object(page, live, objects)
