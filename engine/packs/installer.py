@@ -241,6 +241,8 @@ class PackService:
         name = pack if isinstance(pack, str) else pack.name
         row = installed.get(name)
         plan = Plan(name, op, row["version"] if row else None, None if op == "uninstall" else pack.version)
+        manifest = pack.meta if not isinstance(pack, str) else (row["manifest"] if row else {})
+        plan.title = manifest.get("title")
         rows = load_docs(conn, include_archived=True)
         live = {n: r["doc"] for n, r in rows.items() if r["status"] == "active"}
         archived = {n for n, r in rows.items() if r["status"] == "archived"}

@@ -18,6 +18,8 @@ class Plan:
     data: dict = field(default_factory=dict)         # object -> records loaded (or archived)
     notes: list = field(default_factory=list)
     applied: bool = False
+    title: object = None                 # the pack's title (a string or {en, zh_CN}), for pages
+
 
     def counts(self):
         out = {a: 0 for a in ACTIONS}

@@ -69,7 +69,7 @@ def test_list_plan_install_upgrade_uninstall(admin_pages, services, pack_root):
     # the plan: nothing is changed until the confirmation
     plan = admin_pages.get("/setup/packs/shop/install?with_sample_data=1")
     assert plan.status_code == 200, plan.text
-    assert "Install shop 1.0.0" in plan.text and "<code>item.price</code>" in plan.text
+    assert "Install Shop 1.0.0" in plan.text and "<code>item.price</code>" in plan.text
     assert "<code>item.colour:Blue</code>" in plan.text and "<code>item.cheap</code>" in plan.text
     assert "<code>item</code>: 2 records" in plan.text and 'name="with_sample_data" value="1"' in plan.text
     assert "item" not in _objects(services)
@@ -86,7 +86,7 @@ def test_list_plan_install_upgrade_uninstall(admin_pages, services, pack_root):
     r = admin_pages.post("/setup/packs/shop/install", {"with_sample_data": "1"})
     assert r.status_code == 303 and r.headers["Location"] == "/setup/packs"
     page = admin_pages.get("/setup/packs")
-    assert "Install shop: " in page.text and "2 record(s)." in page.text
+    assert "Install Shop: " in page.text and "2 record(s)." in page.text
     assert "Installed" in page.text and 'href="/setup/packs/shop/uninstall"' in page.text
     # uninstall never defaults to deleting the data
     assert 'id="f-purge" name="purge" value="1"' in admin_pages.get("/setup/packs/shop/uninstall").text
@@ -103,7 +103,7 @@ def test_list_plan_install_upgrade_uninstall(admin_pages, services, pack_root):
     page = admin_pages.get("/setup/packs")
     assert "Upgrade available" in page.text and 'href="/setup/packs/shop/upgrade"' in page.text
     plan = admin_pages.get("/setup/packs/shop/upgrade")
-    assert "Upgrade shop from 1.0.0 to 1.1.0" in plan.text and "<code>item.stock</code>" in plan.text
+    assert "Upgrade Shop from 1.0.0 to 1.1.0" in plan.text and "<code>item.stock</code>" in plan.text
     assert "Your changes that are kept" in plan.text and "item.site" in plan.text
     assert "stock" not in {f.api_name for f in services.records().runtime("item").odef.fields}
     assert admin_pages.post("/setup/packs/shop/upgrade").status_code == 303
@@ -111,8 +111,8 @@ def test_list_plan_install_upgrade_uninstall(admin_pages, services, pack_root):
     assert {"stock", "site"} <= fields
     # uninstall: the plan archives the object; confirming does it
     plan = admin_pages.get("/setup/packs/shop/uninstall")
-    assert "Uninstall shop 1.1.0" in plan.text and "Delete the data for good" in plan.text
-    assert 'data-confirm="Uninstall shop now?"' in plan.text
+    assert "Uninstall Shop 1.1.0" in plan.text and "Delete the data for good" in plan.text
+    assert 'data-confirm="Uninstall Shop now?"' in plan.text
     assert admin_pages.post("/setup/packs/shop/uninstall").status_code == 303
     assert "item" not in _objects(services)
     assert "Available" in admin_pages.get("/setup/packs").text
@@ -121,7 +121,7 @@ def test_list_plan_install_upgrade_uninstall(admin_pages, services, pack_root):
 def test_refusals_show_on_the_plan_page(admin_pages, services, pack_root):
     # a dependency installed first, in the same confirmation
     plan = admin_pages.get("/setup/packs/shop_addon/install")
-    assert "Install shop 1.0.0" in plan.text and "Install shop_addon 1.0.0" in plan.text
+    assert "Install Shop 1.0.0" in plan.text and "Install Shop add-on 1.0.0" in plan.text
     # a pack with problems: every one by file and line, nothing applied
     _write(pack_root / "shop", {"data/item.csv": "_key,name,price\ni1,Mug,cheap\ni2,Cup,-\n"})
     plan = admin_pages.get("/setup/packs/shop/install?with_sample_data=1")
@@ -197,4 +197,6 @@ def test_in_chinese(admin_pages, pack_root):
     assert "商店" in page.text and "商品及其价格。" in page.text and "可安装" in page.text
     assert "将对象导出为扩展包" in page.text
     plan = admin_pages.get("/setup/packs/shop/install?with_sample_data=1")
-    assert "安装 shop 1.0.0" in plan.text and "包含示例数据" in plan.text and "确认：安装 shop" in plan.text
+    assert "安装 商店 1.0.0" in plan.text and "包含示例数据" in plan.text and "确认：安装 商店" in plan.text
+    # the pack's api name stays in the links only
+    assert 'action="/setup/packs/shop/install"' in plan.text and "安装 shop" not in plan.text

@@ -85,11 +85,13 @@ def plan_view(plan):
         if items:
             groups.append({"action": action, "label": label, "elements": items,
                            "open": action in ("change", "archive") or len(items) <= 12})
-    heads = {"install": _("Install %(pack)s %(version)s", pack=plan.pack, version=plan.to_version),
-             "upgrade": _("Upgrade %(pack)s from %(old)s to %(new)s", pack=plan.pack, old=plan.from_version,
+    title = text_of(plan.title, plan.pack)
+    heads = {"install": _("Install %(pack)s %(version)s", pack=title, version=plan.to_version),
+             "upgrade": _("Upgrade %(pack)s from %(old)s to %(new)s", pack=title, old=plan.from_version,
                           new=plan.to_version),
-             "uninstall": _("Uninstall %(pack)s %(version)s", pack=plan.pack, version=plan.from_version)}
-    return {"pack": plan.pack, "operation": plan.operation, "head": heads[plan.operation], "groups": groups,
+             "uninstall": _("Uninstall %(pack)s %(version)s", pack=title, version=plan.from_version)}
+    return {"pack": plan.pack, "title": title, "operation": plan.operation, "head": heads[plan.operation],
+            "groups": groups,
             "counts": plan.counts(), "overrides": plan.overrides, "notes": plan.notes,
             "data": sorted(plan.data.items()), "records": sum(plan.data.values()),
             "destructive": sum(1 for i in plan.items if i.destructive)}
@@ -122,6 +124,12 @@ def _problems(exc):
     return exc.message, []
 
 
+def _pack_title(name):
+    """The title of pack ``name`` as the packs page shows it (its name when it is not found)."""
+    row = next((p for p in pack_service().list(g.actor)["packs"] if p["name"] == name), None)
+    return text_of(row["title"], name) if row else name
+
+
 def _plan_page(name, operation, option, *, error=None, status=200):
     plans = []
     if error is None:
@@ -131,7 +139,8 @@ def _plan_page(name, operation, option, *, error=None, status=200):
             error, status = exc, 422
     message, problems = _problems(error) if error is not None else (None, [])
     key, label, help_text = OPTIONS[operation]
-    return render_template("engine/setup/packs/plan.html", name=name, operation=operation,
+    title = next((p["title"] for p in plans if p["pack"] == name), None) or _pack_title(name)
+    return render_template("engine/setup/packs/plan.html", name=name, title=title, operation=operation,
                            operation_label=OPERATIONS[operation], plans=plans, option_key=key,
                            option_label=label, option_help=help_text, option=option, error=message,
                            problems=problems,
@@ -164,12 +173,12 @@ def apply(name, operation):
         return _plan_page(name, operation, option, error=exc, status=422)
     done = [p for p in plans if p.applied]
     if not done:
-        flash(_("Nothing to do: %(pack)s is installed already.", pack=name), "info")
+        flash(_("Nothing to do: %(pack)s is installed already.", pack=_pack_title(name)), "info")
     for p in done:
         c = p.counts()
         flash(_("%(operation)s %(pack)s: %(create)s created, %(change)s changed, %(keep)s kept, %(archive)s archived, "
                 "%(overrides)s administrator change(s) kept, %(records)s record(s).",
-                operation=OPERATIONS[p.operation], pack=p.pack, create=c["create"], change=c["change"],
+                operation=OPERATIONS[p.operation], pack=text_of(p.title, p.pack), create=c["create"], change=c["change"],
                 keep=c["keep"], archive=c["archive"], overrides=len(p.overrides), records=sum(p.data.values())),
               "success")
     return redirect(url_for("setup_packs.packs_page"), code=303)
