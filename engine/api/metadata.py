@@ -19,7 +19,8 @@ from engine.errors import BadRequest, NotFound
 from engine.formula import FormulaError, compile_formula
 from engine.metadata.checks import suggest
 from engine.metadata.model import SYSTEM_FIELDS
-from engine.metadata.store import list_view_visible, load_docs
+from engine.metadata.private_views import list_view_visible
+from engine.metadata.store import load_docs
 from engine.metadata.system_fields import SYSTEM_FIELD_DEFS
 from engine.records.field_security import reader_view
 

@@ -20,6 +20,7 @@ from engine.metadata.checks import check_object, suggest
 from engine.metadata.ddl import SchemaChanger, _short
 from engine.metadata.field_types import field_types
 from engine.metadata.model import build_field_def, build_object_def, table_name_for
+from engine.metadata.private_views import carry_private_views, owns, require_own_view_rights
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +41,6 @@ def require_admin(actor, what="change metadata"):
     """Only administrators (and the system actor) may change metadata."""
     if actor is None or not getattr(actor, "is_admin", False):
         raise Forbidden("metadata.E040", f"Only administrators may {what}.")
-
-
-def list_view_visible(view, actor):
-    """Whether ``actor`` sees list view ``view``: a shared view (the default) is seen by everyone who
-    may read its object; a private one (``shared: false``) by its owner only."""
-    return view.get("shared", True) is not False or (
-        view.get("owner_id") is not None and view.get("owner_id") == getattr(actor, "user_id", None))
-
-
-def _require_own_view_rights(actor, api_name):
-    """A private list view is the one metadata change a user who is not an administrator may
-    make: on an object they may read, with a session that may write."""
-    plan = getattr(actor, "plan", None)
-    if actor is None or getattr(actor, "user_id", None) is None or plan is None or not plan.can(api_name, "read") \
-            or getattr(actor, "read_only", False):
-        raise Forbidden("metadata.E050", "You may save list views only on objects you may read.")
 
 
 def _lookup_dependants(conn, old_doc, new_doc, docs_after):
@@ -124,10 +109,12 @@ class MetadataStore:
 
     # -- the one write path -------------------------------------------------
     def change(self, api_name, mutate, *, actor, action="update", summary="", create=False,
-               restore_fields=(), archive_object=False, restore_object=False, _own_view=False):
+               restore_fields=(), archive_object=False, restore_object=False, _own_view=False, drop_views=()):
         """Apply ``mutate(doc) -> new doc`` to object ``api_name`` with its DDL, atomically.
         ``actor`` must be an administrator (or the system actor); ``_own_view`` is the private list
-        view methods' way in (their ``mutate`` touches only the actor's own view)."""
+        view methods' way in (their ``mutate`` touches only the actor's own view). Users' private
+        list views survive any other change unless it names them in ``drop_views``
+        (:func:`~engine.metadata.private_views.carry_private_views`)."""
         if not _own_view:
             require_admin(actor)
         author = actor.user_id
@@ -149,6 +136,8 @@ class MetadataStore:
                     raise NotFound("metadata.E041", f"Unknown object '{api_name}'{suggest(api_name, active)}.")
                 old_doc, archive = row["doc"], row["archive"]
             new_doc = mutate(copy.deepcopy(old_doc)) if not archive_object else old_doc
+            if not _own_view and not archive_object and old_doc is not None:
+                new_doc = carry_private_views(old_doc, new_doc, dropped=drop_views)
             others = {k: v["doc"] for k, v in active.items() if k != api_name}
             if not archive_object:
                 problems = check_object(new_doc, {"objects": others}, self.hooks.checks)
@@ -437,6 +426,7 @@ class MetadataStore:
                 items[existing] = item
             return doc
         return self.change(api_name, mutate, actor=actor, action=f"set_{kind}",
+                           drop_views=(item.get("name"),) if replace and isinstance(item, dict) else (),
                            summary=f"{'changed' if replace else 'added'} {kind[:-1]} "
                                    f"'{item.get('name') if isinstance(item, dict) else '?'}'")
 
@@ -448,7 +438,7 @@ class MetadataStore:
                 raise NotFound("metadata.E046", f"Unknown {kind[:-1].replace('_', ' ')} '{name}'.")
             doc[kind] = keep
             return doc
-        return self.change(api_name, mutate, actor=actor, action=f"remove_{kind}",
+        return self.change(api_name, mutate, actor=actor, action=f"remove_{kind}", drop_views=(name,),
                            summary=f"removed {kind[:-1]} '{name}'")
 
     # -- private list views: a user's own, saved from the list page ----------------------------------
@@ -456,7 +446,7 @@ class MetadataStore:
         """Add (or, with ``replace``, change) ``actor``'s private list view: ``shared`` is set to
         false and ``owner_id`` to the actor. Replacing needs a view the actor owns; the name of
         anyone else's view is refused as taken. Raises Forbidden, Conflict, NotFound, MetadataError."""
-        _require_own_view_rights(actor, api_name)
+        require_own_view_rights(actor, api_name)
         if not isinstance(view, dict):
             raise MetadataError([("list_views", "must be an object")])
         item = dict(view, shared=False, owner_id=actor.user_id)
@@ -464,7 +454,7 @@ class MetadataStore:
         def mutate(doc):
             items = doc.setdefault("list_views", [])
             at = next((i for i, x in enumerate(items) if x.get("name") == item.get("name")), None)
-            if at is not None and not (replace and _owns(items[at], actor)):
+            if at is not None and not (replace and owns(items[at], actor)):
                 raise Conflict("metadata.E049", f"There is already a list view named '{item.get('name')}'.",
                                fields={"name": ["already exists"]})
             if at is None and replace:
@@ -479,11 +469,11 @@ class MetadataStore:
 
     def remove_own_list_view(self, api_name, name, actor):
         """Delete ``actor``'s private list view ``name`` (another's, or a shared one: NotFound)."""
-        _require_own_view_rights(actor, api_name)
+        require_own_view_rights(actor, api_name)
 
         def mutate(doc):
             items = doc.get("list_views") or []
-            keep = [x for x in items if not (x.get("name") == name and _owns(x, actor))]
+            keep = [x for x in items if not (x.get("name") == name and owns(x, actor))]
             if len(keep) == len(items):
                 raise NotFound("metadata.E046", f"Unknown list view '{name}'.")
             doc["list_views"] = keep
@@ -505,10 +495,6 @@ class MetadataStore:
         names = tuple(f["api_name"] for f in doc.get("fields", []))
         return self.change(api_name, lambda _d: copy.deepcopy(doc), actor=actor, action="rollback",
                            summary=f"rolled back to version {version}", restore_fields=names)
-
-
-def _owns(view, actor):
-    return view.get("shared", True) is False and view.get("owner_id") == actor.user_id
 
 
 def _count():

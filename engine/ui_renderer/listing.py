@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 
 from engine.errors import EngineError
 from engine.metadata.model import SYSTEM_FIELDS
-from engine.metadata.store import list_view_visible
+from engine.metadata.private_views import list_view_visible
 
 from . import i18n
 from .messages import translate_message
