@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, bindparam, func, select
 from sqlalchemy.exc import DBAPIError
 
+from engine.db import read_connection
 from engine.errors import BadRequest, Forbidden, NotFound, RecordValidationError
 from engine.metadata.checks import suggest
 from engine.metadata.field_types.scalar import iso_utc
@@ -105,10 +106,14 @@ class RecordReader:
         return self._shares[key]
 
     @contextmanager
-    def reading(self):
+    def reading(self, *, shared=False, snapshot=True):
         """One read-only connection for the block: the probes of the plans made inside it run on
-        it, and the caller runs its statement on it too (one pool checkout per read, not two)."""
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
+        it, and the caller runs its statement on it too (one pool checkout per read, not two).
+        ``shared``: the page's connection inside a page request (:func:`engine.db.read_connection`;
+        ``snapshot=False``: its statements need no common snapshot), else one of its own."""
+        opened = read_connection(self.engine, snapshot=snapshot, one_read=not snapshot) if shared else \
+            self.engine.connect().execution_options(tessera_readonly=True)
+        with opened as conn:
             outer, self._conn = self._conn, conn
             try:
                 yield conn
@@ -239,6 +244,30 @@ class RecordReader:
         if memo_key is not None:
             self._memo[memo_key] = (actor, _copy_record(rec))
         return rec
+
+    def names_of(self, object_name, ids, actor):
+        """``{id: name}`` of the records ``ids`` (at most 1,000) of ``object_name`` that ``actor`` may
+        read — the object right, the name's field security and visibility checked as :meth:`list`
+        checks them; deleted and invisible records left out. One statement, no JSON: a list page
+        names its lookups with it. Raises what :meth:`list` raises (NotFound, Forbidden, BadRequest)."""
+        rt = self.runtime(object_name, actor)
+        self._require(rt, actor, "read")
+        self._check_fields(rt, actor, ["name"])
+        ids = [str(i) for i in ids][:q.MAX_IN_VALUES]
+        if not ids:
+            return {}
+        t = rt.table
+        with self._database_errors("list"), self.reading(shared=True, snapshot=False) as conn:
+            vis = visible(self, rt, actor, "read")     # probes (shares) run on this connection
+            stmt = rt.statements.get("names_of") if vis is None else None
+            if stmt is None:   # built per request only when visibility adds the reader's condition
+                stmt = select(t.c.id, t.c.name).where(t.c.id.in_(bindparam("ids", expanding=True)),
+                                                      t.c.deleted_at.is_(None))
+                if vis is not None:
+                    stmt = stmt.where(vis)
+                else:
+                    rt.statements["names_of"] = stmt
+            return {rid: name or "" for rid, name in conn.execute(stmt, {"ids": ids})}
 
     def forget_reads(self):
         """Drop the records :meth:`remember_reads` kept (every write through the service does)."""

@@ -18,10 +18,11 @@ from markupsafe import Markup, escape
 from engine.errors import EngineError
 from engine.metadata.model import SYSTEM_FIELDS
 from engine.metadata.store import list_view_visible
+from engine.records.query import MAX_IN_VALUES
 
 from . import i18n
 from .messages import translate_message
-from .viewmodels import EMPTY, DisplayContext, lookup_names, system_label
+from .viewmodels import EMPTY, DisplayContext, system_label
 
 DEFAULT_COLUMNS = 6
 PAGE_SIZE = 25
@@ -43,8 +44,8 @@ class RowView:
     id: str
     url: str
     name: str
-    cells: list                     # [(Markup, numeric: bool)]; the name's cell is the link (id rn<row>)
-    html: Markup = Markup("")       # the cells as the list writes them: <td> (class="num") and the value
+    cells: list                     # [(Markup, numeric: bool)] (the recycle bin's; the list page's: []); the name's cell is the link
+    html: Markup = Markup("")       # the row as the list writes it: <tr>, the checkbox, <td> (class="num") and value
 
 
 @dataclass
@@ -151,8 +152,77 @@ def _column(rt, name, sort, params, endpoint, base=None):
     return col
 
 
-def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_view", deleted=False):
-    """The :class:`ListPage` for the request's ``args`` (a MultiDict)."""
+def html_text(value):
+    """``str(markupsafe.escape(value))`` for a plain value (text, number), without the Markup
+    object: a list escapes hundreds of values per page."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
+        "'", "&#39;").replace('"', "&#34;")
+
+
+def _cell_writer(ctx, rt, name):
+    """``value -> HTML text`` of a non-empty list cell of field ``name``: exactly what
+    ``ctx.formatter`` writes (the branch of :meth:`DisplayContext.display` the field takes), as text.
+    Lookups, ticks and numbers — the commonest cells — are written here without a Markup object;
+    the other values go through the formatter."""
+    fmt = ctx.formatter(rt, name)
+    if name in SYSTEM_FIELDS:
+        return lambda value: str(fmt(value))
+    fdef, ftype = rt.odef.field(name), rt.ftypes[name]
+    kind = (fdef.get("return_type") or "text") if ftype.computed else fdef.type
+    if fdef.target:
+        lookups, no_name, target = ctx.lookups, _("(no name)"), fdef.target
+        hidden = html_text(_("(not visible)"))
+
+        def lookup(value):     # DisplayContext._lookup_link
+            label = lookups.get(value)
+            if label is None:
+                return f'<span class="muted" title="{html_text(value)}">{hidden}</span>'
+            return f'<a href="{html_text(ctx.record_url(target, value))}">{html_text(label or no_name)}</a>'
+        return lookup
+    if ftype.family == "boolean" or kind in ("boolean", "checkbox"):
+        ticks = {True: str(fmt(True)), False: str(fmt(False))}
+        return lambda value: ticks[bool(value)]
+    scale = fdef.get("scale")
+    if scale is None and kind == "currency":
+        scale = 2
+    digits = i18n.number_formatter(scale)
+    prefix = f"{fdef.get('currency')} " if kind == "currency" and fdef.get("currency") else ""
+    suffix = "%" if kind == "percent" else ""
+
+    def number(value):     # the formatter's number branch (a boolean: display's tick)
+        if isinstance(value, bool):
+            return str(fmt(value))
+        return html_text(prefix + digits(value) + suffix)
+    if ftype.family == "number":
+        return number
+    # the formatter of other families: the number branch for a number, their own otherwise
+    return lambda value: number(value) if isinstance(value, (int, float)) else str(fmt(value))
+
+
+def _lookup_names(service, actor, rt, recs, columns):
+    """``{id: name}`` for the lookup columns' values of ``recs`` that ``actor`` may read: one
+    statement per target object through the record service's ``names_of`` (object right, field
+    security, visibility; an invisible or deleted target stays unnamed)."""
+    wanted = {}
+    for fdef in rt.odef.fields:
+        if fdef.target and fdef.api_name in columns:
+            ids = wanted.setdefault(fdef.target, set())
+            ids.update(v for rec in recs if (v := rec.get(fdef.api_name)))
+    out = {}
+    for target, ids in wanted.items():
+        ids = sorted(ids)
+        try:
+            for start in range(0, len(ids), MAX_IN_VALUES):
+                out.update(service.names_of(target, ids[start:start + MAX_IN_VALUES], actor))
+        except EngineError:
+            pass
+    return out
+
+
+def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_view", deleted=False,
+                    selectable=False):
+    """The :class:`ListPage` for the request's ``args`` (a MultiDict); ``selectable``: each row's
+    HTML starts with the mass delete's checkbox."""
     view_name = (args.get("view") or "")[:40]
     view_doc_ = view_doc(rt, view_name, actor)
     q = (args.get("q") or "").strip()[:100]
@@ -191,23 +261,26 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
         return page
     page.total = out.get("total")
     recs = out["records"]
-    ctx = DisplayContext(service.snapshot, lookup_names(service, actor, rt, recs, names=set(columns)), compact=True)
+    ctx = DisplayContext(service.snapshot, _lookup_names(service, actor, rt, recs, set(columns)), compact=True)
     no_name = _("(no name)")
-    # each column's formatter is chosen once for the page, not per cell; the row's cells are
-    # written here as the template wrote them (<td> without its optional end tag), every value
-    # escaped by its formatter (Markup)
-    formats = [(c, None if c == "name" else ctx.formatter(rt, c), '<td class="num">' if col.numeric else "<td>",
-                col.numeric) for c, col in zip(columns, page.columns)]
+    # each column's writer is chosen once for the page, not per cell; the rows are written here as
+    # the template wrote them (<td> without its optional end tag, no whitespace), every value
+    # escaped by its writer, as plain text joined once per row (no Markup per cell)
+    writers = [(None if c == "name" else _cell_writer(ctx, rt, c), '<td class="num">' if col.numeric else "<td>")
+               for c, col in zip(columns, page.columns)]
     for rec in recs:
-        url = ctx.record_url(rt.name, rec["id"])
+        rid = rec["id"]
+        url = ctx.record_url(rt.name, rid)
         name = rec.get("name") or no_name
-        link = Markup(f'<a class="record-link" id="rn{len(page.rows) + 1}" href="{escape(url)}">{escape(name)}</a>')
-        # an empty cell stays empty (the theme shows a dash): a long list of blanks costs nothing
-        cells = [(link if fmt is None else "" if (value := rec.get(c)) in EMPTY else fmt(value), numeric)
-                 for c, fmt, _td, numeric in formats]
-        html = Markup("".join([f"{td}{cell if cell.__class__ is Markup else escape(cell)}"
-                               for (cell, _n), (_c, _f, td, _n2) in zip(cells, formats)]))
-        page.rows.append(RowView(rec["id"], url, name, cells, html))
+        n = len(page.rows) + 1
+        cells = [f'<a class="record-link" id="rn{n}" href="{html_text(url)}">{html_text(name)}</a>' if write is None
+                 else "" if (value := rec.get(c)) in EMPTY else write(value) for c, (write, _td) in zip(columns, writers)]
+        head = f'<tr><td><input type="checkbox" name="ids" value="{html_text(rid)}" aria-labelledby="rn{n}">' \
+            if selectable else "<tr>"
+        html = Markup(head + "".join([td + cell for cell, (_w, td) in zip(cells, writers)]))
+        # the recycle bin's template writes the cells itself
+        page.rows.append(RowView(rid, url, name, [(Markup(cell), col.numeric) for cell, col in zip(cells, page.columns)]
+                                 if deleted else [], html))
     base = dict(params, sort=sort)
     if out.get("next_cursor"):
         page.next_url = url_for(endpoint, **base, cursor=out["next_cursor"],

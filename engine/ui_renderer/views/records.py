@@ -41,9 +41,11 @@ def _name(rec, rt):
 def list_view(obj):
     rt = _runtime(obj)
     svc = records()
-    page = build_list_page(svc, g.actor, rt, request.args, hidden=svc.hidden_fields(rt, g.actor))
+    objview = object_view(rt, g.actor)
+    page = build_list_page(svc, g.actor, rt, request.args, hidden=svc.hidden_fields(rt, g.actor),
+                           selectable=objview.can_delete)
     status = 400 if (page.error or page.where_error) else 200
-    return render_template("engine/list.html", obj=object_view(rt, g.actor), page=page,
+    return render_template("engine/list.html", obj=objview, page=page,
                            description=rt.odef.doc.get("description") or ""), status
 
 
