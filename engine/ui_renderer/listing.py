@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from flask import url_for
+from flask import current_app, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from engine.errors import EngineError
@@ -27,6 +28,8 @@ from .viewmodels import EMPTY, DisplayContext, system_label
 DEFAULT_COLUMNS = 6
 PAGE_SIZE = 25
 FIRST_PAGE = "."      # stands for "no cursor" in the back stack
+TOOLS_CACHE_SIZE = 512   # rendered view switches and filter forms kept per app
+_CSRF_SLOT = Markup("<tessera-csrf-slot>")   # no escaped text can contain it: every "<" of a value is escaped
 
 
 @dataclass
@@ -44,7 +47,7 @@ class RowView:
     id: str
     url: str
     name: str
-    cells: list                     # [(Markup, numeric: bool)] (the recycle bin's; the list page's: []); the name's cell is the link
+    cells: list                     # [(Markup, numeric: bool)]: the recycle bin's (the list page's: [])
     html: Markup = Markup("")       # the row as the list writes it: <tr>, the checkbox, <td> (class="num") and value
 
 
@@ -273,8 +276,9 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
         url = ctx.record_url(rt.name, rid)
         name = rec.get("name") or no_name
         n = len(page.rows) + 1
-        cells = [f'<a class="record-link" id="rn{n}" href="{html_text(url)}">{html_text(name)}</a>' if write is None
-                 else "" if (value := rec.get(c)) in EMPTY else write(value) for c, (write, _td) in zip(columns, writers)]
+        link = f'<a class="record-link" id="rn{n}" href="{html_text(url)}">{html_text(name)}</a>'
+        cells = [link if write is None else "" if (value := rec.get(c)) in EMPTY else write(value)
+                 for c, (write, _td) in zip(columns, writers)]
         head = f'<tr><td><input type="checkbox" name="ids" value="{html_text(rid)}" aria-labelledby="rn{n}">' \
             if selectable else "<tr>"
         html = Markup(head + "".join([td + cell for cell, (_w, td) in zip(cells, writers)]))
@@ -290,3 +294,26 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
         extra = {"back": ",".join(back[:-1])} if back[:-1] else {}
         page.prev_url = url_for(endpoint, **base, **extra, **({} if prev == FIRST_PAGE else {"cursor": prev}))
     return page
+
+
+def list_tools(page, obj, actor, snapshot):
+    """The list page's view switch, save-view and filter forms (``engine/list_tools.html``) as
+    HTML, with this request's CSRF token. The forms are a function of the inputs in the key below
+    — the metadata version, the language, the object's labels, the list views the reader sees, the
+    query, the reader's admin flag and own view — so they are rendered once per key and kept
+    (per app, at most :data:`TOOLS_CACHE_SIZE`, the oldest dropped first), with a stand-in for the
+    CSRF tokens put in place per request: nothing of one reader but what the key holds is kept."""
+    key = (snapshot.version, i18n.current_locale(), request.script_root, obj.name, obj.plural, bool(actor.is_admin),
+           tuple(page.views), page.view, page.own_view, page.where, page.q, page.sort,
+           bool(request.args.get("sort")), page.where_error, page.filtered)
+    kept = current_app.extensions.setdefault("tessera.list_tools", {})
+    html = kept.get(key)
+    if html is None:
+        html = render_template("engine/list_tools.html", obj=obj, page=page, csrf_slot=_CSRF_SLOT)
+        if len(kept) >= TOOLS_CACHE_SIZE:
+            try:   # the oldest goes (another thread may be changing the dict: then none does)
+                kept.pop(next(iter(kept)), None)
+            except (RuntimeError, StopIteration):
+                pass
+        kept[key] = html
+    return Markup(html.replace(_CSRF_SLOT, escape(generate_csrf())))
