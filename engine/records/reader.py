@@ -313,7 +313,12 @@ class RecordReader:
             rows = conn.execute(stmt).mappings().all()
             total = None
             if with_total:
-                total = conn.execute(select(func.count()).select_from(t).where(*conditions)).scalar()
+                count = page.statements.get("count") if page.visibility is None else None
+                if count is None:
+                    count = select(func.count()).select_from(t).where(*conditions)
+                    if page.visibility is None and page.reusable:
+                        page.statements["count"] = count
+                total = conn.execute(count).scalar()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = None
@@ -375,7 +380,11 @@ class RecordReader:
         """Serialise rows for ``actor``: hidden fields left out, formula fields evaluated once for
         the page (inside the caller's transaction when ``conn`` is given)."""
         hidden = self.hidden_fields(rt, actor)
-        outs = [_plain_json(rt, row) for row in rows]
+        if fields:     # only the asked fields' JSON is built (a list page asks for its columns)
+            plain = _plain_json_of(rt, set(fields) | {"id"})
+            outs = [plain(row) for row in rows]
+        else:
+            outs = [_plain_json(rt, row) for row in rows]
         if isinstance(rt.formulas, BrokenFormulas):   # formula fields read blank until an admin fixes them
             blank = {n: None for n, ft in rt.ftypes.items() if ft.computed}
             outs = [dict(out, **blank) for out in outs]
@@ -395,8 +404,8 @@ class RecordReader:
 @dataclass
 class ListPlan:
     """A list read as planned: sort keys, conditions (visibility last when it applies), the cursor
-    fingerprint; ``statements`` holds the statement by page size once built (kept only when the
-    plan is ``reusable`` and no visibility condition applies)."""
+    fingerprint; ``statements`` holds the statement by page size, and the count's ("count"), once
+    built (kept only when the plan is ``reusable`` and no visibility condition applies)."""
 
     rt: object
     keys: list
@@ -431,6 +440,28 @@ def reader_independent(node, rt):
                 fdef.reads_record or not (fdef.builtin or fdef.special))):   # special: the compiler's own
             return False
     return all(reader_independent(arg, rt) for arg in node.args)
+
+
+_SYSTEM_JSON = (("id", False), ("name", False), ("owner_id", False), ("created_at", True), ("created_by", False),
+                ("updated_at", True), ("updated_by", False), ("row_version", False), ("deleted_at", True))
+
+
+def _plain_json_of(rt, keep):
+    """``row -> ``:func:`_plain_json` ``(rt, row)`` with only the keys in ``keep``, in the same order."""
+    system = [(name, moment) for name, moment in _SYSTEM_JSON if name in keep]
+    out = [item for item in rt.json_out if item[0] in keep]
+    blanks = [item for item in rt.json_blanks if item[0] in keep]
+
+    def plain(row):
+        rec = {name: iso_utc(row[name]) if moment else row[name] for name, moment in system}
+        for name, col, conv, _fdef in out:
+            value = row[col]
+            rec[name] = conv(value) if conv is not None and value is not None else value
+        for name, make in blanks:
+            if rec[name] is None:
+                rec[name] = make()
+        return rec
+    return plain
 
 
 def _plain_json(rt, row):

@@ -258,7 +258,7 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
     back = [b for b in (args.get("back") or "").split(",") if b][:200]
     try:
         out = service.list(rt.name, actor, where=combined, order_by=sort, limit=page_size, cursor=cursor,
-                           with_total=True, deleted=deleted, fields=None)
+                           with_total=True, deleted=deleted, fields=columns)
     except EngineError as exc:
         page.error = translate_message(exc.message)
         return page
