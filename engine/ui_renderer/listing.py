@@ -9,7 +9,7 @@ formula), ``q`` (name contains, case-insensitive), ``sort`` (``amount`` or ``-am
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from flask import current_app, render_template, request, url_for
 from flask_babel import gettext as _
@@ -23,13 +23,15 @@ from engine.records.query import MAX_IN_VALUES
 
 from . import i18n
 from .messages import translate_message
-from .viewmodels import EMPTY, DisplayContext, system_label
+from .viewmodels import EMPTY, DisplayContext, ObjectView, system_label
 
 DEFAULT_COLUMNS = 6
 PAGE_SIZE = 25
 FIRST_PAGE = "."      # stands for "no cursor" in the back stack
-TOOLS_CACHE_SIZE = 512   # rendered view switches and filter forms kept per app
-_CSRF_SLOT = Markup("<tessera-csrf-slot>")   # no escaped text can contain it: every "<" of a value is escaped
+CONTENT_CACHE_SIZE = 512   # list page contents kept rendered per app (list_content)
+# stand-ins for the per-request parts of a kept content: no escaped text spells them
+_CSRF_SLOT, _ROWS_SLOT = Markup("<tessera-csrf-slot>"), Markup("<tessera-rows-slot>")
+_PREV_SLOT, _NEXT_SLOT = Markup("<tessera-prev-slot>"), Markup("<tessera-next-slot>")
 
 
 @dataclass
@@ -296,24 +298,44 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
     return page
 
 
-def list_tools(page, obj, actor, snapshot):
-    """The list page's view switch, save-view and filter forms (``engine/list_tools.html``) as
-    HTML, with this request's CSRF token. The forms are a function of the inputs in the key below
-    — the metadata version, the language, the object's labels, the list views the reader sees, the
-    query, the reader's admin flag and own view — so they are rendered once per key and kept
-    (per app, at most :data:`TOOLS_CACHE_SIZE`, the oldest dropped first), with a stand-in for the
-    CSRF tokens put in place per request: nothing of one reader but what the key holds is kept."""
-    key = (snapshot.version, i18n.current_locale(), request.script_root, obj.name, obj.plural, bool(actor.is_admin),
-           tuple(page.views), page.view, page.own_view, page.where, page.q, page.sort,
-           bool(request.args.get("sort")), page.where_error, page.filtered)
-    kept = current_app.extensions.setdefault("tessera.list_tools", {})
+def list_content(page, obj, actor, snapshot, description):
+    """The list page's content (``engine/list_content.html``) as HTML. Apart from the rows, the
+    pager's two links and the CSRF token, it is a function of the key below — the metadata
+    version, the language, the object and its rights, the reader's admin flag, the page's fields
+    (list views, query, columns with their sort links, count, messages) — so it is rendered once
+    per key with stand-ins for those three and kept (per app, at most :data:`CONTENT_CACHE_SIZE`,
+    the oldest dropped first); each request puts its own in. Nothing of a reader but what the key
+    holds is kept, and the stand-ins are Markup no escaped value can spell (every "<" of a value
+    is escaped)."""
+    key = (snapshot.version, i18n.current_locale(), request.script_root, bool(actor.is_admin),
+           bool(request.args.get("sort")), description, tuple(getattr(obj, f) for f in _OBJECT_KEY),
+           tuple(tuple(getattr(c, f) for f in _COLUMN_KEY) for c in page.columns), tuple(page.views),
+           tuple(getattr(page, f) for f in _PAGE_KEY), bool(page.rows), page.prev_url is None, page.next_url is None)
+    kept = current_app.extensions.setdefault("tessera.list_content", {})
     html = kept.get(key)
     if html is None:
-        html = render_template("engine/list_tools.html", obj=obj, page=page, csrf_slot=_CSRF_SLOT)
-        if len(kept) >= TOOLS_CACHE_SIZE:
+        stand_in = replace(page, rows=[RowView("", "", "", [], _ROWS_SLOT)] if page.rows else [],
+                           prev_url=page.prev_url and _PREV_SLOT, next_url=page.next_url and _NEXT_SLOT)
+        html = render_template("engine/list_content.html", obj=obj, page=stand_in, description=description,
+                               csrf_slot=_CSRF_SLOT)
+        if len(kept) >= CONTENT_CACHE_SIZE:
             try:   # the oldest goes (another thread may be changing the dict: then none does)
                 kept.pop(next(iter(kept)), None)
             except (RuntimeError, StopIteration):
                 pass
         kept[key] = html
-    return Markup(html.replace(_CSRF_SLOT, escape(generate_csrf())))
+    html = html.replace(_CSRF_SLOT, escape(generate_csrf()))
+    if page.rows:
+        html = html.replace(_ROWS_SLOT, "".join([row.html for row in page.rows]))
+    for slot, url in ((_PREV_SLOT, page.prev_url), (_NEXT_SLOT, page.next_url)):
+        if url:
+            html = html.replace(slot, escape(url))
+    return Markup(html)
+
+
+# what of the view models the content shows (ListPage: all but the rows, the pager's links, which
+# are stand-ins, and the view's document and page size, which it never shows)
+_OBJECT_KEY = tuple(f.name for f in fields(ObjectView))
+_COLUMN_KEY = tuple(f.name for f in fields(ColumnView))
+_PAGE_KEY = tuple(f.name for f in fields(ListPage)
+                  if f.name not in ("rows", "prev_url", "next_url", "view_doc", "page_size", "columns", "views"))
