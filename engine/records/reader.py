@@ -308,8 +308,8 @@ class RecordReader:
             stmt = stmt.order_by(*q.order_clauses(keys)).limit(limit + 1)
             if cursor is None and page.visibility is None and page.reusable:
                 page.statements[limit] = stmt
-        with self._database_errors("list"), self.engine.connect().execution_options(
-                tessera_readonly=True, tessera_one_read=not with_total) as conn:   # the count: one snapshot
+        # a page's shared connection inside a page request, else one of its own; the count: one snapshot
+        with self._database_errors("list"), self.reading(shared=True, snapshot=with_total) as conn:
             rows = conn.execute(stmt).mappings().all()
             total = None
             if with_total:

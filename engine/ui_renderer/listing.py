@@ -198,10 +198,32 @@ def _cell_writer(ctx, rt, name):
         if isinstance(value, bool):
             return str(fmt(value))
         return html_text(prefix + digits(value) + suffix)
-    if ftype.family == "number":
+    family = ftype.family
+    if family == "number":
         return number
-    # the formatter of other families: the number branch for a number, their own otherwise
-    return lambda value: number(value) if isinstance(value, (int, float)) else str(fmt(value))
+    # the formatter of other families: the number branch for a number, their own otherwise (a
+    # date's text and an option's label escaped once per page, plain text escaped here)
+    if family == "date" or kind == "date":
+        days = {}
+
+        def text(value):
+            found = days.get(value)
+            if found is None:
+                found = days[value] = html_text(ctx.format_day(value))
+            return found
+    elif family in ("datetime", "multi") or kind == "datetime" or (
+            not fdef.doc.get("options") and (fdef.type in ("url", "email", "phone", "rich_text") or ftype.multiline)):
+        def text(value):
+            return str(fmt(value))
+    elif fdef.doc.get("options"):
+        labels = {key: html_text(label) for key, label in ctx.option_labels(rt, fdef).items()}
+
+        def text(value):
+            found = labels.get(value)
+            return html_text(value) if found is None else found
+    else:
+        text = html_text
+    return lambda value: number(value) if isinstance(value, (int, float)) else text(value)
 
 
 def _lookup_names(service, actor, rt, recs, columns):
