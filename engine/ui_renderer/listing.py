@@ -164,19 +164,20 @@ def html_text(value):
         "'", "&#39;").replace('"', "&#34;")
 
 
-def _cell_writer(ctx, rt, name):
+def _cell_writer(ctx, rt, name, no_name, not_visible):
     """``value -> HTML text`` of a non-empty list cell of field ``name``: exactly what
     ``ctx.formatter`` writes (the branch of :meth:`DisplayContext.display` the field takes), as text.
-    Lookups, ticks and numbers — the commonest cells — are written here without a Markup object;
-    the other values go through the formatter."""
-    fmt = ctx.formatter(rt, name)
+    Lookups, ticks, numbers, dates, options and plain text — the commonest cells — are written
+    here without a Markup object; the other values go through the formatter (built on first use).
+    ``no_name``, ``not_visible``: the page's ``_("(no name)")`` and ``_("(not visible)")``."""
+    def fmt(value):
+        return str(ctx.formatter(rt, name)(value))
     if name in SYSTEM_FIELDS:
-        return lambda value: str(fmt(value))
+        return fmt
     fdef, ftype = rt.odef.field(name), rt.ftypes[name]
     kind = (fdef.get("return_type") or "text") if ftype.computed else fdef.type
     if fdef.target:
-        lookups, no_name, target = ctx.lookups, _("(no name)"), fdef.target
-        hidden = html_text(_("(not visible)"))
+        lookups, target, hidden = ctx.lookups, fdef.target, html_text(not_visible)
 
         def lookup(value):     # DisplayContext._lookup_link
             label = lookups.get(value)
@@ -185,7 +186,7 @@ def _cell_writer(ctx, rt, name):
             return f'<a href="{html_text(ctx.record_url(target, value))}">{html_text(label or no_name)}</a>'
         return lookup
     if ftype.family == "boolean" or kind in ("boolean", "checkbox"):
-        ticks = {True: str(fmt(True)), False: str(fmt(False))}
+        ticks = {True: str(ctx.display(rt, name, True)), False: str(ctx.display(rt, name, False))}
         return lambda value: ticks[bool(value)]
     scale = fdef.get("scale")
     if scale is None and kind == "currency":
@@ -196,7 +197,7 @@ def _cell_writer(ctx, rt, name):
 
     def number(value):     # the formatter's number branch (a boolean: display's tick)
         if isinstance(value, bool):
-            return str(fmt(value))
+            return fmt(value)
         return html_text(prefix + digits(value) + suffix)
     family = ftype.family
     if family == "number":
@@ -213,8 +214,7 @@ def _cell_writer(ctx, rt, name):
             return found
     elif family in ("datetime", "multi") or kind == "datetime" or (
             not fdef.doc.get("options") and (fdef.type in ("url", "email", "phone", "rich_text") or ftype.multiline)):
-        def text(value):
-            return str(fmt(value))
+        text = fmt
     elif fdef.doc.get("options"):
         labels = {key: html_text(label) for key, label in ctx.option_labels(rt, fdef).items()}
 
@@ -293,7 +293,9 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
     # each column's writer is chosen once for the page, not per cell; the rows are written here as
     # the template wrote them (<td> without its optional end tag, no whitespace), every value
     # escaped by its writer, as plain text joined once per row (no Markup per cell)
-    writers = [(None if c == "name" else _cell_writer(ctx, rt, c), '<td class="num">' if col.numeric else "<td>")
+    not_visible = _("(not visible)")
+    writers = [(None if c == "name" else _cell_writer(ctx, rt, c, no_name, not_visible),
+                '<td class="num">' if col.numeric else "<td>")
                for c, col in zip(columns, page.columns)]
     for rec in recs:
         rid = rec["id"]

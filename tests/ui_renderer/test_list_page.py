@@ -9,6 +9,7 @@ import re
 
 import pytest
 from flask import g
+from flask_babel import gettext as _
 
 from engine.security import SYSTEM_ACTOR
 from tests.ui_renderer.test_page_caches import VALUES, _outcome
@@ -33,7 +34,8 @@ def test_a_cell_writer_writes_what_the_column_formatter_writes(app, services, cr
             rt = snapshot.get(obj)
             ctx = DisplayContext(snapshot, {"acc-1": "Acme <Ltd>", "acc-2": ""}, {"u-1": "admin"}, compact=True)
             for name in list(rt.ftypes) + ["owner_id", "created_at", "created_by", "id"]:
-                fmt, write = ctx.formatter(rt, name), _cell_writer(ctx, rt, name)
+                fmt = ctx.formatter(rt, name)
+                write = _cell_writer(ctx, rt, name, _("(no name)"), _("(not visible)"))
                 for value in VALUES + ["acc-1", "acc-2", "u-1", "2025-03-01"] * 2:   # twice: the kept texts
                     if value in ("", None, []):
                         continue
