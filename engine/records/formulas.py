@@ -154,10 +154,14 @@ def _formula_paths(refs, rt, snap):
 
 def record_for_formula(rt, row):
     """A row (mapping of columns) as a formula record (api_name -> Python value)."""
-    rec = {k: row.get(k) for k in SYSTEM_FORMULA_TYPES}
-    for name, fdef in rt.stored.items():
-        rec[name] = row.get(fdef.column)
-    return rec
+    pairs = rt.formula_columns
+    if pairs is None:   # a pure function of the version: built once (two threads build the same)
+        pairs = rt.formula_columns = tuple((k, k) for k in SYSTEM_FORMULA_TYPES) + tuple(
+            (name, fdef.column) for name, fdef in rt.stored.items())
+    try:   # a row read with every column (a page of records): no Mapping.get per value
+        return {name: row[col] for name, col in pairs}
+    except KeyError:   # values of a write: absent columns read None
+        return {name: row.get(col) for name, col in pairs}
 
 
 def load_related(service, rt, records, paths, actor, conn=None, depth=0):

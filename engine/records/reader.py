@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, bindparam, func, select
 from sqlalchemy.exc import DBAPIError
 
+from engine.db import read_connection
 from engine.errors import BadRequest, Forbidden, NotFound, RecordValidationError
 from engine.metadata.checks import suggest
 from engine.metadata.field_types.scalar import iso_utc
@@ -105,10 +106,14 @@ class RecordReader:
         return self._shares[key]
 
     @contextmanager
-    def reading(self):
+    def reading(self, *, shared=False, snapshot=True):
         """One read-only connection for the block: the probes of the plans made inside it run on
-        it, and the caller runs its statement on it too (one pool checkout per read, not two)."""
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
+        it, and the caller runs its statement on it too (one pool checkout per read, not two).
+        ``shared``: the page's connection inside a page request (:func:`engine.db.read_connection`;
+        ``snapshot=False``: its statements need no common snapshot), else one of its own."""
+        opened = read_connection(self.engine, snapshot=snapshot, one_read=not snapshot) if shared else \
+            self.engine.connect().execution_options(tessera_readonly=True)
+        with opened as conn:
             outer, self._conn = self._conn, conn
             try:
                 yield conn
@@ -240,6 +245,30 @@ class RecordReader:
             self._memo[memo_key] = (actor, _copy_record(rec))
         return rec
 
+    def names_of(self, object_name, ids, actor):
+        """``{id: name}`` of the records ``ids`` (at most 1,000) of ``object_name`` that ``actor`` may
+        read — the object right, the name's field security and visibility checked as :meth:`list`
+        checks them; deleted and invisible records left out. One statement, no JSON: a list page
+        names its lookups with it. Raises what :meth:`list` raises (NotFound, Forbidden, BadRequest)."""
+        rt = self.runtime(object_name, actor)
+        self._require(rt, actor, "read")
+        self._check_fields(rt, actor, ["name"])
+        ids = [str(i) for i in ids][:q.MAX_IN_VALUES]
+        if not ids:
+            return {}
+        t = rt.table
+        with self._database_errors("list"), self.reading(shared=True, snapshot=False) as conn:
+            vis = visible(self, rt, actor, "read")     # probes (shares) run on this connection
+            stmt = rt.statements.get("names_of") if vis is None else None
+            if stmt is None:   # built per request only when visibility adds the reader's condition
+                stmt = select(t.c.id, t.c.name).where(t.c.id.in_(bindparam("ids", expanding=True)),
+                                                      t.c.deleted_at.is_(None))
+                if vis is not None:
+                    stmt = stmt.where(vis)
+                else:
+                    rt.statements["names_of"] = stmt
+            return {rid: name or "" for rid, name in conn.execute(stmt, {"ids": ids})}
+
     def forget_reads(self):
         """Drop the records :meth:`remember_reads` kept (every write through the service does)."""
         if self._memo:
@@ -279,12 +308,17 @@ class RecordReader:
             stmt = stmt.order_by(*q.order_clauses(keys)).limit(limit + 1)
             if cursor is None and page.visibility is None and page.reusable:
                 page.statements[limit] = stmt
-        with self._database_errors("list"), self.engine.connect().execution_options(
-                tessera_readonly=True, tessera_one_read=not with_total) as conn:   # the count: one snapshot
+        # a page's shared connection inside a page request, else one of its own; the count: one snapshot
+        with self._database_errors("list"), self.reading(shared=True, snapshot=with_total) as conn:
             rows = conn.execute(stmt).mappings().all()
             total = None
             if with_total:
-                total = conn.execute(select(func.count()).select_from(t).where(*conditions)).scalar()
+                count = page.statements.get("count") if page.visibility is None else None
+                if count is None:
+                    count = select(func.count()).select_from(t).where(*conditions)
+                    if page.visibility is None and page.reusable:
+                        page.statements["count"] = count
+                total = conn.execute(count).scalar()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = None
@@ -346,7 +380,11 @@ class RecordReader:
         """Serialise rows for ``actor``: hidden fields left out, formula fields evaluated once for
         the page (inside the caller's transaction when ``conn`` is given)."""
         hidden = self.hidden_fields(rt, actor)
-        outs = [_plain_json(rt, row) for row in rows]
+        if fields:     # only the asked fields' JSON is built (a list page asks for its columns)
+            plain = _plain_json_of(rt, set(fields) | {"id"})
+            outs = [plain(row) for row in rows]
+        else:
+            outs = [_plain_json(rt, row) for row in rows]
         if isinstance(rt.formulas, BrokenFormulas):   # formula fields read blank until an admin fixes them
             blank = {n: None for n, ft in rt.ftypes.items() if ft.computed}
             outs = [dict(out, **blank) for out in outs]
@@ -366,8 +404,8 @@ class RecordReader:
 @dataclass
 class ListPlan:
     """A list read as planned: sort keys, conditions (visibility last when it applies), the cursor
-    fingerprint; ``statements`` holds the statement by page size once built (kept only when the
-    plan is ``reusable`` and no visibility condition applies)."""
+    fingerprint; ``statements`` holds the statement by page size, and the count's ("count"), once
+    built (kept only when the plan is ``reusable`` and no visibility condition applies)."""
 
     rt: object
     keys: list
@@ -402,6 +440,28 @@ def reader_independent(node, rt):
                 fdef.reads_record or not (fdef.builtin or fdef.special))):   # special: the compiler's own
             return False
     return all(reader_independent(arg, rt) for arg in node.args)
+
+
+_SYSTEM_JSON = (("id", False), ("name", False), ("owner_id", False), ("created_at", True), ("created_by", False),
+                ("updated_at", True), ("updated_by", False), ("row_version", False), ("deleted_at", True))
+
+
+def _plain_json_of(rt, keep):
+    """``row -> ``:func:`_plain_json` ``(rt, row)`` with only the keys in ``keep``, in the same order."""
+    system = [(name, moment) for name, moment in _SYSTEM_JSON if name in keep]
+    out = [item for item in rt.json_out if item[0] in keep]
+    blanks = [item for item in rt.json_blanks if item[0] in keep]
+
+    def plain(row):
+        rec = {name: iso_utc(row[name]) if moment else row[name] for name, moment in system}
+        for name, col, conv, _fdef in out:
+            value = row[col]
+            rec[name] = conv(value) if conv is not None and value is not None else value
+        for name, make in blanks:
+            if rec[name] is None:
+                rec[name] = make()
+        return rec
+    return plain
 
 
 def _plain_json(rt, row):

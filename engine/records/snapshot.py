@@ -46,6 +46,7 @@ class ObjectRuntime:
     list_plans: dict = field(default_factory=dict)       # list pages planned (reader.RecordReader._list_plan)
     loader: object = None                          # fast_loader(schema) or None: the schema's load, lean
     json_blanks: tuple = ()                        # ((api_name, make()), ...) JSON of a stored NULL, when not null
+    formula_columns: tuple = None                  # ((name, column), ...) of a formula record, built on first use
 
     @property
     def name(self):

@@ -9,23 +9,29 @@ formula), ``q`` (name contains, case-insensitive), ``sort`` (``amount`` or ``-am
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
-from flask import url_for
+from flask import current_app, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from engine.errors import EngineError
 from engine.metadata.model import SYSTEM_FIELDS
 from engine.metadata.private_views import list_view_visible
+from engine.records.query import MAX_IN_VALUES
 
 from . import i18n
 from .messages import translate_message
-from .viewmodels import EMPTY, DisplayContext, lookup_names, system_label
+from .viewmodels import EMPTY, DisplayContext, ObjectView, system_label
 
 DEFAULT_COLUMNS = 6
 PAGE_SIZE = 25
 FIRST_PAGE = "."      # stands for "no cursor" in the back stack
+CONTENT_CACHE_SIZE = 512   # list page contents kept rendered per app (list_content)
+# stand-ins for the per-request parts of a kept content: no escaped text spells them
+_CSRF_SLOT, _ROWS_SLOT = Markup("<tessera-csrf-slot>"), Markup("<tessera-rows-slot>")
+_PREV_SLOT, _NEXT_SLOT = Markup("<tessera-prev-slot>"), Markup("<tessera-next-slot>")
 
 
 @dataclass
@@ -43,8 +49,8 @@ class RowView:
     id: str
     url: str
     name: str
-    cells: list                     # [(Markup, numeric: bool)]; the name's cell is the link (id rn<row>)
-    html: Markup = Markup("")       # the cells as the list writes them: <td> (class="num") and the value
+    cells: list                     # [(Markup, numeric: bool)]: the recycle bin's (the list page's: [])
+    html: Markup = Markup("")       # the row as the list writes it: <tr>, the checkbox, <td> (class="num") and value
 
 
 @dataclass
@@ -151,8 +157,99 @@ def _column(rt, name, sort, params, endpoint, base=None):
     return col
 
 
-def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_view", deleted=False):
-    """The :class:`ListPage` for the request's ``args`` (a MultiDict)."""
+def html_text(value):
+    """``str(markupsafe.escape(value))`` for a plain value (text, number), without the Markup
+    object: a list escapes hundreds of values per page."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
+        "'", "&#39;").replace('"', "&#34;")
+
+
+def _cell_writer(ctx, rt, name, no_name, not_visible):
+    """``value -> HTML text`` of a non-empty list cell of field ``name``: exactly what
+    ``ctx.formatter`` writes (the branch of :meth:`DisplayContext.display` the field takes), as text.
+    Lookups, ticks, numbers, dates, options and plain text — the commonest cells — are written
+    here without a Markup object; the other values go through the formatter (built on first use).
+    ``no_name``, ``not_visible``: the page's ``_("(no name)")`` and ``_("(not visible)")``."""
+    def fmt(value):
+        return str(ctx.formatter(rt, name)(value))
+    if name in SYSTEM_FIELDS:
+        return fmt
+    fdef, ftype = rt.odef.field(name), rt.ftypes[name]
+    kind = (fdef.get("return_type") or "text") if ftype.computed else fdef.type
+    if fdef.target:
+        lookups, target, hidden = ctx.lookups, fdef.target, html_text(not_visible)
+
+        def lookup(value):     # DisplayContext._lookup_link
+            label = lookups.get(value)
+            if label is None:
+                return f'<span class="muted" title="{html_text(value)}">{hidden}</span>'
+            return f'<a href="{html_text(ctx.record_url(target, value))}">{html_text(label or no_name)}</a>'
+        return lookup
+    if ftype.family == "boolean" or kind in ("boolean", "checkbox"):
+        ticks = {True: str(ctx.display(rt, name, True)), False: str(ctx.display(rt, name, False))}
+        return lambda value: ticks[bool(value)]
+    scale = fdef.get("scale")
+    if scale is None and kind == "currency":
+        scale = 2
+    digits = i18n.number_formatter(scale)
+    prefix = f"{fdef.get('currency')} " if kind == "currency" and fdef.get("currency") else ""
+    suffix = "%" if kind == "percent" else ""
+
+    def number(value):     # the formatter's number branch (a boolean: display's tick)
+        if isinstance(value, bool):
+            return fmt(value)
+        return html_text(prefix + digits(value) + suffix)
+    family = ftype.family
+    if family == "number":
+        return number
+    # the formatter of other families: the number branch for a number, their own otherwise (a
+    # date's text and an option's label escaped once per page, plain text escaped here)
+    if family == "date" or kind == "date":
+        days = {}
+
+        def text(value):
+            found = days.get(value)
+            if found is None:
+                found = days[value] = html_text(ctx.format_day(value))
+            return found
+    elif family in ("datetime", "multi") or kind == "datetime" or (
+            not fdef.doc.get("options") and (fdef.type in ("url", "email", "phone", "rich_text") or ftype.multiline)):
+        text = fmt
+    elif fdef.doc.get("options"):
+        labels = {key: html_text(label) for key, label in ctx.option_labels(rt, fdef).items()}
+
+        def text(value):
+            found = labels.get(value)
+            return html_text(value) if found is None else found
+    else:
+        text = html_text
+    return lambda value: number(value) if isinstance(value, (int, float)) else text(value)
+
+
+def _lookup_names(service, actor, rt, recs, columns):
+    """``{id: name}`` for the lookup columns' values of ``recs`` that ``actor`` may read: one
+    statement per target object through the record service's ``names_of`` (object right, field
+    security, visibility; an invisible or deleted target stays unnamed)."""
+    wanted = {}
+    for fdef in rt.odef.fields:
+        if fdef.target and fdef.api_name in columns:
+            ids = wanted.setdefault(fdef.target, set())
+            ids.update(v for rec in recs if (v := rec.get(fdef.api_name)))
+    out = {}
+    for target, ids in wanted.items():
+        ids = sorted(ids)
+        try:
+            for start in range(0, len(ids), MAX_IN_VALUES):
+                out.update(service.names_of(target, ids[start:start + MAX_IN_VALUES], actor))
+        except EngineError:
+            pass
+    return out
+
+
+def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_view", deleted=False,
+                    selectable=False):
+    """The :class:`ListPage` for the request's ``args`` (a MultiDict); ``selectable``: each row's
+    HTML starts with the mass delete's checkbox."""
     view_name = (args.get("view") or "")[:40]
     view_doc_ = view_doc(rt, view_name, actor)
     q = (args.get("q") or "").strip()[:100]
@@ -185,29 +282,35 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
     back = [b for b in (args.get("back") or "").split(",") if b][:200]
     try:
         out = service.list(rt.name, actor, where=combined, order_by=sort, limit=page_size, cursor=cursor,
-                           with_total=True, deleted=deleted, fields=None)
+                           with_total=True, deleted=deleted, fields=columns)
     except EngineError as exc:
         page.error = translate_message(exc.message)
         return page
     page.total = out.get("total")
     recs = out["records"]
-    ctx = DisplayContext(service.snapshot, lookup_names(service, actor, rt, recs, names=set(columns)), compact=True)
+    ctx = DisplayContext(service.snapshot, _lookup_names(service, actor, rt, recs, set(columns)), compact=True)
     no_name = _("(no name)")
-    # each column's formatter is chosen once for the page, not per cell; the row's cells are
-    # written here as the template wrote them (<td> without its optional end tag), every value
-    # escaped by its formatter (Markup)
-    formats = [(c, None if c == "name" else ctx.formatter(rt, c), '<td class="num">' if col.numeric else "<td>",
-                col.numeric) for c, col in zip(columns, page.columns)]
+    # each column's writer is chosen once for the page, not per cell; the rows are written here as
+    # the template wrote them (<td> without its optional end tag, no whitespace), every value
+    # escaped by its writer, as plain text joined once per row (no Markup per cell)
+    not_visible = _("(not visible)")
+    writers = [(None if c == "name" else _cell_writer(ctx, rt, c, no_name, not_visible),
+                '<td class="num">' if col.numeric else "<td>")
+               for c, col in zip(columns, page.columns)]
     for rec in recs:
-        url = ctx.record_url(rt.name, rec["id"])
+        rid = rec["id"]
+        url = ctx.record_url(rt.name, rid)
         name = rec.get("name") or no_name
-        link = Markup(f'<a class="record-link" id="rn{len(page.rows) + 1}" href="{escape(url)}">{escape(name)}</a>')
-        # an empty cell stays empty (the theme shows a dash): a long list of blanks costs nothing
-        cells = [(link if fmt is None else "" if (value := rec.get(c)) in EMPTY else fmt(value), numeric)
-                 for c, fmt, _td, numeric in formats]
-        html = Markup("".join([f"{td}{cell if cell.__class__ is Markup else escape(cell)}"
-                               for (cell, _n), (_c, _f, td, _n2) in zip(cells, formats)]))
-        page.rows.append(RowView(rec["id"], url, name, cells, html))
+        n = len(page.rows) + 1
+        link = f'<a class="record-link" id="rn{n}" href="{html_text(url)}">{html_text(name)}</a>'
+        cells = [link if write is None else "" if (value := rec.get(c)) in EMPTY else write(value)
+                 for c, (write, _td) in zip(columns, writers)]
+        head = f'<tr><td><input type="checkbox" name="ids" value="{html_text(rid)}" aria-labelledby="rn{n}">' \
+            if selectable else "<tr>"
+        html = Markup(head + "".join([td + cell for cell, (_w, td) in zip(cells, writers)]))
+        # the recycle bin's template writes the cells itself
+        page.rows.append(RowView(rid, url, name, [(Markup(cell), col.numeric) for cell, col in zip(cells, page.columns)]
+                                 if deleted else [], html))
     base = dict(params, sort=sort)
     if out.get("next_cursor"):
         page.next_url = url_for(endpoint, **base, cursor=out["next_cursor"],
@@ -217,3 +320,46 @@ def build_list_page(service, actor, rt, args, *, hidden, endpoint="pages.list_vi
         extra = {"back": ",".join(back[:-1])} if back[:-1] else {}
         page.prev_url = url_for(endpoint, **base, **extra, **({} if prev == FIRST_PAGE else {"cursor": prev}))
     return page
+
+
+def list_content(page, obj, actor, snapshot, description):
+    """The list page's content (``engine/list_content.html``) as HTML. Apart from the rows, the
+    pager's two links and the CSRF token, it is a function of the key below — the metadata
+    version, the language, the object and its rights, the reader's admin flag, the page's fields
+    (list views, query, columns with their sort links, count, messages) — so it is rendered once
+    per key with stand-ins for those three and kept (per app, at most :data:`CONTENT_CACHE_SIZE`,
+    the oldest dropped first); each request puts its own in. Nothing of a reader but what the key
+    holds is kept, and the stand-ins are Markup no escaped value can spell (every "<" of a value
+    is escaped)."""
+    key = (snapshot.version, i18n.current_locale(), request.script_root, bool(actor.is_admin),
+           bool(request.args.get("sort")), description, tuple(getattr(obj, f) for f in _OBJECT_KEY),
+           tuple(tuple(getattr(c, f) for f in _COLUMN_KEY) for c in page.columns), tuple(page.views),
+           tuple(getattr(page, f) for f in _PAGE_KEY), bool(page.rows), page.prev_url is None, page.next_url is None)
+    kept = current_app.extensions.setdefault("tessera.list_content", {})
+    html = kept.get(key)
+    if html is None:
+        stand_in = replace(page, rows=[RowView("", "", "", [], _ROWS_SLOT)] if page.rows else [],
+                           prev_url=page.prev_url and _PREV_SLOT, next_url=page.next_url and _NEXT_SLOT)
+        html = render_template("engine/list_content.html", obj=obj, page=stand_in, description=description,
+                               csrf_slot=_CSRF_SLOT)
+        if len(kept) >= CONTENT_CACHE_SIZE:
+            try:   # the oldest goes (another thread may be changing the dict: then none does)
+                kept.pop(next(iter(kept)), None)
+            except (RuntimeError, StopIteration):
+                pass
+        kept[key] = html
+    html = html.replace(_CSRF_SLOT, escape(generate_csrf()))
+    if page.rows:
+        html = html.replace(_ROWS_SLOT, "".join([row.html for row in page.rows]))
+    for slot, url in ((_PREV_SLOT, page.prev_url), (_NEXT_SLOT, page.next_url)):
+        if url:
+            html = html.replace(slot, escape(url))
+    return Markup(html)
+
+
+# what of the view models the content shows (ListPage: all but the rows, the pager's links, which
+# are stand-ins, and the view's document and page size, which it never shows)
+_OBJECT_KEY = tuple(f.name for f in fields(ObjectView))
+_COLUMN_KEY = tuple(f.name for f in fields(ColumnView))
+_PAGE_KEY = tuple(f.name for f in fields(ListPage)
+                  if f.name not in ("rows", "prev_url", "next_url", "view_doc", "page_size", "columns", "views"))

@@ -71,8 +71,10 @@ def _message(exc):
 def _refused(rt, message, label, shared):
     """The list page again (422) with the reason next to the save form."""
     svc = records()
-    page = build_list_page(svc, g.actor, rt, request.form, hidden=svc.hidden_fields(rt, g.actor))
-    return render_template("engine/list.html", obj=object_view(rt, g.actor), page=page,
+    objview = object_view(rt, g.actor)
+    page = build_list_page(svc, g.actor, rt, request.form, hidden=svc.hidden_fields(rt, g.actor),
+                           selectable=objview.can_delete)
+    return render_template("engine/list.html", obj=objview, page=page,
                            description=rt.odef.doc.get("description") or "",
                            save_error=message, save_label=label, save_shared=shared), 422
 

@@ -12,7 +12,7 @@ from engine.security import access as acl
 
 from ..auth import records, services, user_names
 from ..forms import build_form, parse_form, writable_names
-from ..listing import build_list_page, default_columns, name_search
+from ..listing import build_list_page, default_columns, list_content, name_search
 from ..viewmodels import (DisplayContext, SectionView, field_view, key_fields, layout_sections, lookup_names,
                           object_view)
 from . import fresh_metadata, pages
@@ -41,10 +41,13 @@ def _name(rec, rt):
 def list_view(obj):
     rt = _runtime(obj)
     svc = records()
-    page = build_list_page(svc, g.actor, rt, request.args, hidden=svc.hidden_fields(rt, g.actor))
+    objview = object_view(rt, g.actor)
+    page = build_list_page(svc, g.actor, rt, request.args, hidden=svc.hidden_fields(rt, g.actor),
+                           selectable=objview.can_delete)
     status = 400 if (page.error or page.where_error) else 200
-    return render_template("engine/list.html", obj=object_view(rt, g.actor), page=page,
-                           description=rt.odef.doc.get("description") or ""), status
+    description = rt.odef.doc.get("description") or ""
+    return render_template("engine/list.html", obj=objview, page=page, description=description,
+                           content=list_content(page, objview, g.actor, g.snapshot, description)), status
 
 
 @pages.get("/o/<obj>/bin")
