@@ -29,6 +29,7 @@ import threading
 from collections import OrderedDict
 
 from flask import request
+from flask_babel import get_locale
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
@@ -107,8 +108,10 @@ def topbar(context):
     plan = getattr(actor, "plan", None)
     if not KEEP or not actor or snapshot is None or plan is None:
         return Markup(_render(context, here, values))
-    key = (id(plan), actor.read_only, actor.is_admin, context.get("locale"), request.script_root,
-           here.key(), bool(values["inbox_count"]))
+    # the language twice: the page's (labels, the switcher's selection) and Flask-Babel's (the
+    # catalogue of its _() calls; the same one unless a force_locale block is open)
+    key = (id(plan), actor.read_only, actor.is_admin, context.get("locale"), str(get_locale()),
+           request.script_root, here.key(), bool(values["inbox_count"]))
     with _LOCK:
         cache = snapshot.documents.setdefault(TOPBAR_KEY, OrderedDict())
         found = cache.get(key)
