@@ -167,7 +167,8 @@ def _kept_gettext(plain):
 def _request_translations():
     """Flask-Babel's catalogue of this request's locale, kept on ``g`` for the request while the
     locale stays the one it was found for (``force_locale`` blocks switch it)."""
-    locale = get_locale()
+    # Flask-Babel's locale as get_locale() returns it once worked out (force_locale sets it there)
+    locale = getattr(g.get("_flask_babel"), "babel_locale", None) or get_locale()
     found = g.get("_tessera_translations")
     if found is None or found[0] is not locale:
         found = g._tessera_translations = (locale, get_translations())
