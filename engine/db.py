@@ -218,7 +218,8 @@ def shared_reads(engine):
 @contextlib.contextmanager
 def read_connection(engine, *, snapshot=False, one_read=False):
     """A read-only connection: the shared one inside :func:`shared_reads`, else one of its own
-    (in a read transaction, as ``engine.connect()`` with ``tessera_readonly``). ``snapshot=True``:
+    (in a read transaction, as ``engine.connect()`` with ``tessera_readonly``; ``one_read=True``:
+    a single statement that needs no transaction, ``tessera_one_read``). ``snapshot=True``:
     the block's statements see one snapshot on the shared connection too, as they do in a
     transaction of their own (SQLite: BEGIN ... ROLLBACK around the block; PostgreSQL, at READ
     COMMITTED, gives each statement its own snapshot either way). ``one_read=True``: a connection of

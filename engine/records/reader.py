@@ -235,8 +235,8 @@ class RecordReader:
                 stmt = stmt.where(vis)
             else:
                 rt.statements[key] = stmt
-        with self._database_errors("read"), \
-                self.engine.connect().execution_options(tessera_readonly=True, tessera_one_read=True) as conn:
+        # one statement: a page's shared read connection (engine.db.shared_reads), else one of its own
+        with self._database_errors("read"), read_connection(self.engine, one_read=True) as conn:
             row = conn.execute(stmt, {"record_id": str(record_id)}).mappings().first()
         if row is None:
             raise NotFound("records.E070", f"No {rt.odef.label} with id '{str(record_id)[:40]}'.")

@@ -16,7 +16,7 @@ from pathlib import Path
 from flask import Blueprint, request, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from . import i18n
+from . import frame, i18n
 
 STATIC = Path(__file__).parent / "static"
 ONE_YEAR = 365 * 24 * 3600
@@ -67,7 +67,7 @@ def register_pages(app):
     app.before_request(lambda: _share_reads(names))
     app.teardown_request(_end_shared_reads)
     app.jinja_env.globals.update(asset=asset, translated=i18n.translated, format_moment=i18n.format_moment,
-                                 zip=zip)
+                                 topbar=frame.topbar, zip=zip)
     app.jinja_env.add_extension("jinja2.ext.do")
 
 

@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import tempfile
+import threading
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,7 +31,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, parse_pattern
 from flask import g, request, session
-from flask_babel import Babel, format_datetime, get_locale, get_translations
+from flask_babel import Babel, format_datetime, get_locale, get_timezone, get_translations
 from jinja2 import pass_context
 
 log = logging.getLogger("tessera.ui")
@@ -166,7 +167,8 @@ def _kept_gettext(plain):
 def _request_translations():
     """Flask-Babel's catalogue of this request's locale, kept on ``g`` for the request while the
     locale stays the one it was found for (``force_locale`` blocks switch it)."""
-    locale = get_locale()
+    # Flask-Babel's locale as get_locale() returns it once worked out (force_locale sets it there)
+    locale = getattr(g.get("_flask_babel"), "babel_locale", None) or get_locale()
     found = g.get("_tessera_translations")
     if found is None or found[0] is not locale:
         found = g._tessera_translations = (locale, get_translations())
@@ -328,8 +330,27 @@ def _format_day(value, code):
 
 
 def format_moment(value):
+    """A moment (ISO text or datetime) as the locale writes it (medium) in the reader's time zone."""
     moment = parse_iso_datetime(value)
-    return format_datetime(moment, format="medium") if moment else str(value)
+    if not moment:
+        return str(value)
+    # what Flask-Babel writes is a pure function of the moment, the request's locale and time zone:
+    # kept per (moment, locale, zone) for every reader (a record page shows three to a dozen; the
+    # same ones come back from page to page)
+    key = (moment, str(get_locale()), str(get_timezone()))
+    text = _MOMENTS.get(key)
+    if text is None:
+        text = format_datetime(moment, format="medium")
+        with _MOMENTS_LOCK:
+            _MOMENTS[key] = text
+            while len(_MOMENTS) > MOMENTS_KEPT:
+                _MOMENTS.pop(next(iter(_MOMENTS)))
+    return text
+
+
+MOMENTS_KEPT = 4096
+_MOMENTS = {}
+_MOMENTS_LOCK = threading.Lock()
 
 
 def local_input_datetime(value):

@@ -155,18 +155,21 @@ def step_for(rt, fdef):
     return "1" if scale == 0 else "0." + "0" * (scale - 1) + "1"
 
 
-def field_view(rt, name, record, ctx, *, editable=False, reading=False):
+def field_view(rt, name, record, ctx, *, editable=False, reading=False, label=None, fdef=None):
     """The :class:`FieldView` of ``name`` (a user or system field) for ``record`` (JSON or None).
     ``reading``: only what a page that shows values reads (name, label, type, value, display,
-    numeric, target) — no input, options, help or step (the detail page: every field of the layout)."""
+    numeric, target) — no input, options, help or step (the detail page: every field of the layout).
+    ``label`` and ``fdef``, when the caller has them (:func:`reading_plan`): the field's translated
+    label and its ``FieldDef``."""
     value = (record or {}).get(name)
     if reading and name not in SYSTEM_FIELDS:
-        fdef, ftype = rt.odef.field(name), rt.ftypes[name]
-        return FieldView(name=name, label=i18n.field_label(fdef), type=fdef.type, value=value, editable=False,
-                         widget="engine/widgets/readonly.html", numeric=ftype.is_numeric, target=fdef.target,
-                         display=ctx.display(rt, name, value))
+        fdef, ftype = fdef or rt.odef.field(name), rt.ftypes[name]
+        return FieldView(name=name, label=label or i18n.field_label(fdef), type=fdef.type, value=value,
+                         editable=False, widget="engine/widgets/readonly.html", numeric=ftype.is_numeric,
+                         target=fdef.target, display=ctx.display(rt, name, value))
     if name in SYSTEM_FIELDS:
-        view = FieldView(name=name, label=system_label(rt, name), type="text", value=value, editable=editable,
+        view = FieldView(name=name, label=label or system_label(rt, name), type="text", value=value,
+                         editable=editable,
                          required=name == "name" and bool(rt.odef.doc.get("name_required")))
         view.display = ctx.display(rt, name, value)
         view.input = "" if value is None else value
@@ -232,6 +235,51 @@ def layout_sections(rt, hidden, *, include=None):
         if names:
             out.append((label, 2 if columns == 2 else 1, names))
     return out
+
+
+def reading_plan(rt, hidden):
+    """What a record page shows of ``rt``'s layout for a reader who may not see ``hidden``:
+    ``(sections, highlights, system)`` — ``sections``: :func:`layout_sections` with each name
+    as ``(name, label, FieldDef or None)``; ``highlights``: the first five names after the name;
+    ``system``: the labels of the system information panel. Kept on the snapshot (a new
+    metadata version starts afresh) per object, hidden fields and language (512 entries)."""
+    from flask import g
+
+    locale = i18n.current_locale()     # first: it resolves the request's actor and snapshot
+    snapshot = getattr(g, "snapshot", None)
+    if snapshot is None or snapshot.get(rt.name) is not rt:    # not this request's snapshot: built
+        return _build_reading_plan(rt, hidden)
+    key = (rt.name, frozenset(hidden), locale)
+    with _PLAN_LOCK:
+        cache = snapshot.documents.setdefault(PLAN_KEY, OrderedDict())
+        found = cache.get(key)
+        if found is not None:
+            cache.move_to_end(key)
+            return found
+    found = _build_reading_plan(rt, hidden)
+    with _PLAN_LOCK:
+        cache[key] = found
+        while len(cache) > PLAN_CACHE_SIZE:
+            cache.popitem(last=False)
+    return found
+
+
+PLAN_KEY = "ui.reading_plan"   # in Snapshot.documents: (object, hidden, locale) -> plan
+PLAN_CACHE_SIZE = 512
+_PLAN_LOCK = threading.Lock()
+SYSTEM_PANEL = ("created_at", "created_by", "updated_at", "updated_by")
+
+
+def _build_reading_plan(rt, hidden):
+    def label(name):
+        if name in SYSTEM_FIELDS:
+            return system_label(rt, name), None
+        fdef = rt.odef.field(name)
+        return i18n.field_label(fdef), fdef
+    sections = tuple((title, columns, tuple((n, *label(n)) for n in names))
+                     for title, columns, names in layout_sections(rt, hidden))
+    highlights = tuple([n for _l, _c, names in sections for n, _fl, _fd in names if n != "name"][:5])
+    return sections, highlights, tuple((n, system_label(rt, n)) for n in SYSTEM_PANEL)
 
 
 def key_fields(rt, hidden, count=5):

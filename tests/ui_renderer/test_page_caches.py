@@ -198,3 +198,40 @@ def test_a_detail_pages_lookup_is_named_only_for_a_reader_who_may_see_it(admin_p
     theirs = rep_pages.get(f"/o/deal/{deal['id']}")
     assert theirs.status_code == 200 and "Hidden" not in theirs.text
     assert f'<span class="muted" title="{acc["id"]}">(not visible)</span>' in theirs.text
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_CN"])
+def test_a_kept_reading_plan_is_the_one_built(app, services, crm_pages, locale):
+    """The record page's layout plan, kept per (snapshot, object, hidden fields, language), is the
+    one built afresh; another hidden set or language is another entry; a metadata change drops it."""
+    from engine.ui_renderer import viewmodels
+
+    snap = services.snapshots.refresh()
+    with app.test_request_context("/", headers={"Accept-Language": locale.replace("_", "-")}):
+        # no actor: the language is the browser's (Accept-Language)
+        g.actor, g.snapshot, rt = None, snap, snap.get("deal")
+        for hidden in (set(), {"amount"}, {"amount", "stage"}):
+            kept = viewmodels.reading_plan(rt, hidden)
+            assert kept == viewmodels._build_reading_plan(rt, hidden)
+            assert viewmodels.reading_plan(rt, set(hidden)) is kept
+            assert all(n not in hidden for _l, _c, names in kept[0] for n, _lb, _fd in names)
+        assert len(snap.documents[viewmodels.PLAN_KEY]) == 3
+        labels = [lb for _l, _c, names in viewmodels.reading_plan(rt, set())[0] for _n, lb, _fd in names]
+        assert ("名称" in labels) == (locale == "zh_CN")
+        assert {k[2] for k in snap.documents[viewmodels.PLAN_KEY]} == {locale}
+    assert crm_pages.patch("/api/v1/objects/deal", json={"label": "Opportunity"}).status_code == 200
+    new = services.snapshots.refresh()
+    assert new is not snap and viewmodels.PLAN_KEY not in new.documents
+
+
+def test_a_kept_reading_plan_follows_the_readers_hidden_fields(admin_pages, nobody_pages, crm_pages):
+    ps = {"api_name": "no_amount", "label": "No amount", "objects": {"deal": {"read": True}},
+          "fields": {"deal": {"amount": "hidden"}}}
+    assert crm_pages.post("/api/v1/permission_sets", json=ps).status_code == 201
+    rec = crm_pages.post("/api/v1/records/deal", json={"name": "Acme", "stage": "New", "amount": 1234}).get_json()
+    assert 'data-field="amount"' in admin_pages.get(f"/o/deal/{rec['id']}").text
+    assert crm_pages.post("/api/v1/users/nobody/permission_sets", json={"permission_set": "no_amount"}).status_code \
+        == 201
+    assert 'data-field="amount"' not in nobody_pages.get(f"/o/deal/{rec['id']}").text
+    assert "1,234" not in nobody_pages.get(f"/o/deal/{rec['id']}").text
+    assert 'data-field="amount"' in admin_pages.get(f"/o/deal/{rec['id']}").text

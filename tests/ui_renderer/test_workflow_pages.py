@@ -515,3 +515,17 @@ def test_workflow_pages_follow_the_accessibility_rules(discount):
         "/setup/outbox", "/approvals", "/me")}
     problems = {url: check_page(html) for url, html in pages.items()}
     assert not any(problems.values()), {k: v for k, v in problems.items() if v}
+
+
+def test_the_top_bars_count_stays_live_though_the_bar_is_kept(discount):
+    """The top bar is kept as HTML (ui_renderer/frame.py); its inbox count is a hole, read on every page."""
+    w = discount
+    rid = w.quote("Big deal", 30)
+    before = w["mike"].get(f"/o/quote/{rid}").text      # kept without a count
+    assert "inbox-count" not in before
+    assert w["rep"].post(f"/o/quote/{rid}/approval/submit", {}).status_code == 303
+    for url in (f"/o/quote/{rid}", "/", f"/o/quote/{rid}"):
+        assert 'class="inbox-count">1<' in w["mike"].get(url).text
+    assert "inbox-count" not in w["rep"].get(f"/o/quote/{rid}").text     # the rep approves nothing
+    assert w["mike"].post(f"/o/quote/{rid}/approval/approve", {}).status_code == 303
+    assert "inbox-count" not in w["mike"].get(f"/o/quote/{rid}").text

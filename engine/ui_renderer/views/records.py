@@ -13,8 +13,8 @@ from engine.security import access as acl
 from ..auth import records, services, user_names
 from ..forms import build_form, parse_form, writable_names
 from ..listing import build_list_page, default_columns, list_content, name_search
-from ..viewmodels import (DisplayContext, SectionView, field_view, key_fields, layout_sections, lookup_names,
-                          object_view)
+from ..viewmodels import (DisplayContext, SectionView, field_view, key_fields, lookup_names, object_view,
+                          reading_plan)
 from . import fresh_metadata, pages
 from .path import path_view
 from .workflow import lock_notice, record_workflow
@@ -245,11 +245,13 @@ def record(obj, rid):
     users = user_names([rec.get(k) for k in ("owner_id", "created_by", "updated_by")] +
                        [h["user_id"] for h in history])
     ctx = DisplayContext(g.snapshot, lookup_names(svc, g.actor, rt, [rec]), users)
-    layout = layout_sections(rt, hidden)
-    views = {n: field_view(rt, n, rec, ctx, reading=True) for _label, _columns, names in layout for n in names}
-    sections = [SectionView(label or "", columns, [views[n] for n in names]) for label, columns, names in layout]
+    layout, highlighted, system = reading_plan(rt, hidden)   # kept per (snapshot, object, hidden, language)
+    views = {n: field_view(rt, n, rec, ctx, reading=True, label=label, fdef=fdef)
+             for _label, _columns, names in layout for n, label, fdef in names}
+    sections = [SectionView(label or "", columns, [views[n] for n, _l, _f in names])
+                for label, columns, names in layout]
     # the highlights are the layout's first fields: the same views, not built twice
-    highlights = [views[n] for n in [n for _l, _c, names in layout for n in names if n != "name"][:5]]
+    highlights = [views[n] for n in highlighted]
     history_rows = [(h, rt.odef.field(h["field"]), ctx.display(rt, h["field"], h["old"]),
                      ctx.display(rt, h["field"], h["new"]), users.get(h["user_id"], "")) for h in reversed(history)
                     if rt.odef.field(h["field"]) is not None]
@@ -259,8 +261,7 @@ def record(obj, rid):
                            highlights=highlights, owner=users.get(rec.get("owner_id"), ""),
                            related=_related(rt, rec, svc) if not rec.get("deleted_at") else [],
                            history=history_rows, deleted=bool(rec.get("deleted_at")),
-                           system=[field_view(rt, n, rec, ctx) for n in
-                                   ("created_at", "created_by", "updated_at", "updated_by")],
+                           system=[field_view(rt, n, rec, ctx, label=label) for n, label in system],
                            workflow=record_workflow(rt, rec, svc))
 
 
