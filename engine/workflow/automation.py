@@ -31,11 +31,11 @@ from engine.records.resolver import formula_context
 from .actions import to_json_value
 from .fire import Fire, formula_record
 from .outbox import current_depth, line_row, log_line, new_id, outbox_row, run_row
-from .tables import outbox, runs
+from .tables import RowInsert, outbox, runs
 
 WRITABLE_SYSTEM = ("name", "owner_id")
 # built once: a write with rules paid for building and keying these statements on every call
-_INSERT_OUTBOX, _INSERT_RUNS = insert(outbox), insert(runs)
+INSERT_OUTBOX, _INSERT_RUNS = RowInsert(outbox), insert(runs)
 
 
 def build_outbox_row(config, service, conn, rt, values, rec, rule, *, event, depth, actor, now, prior_values=None,
@@ -250,7 +250,7 @@ class Automations:
                                                 log=lines[rule.name] + (alone if n == 0 else []), fctx=fctx)
                 out_rows.append(row)
         if out_rows:
-            wctx.conn.execute(_INSERT_OUTBOX, out_rows)
+            INSERT_OUTBOX.execute(wctx.conn, out_rows)
             self._written.put(wctx, [r["id"] for r in out_rows])
         if log_rows:
             wctx.conn.execute(_INSERT_RUNS, log_rows)

@@ -73,6 +73,7 @@ class AlreadyApplied(Exception):
 
 _ids = threading.Lock()
 _last_ms = 0
+_time_ns = time.time_ns
 _VARIANT = "89ab89ab89ab89ab"      # a hex digit's two low bits -> the variant digit 0b10xx
 
 
@@ -83,7 +84,7 @@ def new_id():
     rules makes four or five: its outbox rows and their run-log lines)."""
     global _last_ms
     with _ids:
-        ms = time.time_ns() // 1_000_000
+        ms = _time_ns() // 1_000_000
         if ms <= _last_ms:
             ms = _last_ms + 1
         _last_ms = ms
