@@ -136,7 +136,7 @@ class RowInsert:
             plan = self._plans[key] = self._plan(dialect, len(rows))
         sql, processors, positional = plan
         if positional:
-            params = tuple(r[c] if p is None else p(r[c]) for r in rows for c, p in processors)
+            params = tuple([r[c] if p is None else p(r[c]) for r in rows for c, p in processors])
         else:
             params = {f"p{i}_{c}": r[c] if p is None else p(r[c]) for i, r in enumerate(rows) for c, p in processors}
         conn.exec_driver_sql(sql, params)

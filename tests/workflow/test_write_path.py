@@ -238,3 +238,19 @@ def test_workflow_ids_are_uuid7_in_the_order_they_were_made(monkeypatch):
     made = [new_id() for _ in range(4)]
     assert made == sorted(made) and len(set(made)) == 4
     assert [int(m.replace("-", "")[:12], 16) for m in made] == [10 ** 12, 10 ** 12 + 1, 10 ** 12 + 2, 10 ** 12 + 3]
+
+
+def test_the_firing_clock_is_written_as_strftime_writes_it():
+    from engine.workflow.fire import Fire
+
+    class Clock:
+        now_iso = Fire.now_iso
+
+        def __init__(self, now):
+            self.now = now
+
+    for now in (_dt.datetime(2026, 11, 26, 18, 0, tzinfo=_dt.timezone.utc),          # no microseconds
+                _dt.datetime(2026, 1, 1, 5, 0, 0, 1, tzinfo=_dt.timezone(_dt.timedelta(hours=8))),
+                _dt.datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=_dt.timezone.utc),
+                _dt.datetime.now(_dt.timezone.utc)):
+        assert Clock(now).now_iso == now.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
