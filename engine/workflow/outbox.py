@@ -101,7 +101,8 @@ def run_row(obj, record_id, message, *, status, rule=None, outbox_id=None, actio
 
 
 def log_line(message, *, status, rule=None, action_index=None, action_type=None, code=None):
-    """A run log line to keep in an outbox row (:func:`outbox_row`'s ``log``): its own keys only."""
+    """A run log line to keep in an outbox row (:func:`outbox_row`'s ``log``): its own keys only —
+    the object, record, outbox id and time are the row's (:func:`log_lines` adds them back)."""
     return {"id": new_id(), "rule": rule, "action_index": action_index, "action_type": action_type,
             "status": status, "code": code, "message": message[:4000]}
 
@@ -114,9 +115,6 @@ def line_row(line, obj, record_id, now):
 # one encoder for every payload (``json.dumps`` with ``default`` builds a new one per call); the
 # same text as ``json.dumps(payload, default=str)``
 _PAYLOAD_JSON = json.JSONEncoder(default=str)
-# what a run log line kept in its outbox row stores: the rest (object, record, outbox id, time) is
-# the row's own (see ``log_lines``)
-_LOG_KEYS = ("id", "rule", "action_index", "action_type", "status", "code", "message")
 
 
 def outbox_row(*, id, origin, obj, record_id, rule, event, depth, actions_payload, max_attempts, now,
