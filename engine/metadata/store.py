@@ -67,8 +67,14 @@ def _bump(conn):
     return new
 
 
+# built once: ``services.records()`` reads the version on every call, and building and keying this
+# statement cost as much as running it (SQLite: 132 -> 68 us a call)
+_CURRENT_VERSION = select(meta_state.c.version).where(meta_state.c.id == 1)
+
+
 def current_version(conn):
-    return conn.execute(select(meta_state.c.version).where(meta_state.c.id == 1)).scalar_one()
+    """The metadata version committed now (read on every call: never remembered)."""
+    return conn.execute(_CURRENT_VERSION).scalar_one()
 
 
 def load_docs(conn, include_archived=False):

@@ -34,8 +34,7 @@ class Event(str, enum.Enum):
     RESTORE = "restore"      # back from the recycle bin
     PURGE = "purge"          # deleted for good
 
-    def __str__(self):
-        return self.value
+    __str__ = str.__str__       # the value ('create'), without Enum's lookup of ``value`` on every call
 
 
 @dataclass

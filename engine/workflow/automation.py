@@ -30,18 +30,18 @@ from engine.records.resolver import formula_context
 
 from .actions import to_json_value
 from .fire import Fire, formula_record
-from .outbox import current_depth, new_id, outbox_row, run_row
-from .tables import outbox, runs
+from .outbox import current_depth, line_row, log_line, new_id, outbox_row, run_row
+from .tables import RowInsert, outbox, runs
 
 WRITABLE_SYSTEM = ("name", "owner_id")
 # built once: a write with rules paid for building and keying these statements on every call
-_INSERT_OUTBOX, _INSERT_RUNS = insert(outbox), insert(runs)
+INSERT_OUTBOX, _INSERT_RUNS = RowInsert(outbox), insert(runs)
 
 
 def build_outbox_row(config, service, conn, rt, values, rec, rule, *, event, depth, actor, now, prior_values=None,
                      creating=False, origin="automation", context=None, log=None, fctx=None):
     """``(outbox row, warnings)`` for a firing of ``rule`` on the record ``values`` (a row): the
-    rule's deferred actions resolved now, in the caller's transaction. With ``log`` (run log rows),
+    rule's deferred actions resolved now, in the caller's transaction. With ``log`` (run log lines),
     those rows and the warnings are kept in the outbox row instead of being returned. ``fctx``: the
     formula context of the write when the caller has it (else built from ``prior_values``)."""
     oid = new_id()
@@ -55,8 +55,8 @@ def build_outbox_row(config, service, conn, rt, values, rec, rule, *, event, dep
                          "options": action.action.prepare(action.options, action.formulas, fire)})
     warnings = fire.warnings
     if log is not None:
-        log = log + [run_row(rt.name, values.get("id"), w, status="error", rule=rule.name, code="workflow.E202",
-                             now=now) for w in warnings]
+        if warnings:
+            log = log + [log_line(w, status="error", rule=rule.name, code="workflow.E202") for w in warnings]
         warnings = []
     row = outbox_row(id=oid, origin=origin, obj=rt.name, record_id=values.get("id"), rule=rule.name, event=event,
                      depth=depth, actions_payload=resolved, max_attempts=config.workflow_max_attempts, now=now,
@@ -208,32 +208,35 @@ class Automations:
         else:
             return
         log_rows, out_rows = [], []
-        now, event = wctx.now, str(wctx.event)
+        obj, now, event = wctx.rt.name, wctx.now, str(wctx.event)
         for change, firing in firings:
             if firing is None:
                 continue
             rid = change.values["id"]
             for entry in firing.logs:
-                log_rows.append(run_row(wctx.rt.name, rid, now=now, **entry))
+                log_rows.append(run_row(obj, rid, now=now, **entry))
             if firing.guarded:
                 limit = self.config.automation_max_depth
                 for rule in firing.rules:
                     log_rows.append(run_row(
-                        wctx.rt.name, rid, status="error", rule=rule.name, code="workflow.E203", now=now,
+                        obj, rid, status="error", rule=rule.name, code="workflow.E203", now=now,
                         message=f"Rule '{rule.label}' was not run: the chain of automations would be {firing.depth} "
                                 f"deep, deeper than TESSERA_AUTOMATION_MAX_DEPTH ({limit}). Rules that update "
                                 "records trigger each other; change a condition to end the loop. The write "
                                 "itself was saved."))
                 continue
-            lines = {}
+            # the firing's lines, short (log_line): they ride in its outbox rows, or go to the run log
+            lines, with_rows, alone = {}, [], []
             for rule in firing.rules:
-                lines[rule.name] = [run_row(wctx.rt.name, rid, f"Rule '{rule.label}' fired ({event}).",
-                                            status="fired", rule=rule.name, now=now)]
-                lines[rule.name] += [run_row(wctx.rt.name, rid, now=now, **e) for e in firing.inline.get(rule.name, ())]
-            with_rows = [r for r in firing.rules if r.deferred]
-            alone = [line for r in firing.rules if not r.deferred for line in lines[r.name]]
+                mine = [log_line(f"Rule '{rule.label}' fired ({event}).", status="fired", rule=rule.name)]
+                mine += [log_line(**e) for e in firing.inline.get(rule.name, ())]
+                if rule.deferred:
+                    lines[rule.name] = mine
+                    with_rows.append(rule)
+                else:
+                    alone += mine
             if not with_rows:
-                log_rows += alone
+                log_rows += [line_row(line, obj, rid, now) for line in alone]
                 continue
             # the run log lines of the firing ride in its outbox rows: one INSERT less in the write
             rec = formula_record(wctx.service, wctx.rt, change.values, wctx.conn, rules.references,
@@ -247,7 +250,7 @@ class Automations:
                                                 log=lines[rule.name] + (alone if n == 0 else []), fctx=fctx)
                 out_rows.append(row)
         if out_rows:
-            wctx.conn.execute(_INSERT_OUTBOX, out_rows)
+            INSERT_OUTBOX.execute(wctx.conn, out_rows)
             self._written.put(wctx, [r["id"] for r in out_rows])
         if log_rows:
             wctx.conn.execute(_INSERT_RUNS, log_rows)

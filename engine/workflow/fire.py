@@ -89,7 +89,12 @@ class Fire:
 
     @property
     def now_iso(self):
-        return self.now.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        """The firing's clock as ``%Y-%m-%dT%H:%M:%S.%fZ`` (UTC; ``isoformat`` writes it faster than
+        ``strftime``)."""
+        now = self.now if self.now.tzinfo is _dt.timezone.utc else self.now.astimezone(_dt.timezone.utc)
+        if now.year < 1000:
+            return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return now.isoformat(timespec="microseconds")[:26] + "Z"
 
     def evaluate(self, compiled):
         """A formula's value on the record, as JSON (a run-time error gives blank and a warning)."""

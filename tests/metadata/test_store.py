@@ -111,3 +111,23 @@ def test_only_administrators_change_metadata_whatever_the_door(store):
         with pytest.raises(Forbidden):
             change()
     assert [h["version"] for h in store.history("account")] == [1]
+
+
+def test_the_current_version_is_read_on_every_call(db_url):
+    """``services.records()`` builds on ``current_version``: its statement is built once, its answer
+    never kept — a change committed through another engine (another process) is seen by the next call."""
+    from engine.services import build_services
+
+    one, two = build_services({"database_url": db_url}), build_services({"database_url": db_url})
+    try:
+        with one.engine.connect() as conn:
+            before = current_version(conn)
+        assert one.records().snapshot.version == before
+        two.store.create_object({"api_name": "gadget", "fields": [{"api_name": "code", "type": "text"}]},
+                                SYSTEM_ACTOR)
+        with one.engine.connect() as conn:
+            assert current_version(conn) == before + 1
+        assert one.records().snapshot.version == before + 1 and one.records().snapshot.get("gadget") is not None
+    finally:
+        one.dispose()
+        two.dispose()

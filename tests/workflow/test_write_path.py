@@ -9,11 +9,13 @@ import json
 import threading
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
+from engine.db import make_engine
 from engine.security.users import create_token, create_user
-from engine.workflow.outbox import log_lines
-from engine.workflow.tables import outbox
+from engine.workflow import outbox as outbox_module
+from engine.workflow.outbox import log_lines, new_id
+from engine.workflow.tables import RowInsert, create_tables, outbox
 from engine.workflow.worker import Enqueuer
 from tests.conftest import Api
 
@@ -189,3 +191,66 @@ def test_the_enqueuer_batches_the_ids_put_while_it_lingers():
     batch(["e"], 11.0)
     assert calls == [a, ["b"], c, ["d"], ["e"]]                       # each id once, in order, in batches
     assert gate.asked == [0.005, 0.005, 0.005, 0.05, 0.005]
+
+
+def test_outbox_rows_written_by_row_insert_are_stored_as_sqlalchemy_stores_them(db_url):
+    engine = make_engine(db_url)
+    create_tables(engine)
+    fast = RowInsert(outbox, most=4)
+    now = _dt.datetime(2026, 11, 26, 18, 0, 0, 123456, tzinfo=_dt.timezone.utc)
+
+    def rows(tag, n):
+        return [{"id": f"{tag}-{n}-{i}", "origin": "automation", "object": "support_case", "record_id": f"r{i}",
+                 "rule": None if i % 2 else "notify", "event": "create", "depth": i + 1, "status": "pending",
+                 "attempts": 0, "max_attempts": 8, "next_attempt_at": now + _dt.timedelta(seconds=i),
+                 "locked_until": None, "enqueued_at": now, "last_error": None if i % 2 else "50% ? %(x)s 'q' ☃",
+                 "payload": json.dumps({"record": {"name": "Zoë %s ?", "n": i}}), "created_at": now,
+                 "updated_at": now, "done_at": None} for i in range(n)]
+    try:
+        for n in (1, 2, 3, 6, 9):             # 6 and 9: more than ``most``, written in groups
+            with engine.begin() as conn:
+                fast.execute(conn, rows("fast", n))
+                conn.execute(insert(outbox), rows("plain", n))
+        with engine.connect() as conn:
+            stored = {r["id"]: dict(r) for r in conn.execute(select(outbox)).mappings()}
+        assert len(stored) == 2 * (1 + 2 + 3 + 6 + 9)
+        for row_id, row in stored.items():
+            if row_id.startswith("fast-"):
+                twin = stored["plain-" + row_id[5:]]
+                assert dict(row, id=None) == dict(twin, id=None)
+        assert {n for (_d, _s, n) in fast._plans} == {1, 2, 3, 4}          # one statement per row count
+    finally:
+        engine.dispose()
+
+
+def test_workflow_ids_are_uuid7_in_the_order_they_were_made(monkeypatch):
+    import uuid
+
+    ids = [new_id() for _ in range(5000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    for one in ids[:500]:
+        parsed = uuid.UUID(one)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and str(parsed) == one
+    # a clock that stands still or goes back: still strictly increasing
+    clock = iter([10 ** 18, 10 ** 18, 10 ** 18 - 5 * 10 ** 9, 10 ** 18 + 1])
+    monkeypatch.setattr(outbox_module, "_last_ms", 0)
+    monkeypatch.setattr(outbox_module, "_time_ns", lambda: next(clock))
+    made = [new_id() for _ in range(4)]
+    assert made == sorted(made) and len(set(made)) == 4
+    assert [int(m.replace("-", "")[:12], 16) for m in made] == [10 ** 12, 10 ** 12 + 1, 10 ** 12 + 2, 10 ** 12 + 3]
+
+
+def test_the_firing_clock_is_written_as_strftime_writes_it():
+    from engine.workflow.fire import Fire
+
+    class Clock:
+        now_iso = Fire.now_iso
+
+        def __init__(self, now):
+            self.now = now
+
+    for now in (_dt.datetime(2026, 11, 26, 18, 0, tzinfo=_dt.timezone.utc),          # no microseconds
+                _dt.datetime(2026, 1, 1, 5, 0, 0, 1, tzinfo=_dt.timezone(_dt.timedelta(hours=8))),
+                _dt.datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=_dt.timezone.utc),
+                _dt.datetime.now(_dt.timezone.utc)):
+        assert Clock(now).now_iso == now.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
