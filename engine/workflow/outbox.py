@@ -25,6 +25,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from json.encoder import c_make_encoder, encode_basestring_ascii
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -139,9 +140,19 @@ def line_row(line, obj, record_id, now):
     return dict(_LINE_BLANKS, **line, object=obj, record_id=record_id, outbox_id=None, created_at=now)
 
 
-# one encoder for every payload (``json.dumps`` with ``default`` builds a new one per call); the
-# same text as ``json.dumps(payload, default=str)``
-_PAYLOAD_JSON = json.JSONEncoder(default=str)
+# one encoder for every payload, made once: the same text as ``json.dumps(payload, default=str)``
+# (``JSONEncoder.encode`` makes a new C encoder, a closure and a markers dict on every call). No
+# check for circular references: a payload is built here from JSON values, never refers to itself.
+_PAYLOAD_JSON = c_make_encoder(None, str, encode_basestring_ascii, None, ": ", ", ", False, False, True) \
+    if c_make_encoder is not None else None
+_PAYLOAD_JSON_PY = json.JSONEncoder(default=str)
+
+
+def payload_json(payload):
+    """``payload`` as the JSON text stored in an outbox row."""
+    if _PAYLOAD_JSON is None:
+        return _PAYLOAD_JSON_PY.encode(payload)
+    return "".join(_PAYLOAD_JSON(payload, 0))
 
 
 def outbox_row(*, id, origin, obj, record_id, rule, event, depth, actions_payload, max_attempts, now,
@@ -155,7 +166,7 @@ def outbox_row(*, id, origin, obj, record_id, rule, event, depth, actions_payloa
     return {"id": id, "origin": origin, "object": obj, "record_id": record_id, "rule": rule, "event": str(event),
             "depth": depth, "status": "pending", "attempts": 0, "max_attempts": max_attempts,
             "next_attempt_at": now, "locked_until": None, "enqueued_at": now, "last_error": None,
-            "payload": _PAYLOAD_JSON.encode(payload), "created_at": now, "updated_at": now, "done_at": None}
+            "payload": payload_json(payload), "created_at": now, "updated_at": now, "done_at": None}
 
 
 def log_lines(row):
