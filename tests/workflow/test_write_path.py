@@ -200,6 +200,9 @@ def test_outbox_rows_written_by_row_insert_are_stored_as_sqlalchemy_stores_them(
     create_tables(engine)
     fast = RowInsert(outbox, most=4)
     now = _dt.datetime(2026, 11, 26, 18, 0, 0, 123456, tzinfo=_dt.timezone.utc)
+    # equal to ``now`` (the same instant) but another object in another zone: bound on its own
+    same_instant = now.astimezone(_dt.timezone(_dt.timedelta(hours=8)))
+    assert same_instant == now
 
     def rows(tag, n):
         return [{"id": f"{tag}-{n}-{i}", "origin": "automation", "object": "support_case", "record_id": f"r{i}",
@@ -207,7 +210,7 @@ def test_outbox_rows_written_by_row_insert_are_stored_as_sqlalchemy_stores_them(
                  "attempts": 0, "max_attempts": 8, "next_attempt_at": now + _dt.timedelta(seconds=i),
                  "locked_until": None, "enqueued_at": now, "last_error": None if i % 2 else "50% ? %(x)s 'q' ☃",
                  "payload": json.dumps({"record": {"name": "Zoë %s ?", "n": i}}), "created_at": now,
-                 "updated_at": now, "done_at": None} for i in range(n)]
+                 "updated_at": now if i % 3 else same_instant, "done_at": None if i % 2 else now} for i in range(n)]
     try:
         for n in (1, 2, 3, 6, 9):             # 6 and 9: more than ``most``, written in groups
             with engine.begin() as conn:
@@ -256,3 +259,39 @@ def test_the_firing_clock_is_written_as_strftime_writes_it():
                 _dt.datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=_dt.timezone.utc),
                 _dt.datetime.now(_dt.timezone.utc)):
         assert Clock(now).now_iso == now.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_a_forked_child_makes_other_ids_than_its_parent():
+    import os
+
+    new_id()                      # the parent has random bits read ahead
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                  # the child: its next ids, to the parent
+        try:
+            os.write(write, ",".join(new_id() for _ in range(3)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 4096).decode().split(",")
+    os.close(read)
+    mine = [new_id() for _ in range(3)]
+    assert len(child) == 3 and not {i[14:] for i in child} & {i[14:] for i in mine}    # random parts differ
+
+
+def test_payload_json_is_the_text_json_dumps_writes():
+    import decimal
+
+    from engine.workflow.outbox import payload_json
+
+    payloads = [{}, {"actions": [], "run_as": None, "record": None, "context": {}},
+                {"actions": [{"index": 0, "type": "webhook", "options": {"url": "http://h/x?a=1&b=\"2\"",
+                                                                        "occurred_at": "2026-11-26T18:00:00.000001Z"}}],
+                 "run_as": "ann", "record": {"name": "Zoë ☃ \n\t\u0000", "n": 1.5, "big": 1e300, "i": -7, "ok": True,
+                                             "d": decimal.Decimal("1.20"), "day": _dt.date(2026, 1, 2),
+                                             "at": _dt.datetime(2026, 1, 2, 3, 4, 5), "tags": ["a", None, 3]},
+                 "context": {"submitter": "u1"}, "log": [{"id": "x", "message": "Rule 'a' fired (create)."}]},
+                {1: "int key", 2.5: "float key", True: "bool key", None: "none key"}]
+    for payload in payloads:
+        assert payload_json(payload) == json.dumps(payload, default=str)
