@@ -168,7 +168,15 @@ class RowInsert:
         positional = compiled.positiontup is not None
         if positional and list(compiled.positiontup) != names:
             raise RuntimeError(f"unexpected parameter order in {compiled}")
-        processors = [(c, t.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in self.columns]
+        # one processor per type implementation (``bind_processor`` makes a new function per call):
+        # columns of one type share it, so one clock object in four of them is bound once
+        shared = {}
+        processors = []
+        for c in self.columns:
+            impl = t.c[c].type.dialect_impl(dialect)
+            if id(impl) not in shared:
+                shared[id(impl)] = (impl, impl.bind_processor(dialect))
+            processors.append((c, shared[id(impl)][1]))
         return str(compiled), processors, positional
 
 

@@ -224,6 +224,8 @@ def test_outbox_rows_written_by_row_insert_are_stored_as_sqlalchemy_stores_them(
                 twin = stored["plain-" + row_id[5:]]
                 assert dict(row, id=None) == dict(twin, id=None)
         assert {n for (_d, _s, n) in fast._plans} == {1, 2, 3, 4}          # one statement per row count
+        for _sql, processors, _positional in fast._plans.values():      # timestamp columns share one
+            assert len({id(p) for _c, p in processors if p is not None}) <= 1     # (a clock is bound once)
     finally:
         engine.dispose()
 
