@@ -25,6 +25,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from json.encoder import c_make_encoder, encode_basestring_ascii
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -75,20 +76,37 @@ _ids = threading.Lock()
 _last_ms = 0
 _time_ns = time.time_ns
 _VARIANT = "89ab89ab89ab89ab"      # a hex digit's two low bits -> the variant digit 0b10xx
+_RANDOM_IDS = 64                   # ids' worth of random bits read from os.urandom at a time
+_random = ["", 0]                  # [hex text of random bytes, offset of the next unused id's 20 digits]
+
+
+def _forget_random():
+    """A forked child must not make the ids its parent makes from the same bytes."""
+    _random[0], _random[1] = "", 0
+
+
+os.register_at_fork(after_in_child=_forget_random)
 
 
 def new_id():
     """A UUID version 7 as text, time-ordered as ``uuid6.uuid7`` makes them (a millisecond already
     used moves on by one, so the ids of one process sort in the order they were made), with 74
-    random bits from ``os.urandom``; written out directly, without a ``UUID`` object (a write with
-    rules makes four or five: its outbox rows and their run-log lines)."""
+    random bits from ``os.urandom`` (read for 64 ids at a time, each bit used once; dropped in a
+    forked child); written out directly, without a ``UUID`` object (a write with rules makes four
+    or five: its outbox rows and their run-log lines)."""
     global _last_ms
     with _ids:
         ms = _time_ns() // 1_000_000
         if ms <= _last_ms:
             ms = _last_ms + 1
         _last_ms = ms
-    m, r = f"{ms & 0xFFFFFFFFFFFF:012x}", os.urandom(10).hex()
+        text, at = _random
+        if at >= len(text):
+            text, at = os.urandom(10 * _RANDOM_IDS).hex(), 0
+            _random[0] = text
+        _random[1] = at + 20
+    r = text[at:at + 20]
+    m = f"{ms & 0xFFFFFFFFFFFF:012x}"
     return f"{m[:8]}-{m[8:]}-7{r[:3]}-{_VARIANT[int(r[3], 16)]}{r[4:7]}-{r[7:19]}"
 
 
@@ -102,19 +120,39 @@ def run_row(obj, record_id, message, *, status, rule=None, outbox_id=None, actio
 
 def log_line(message, *, status, rule=None, action_index=None, action_type=None, code=None):
     """A run log line to keep in an outbox row (:func:`outbox_row`'s ``log``): its own keys only —
-    the object, record, outbox id and time are the row's (:func:`log_lines` adds them back)."""
-    return {"id": new_id(), "rule": rule, "action_index": action_index, "action_type": action_type,
-            "status": status, "code": code, "message": message[:4000]}
+    the object, record, outbox id and time are the row's, and a blank action index, action type or
+    code is left out (:func:`log_lines` adds them back)."""
+    line = {"id": new_id(), "rule": rule, "status": status, "message": message[:4000]}
+    if action_index is not None:
+        line["action_index"] = action_index
+    if action_type is not None:
+        line["action_type"] = action_type
+    if code is not None:
+        line["code"] = code
+    return line
+
+
+_LINE_BLANKS = {"action_index": None, "action_type": None, "code": None}
 
 
 def line_row(line, obj, record_id, now):
     """A :func:`log_line` as a run log row of its own (for ``insert(runs)``)."""
-    return dict(line, object=obj, record_id=record_id, outbox_id=None, created_at=now)
+    return dict(_LINE_BLANKS, **line, object=obj, record_id=record_id, outbox_id=None, created_at=now)
 
 
-# one encoder for every payload (``json.dumps`` with ``default`` builds a new one per call); the
-# same text as ``json.dumps(payload, default=str)``
-_PAYLOAD_JSON = json.JSONEncoder(default=str)
+# one encoder for every payload, made once: the same text as ``json.dumps(payload, default=str)``
+# (``JSONEncoder.encode`` makes a new C encoder, a closure and a markers dict on every call). No
+# check for circular references: a payload is built here from JSON values, never refers to itself.
+_PAYLOAD_JSON = c_make_encoder(None, str, encode_basestring_ascii, None, ": ", ", ", False, False, True) \
+    if c_make_encoder is not None else None
+_PAYLOAD_JSON_PY = json.JSONEncoder(default=str)
+
+
+def payload_json(payload):
+    """``payload`` as the JSON text stored in an outbox row."""
+    if _PAYLOAD_JSON is None:
+        return _PAYLOAD_JSON_PY.encode(payload)
+    return "".join(_PAYLOAD_JSON(payload, 0))
 
 
 def outbox_row(*, id, origin, obj, record_id, rule, event, depth, actions_payload, max_attempts, now,
@@ -128,7 +166,7 @@ def outbox_row(*, id, origin, obj, record_id, rule, event, depth, actions_payloa
     return {"id": id, "origin": origin, "object": obj, "record_id": record_id, "rule": rule, "event": str(event),
             "depth": depth, "status": "pending", "attempts": 0, "max_attempts": max_attempts,
             "next_attempt_at": now, "locked_until": None, "enqueued_at": now, "last_error": None,
-            "payload": _PAYLOAD_JSON.encode(payload), "created_at": now, "updated_at": now, "done_at": None}
+            "payload": payload_json(payload), "created_at": now, "updated_at": now, "done_at": None}
 
 
 def log_lines(row):

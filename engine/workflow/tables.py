@@ -123,6 +123,7 @@ class RowInsert:
         self.table, self.most = table, most
         self.columns = tuple(c.name for c in table.columns)
         self._plans = {}     # (dialect class, paramstyle, rows) -> (SQL, [(column, processor)], positional)
+        self._param_names = {}   # rows -> the named parameters' names, in the order of the values
 
     def execute(self, conn, rows):
         for start in range(0, len(rows), self.most):
@@ -135,11 +136,30 @@ class RowInsert:
         if plan is None:
             plan = self._plans[key] = self._plan(dialect, len(rows))
         sql, processors, positional = plan
+        done = {}       # (processor, id of the value) -> bound value: a write's rows carry one clock object in
+        # four columns (by identity: equal datetimes in two time zones may bind differently)
+        values = []
+        for r in rows:
+            for c, p in processors:
+                v = r[c]
+                if p is not None:
+                    key = (p, id(v))
+                    bound = done.get(key, done)
+                    if bound is done:
+                        bound = done[key] = p(v)
+                    v = bound
+                values.append(v)
         if positional:
-            params = tuple([r[c] if p is None else p(r[c]) for r in rows for c, p in processors])
+            params = tuple(values)
         else:
-            params = {f"p{i}_{c}": r[c] if p is None else p(r[c]) for i, r in enumerate(rows) for c, p in processors}
+            params = {name: v for name, v in zip(self._names(len(rows)), values)}
         conn.exec_driver_sql(sql, params)
+
+    def _names(self, n):
+        names = self._param_names.get(n)
+        if names is None:
+            names = self._param_names[n] = tuple(f"p{i}_{c}" for i in range(n) for c in self.columns)
+        return names
 
     def _plan(self, dialect, n):
         t, names = self.table, [f"p{i}_{c}" for i in range(n) for c in self.columns]
@@ -148,7 +168,15 @@ class RowInsert:
         positional = compiled.positiontup is not None
         if positional and list(compiled.positiontup) != names:
             raise RuntimeError(f"unexpected parameter order in {compiled}")
-        processors = [(c, t.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in self.columns]
+        # one processor per type implementation (``bind_processor`` makes a new function per call):
+        # columns of one type share it, so one clock object in four of them is bound once
+        shared = {}
+        processors = []
+        for c in self.columns:
+            impl = t.c[c].type.dialect_impl(dialect)
+            if id(impl) not in shared:
+                shared[id(impl)] = (impl, impl.bind_processor(dialect))
+            processors.append((c, shared[id(impl)][1]))
         return str(compiled), processors, positional
 
 
