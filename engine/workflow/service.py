@@ -11,7 +11,7 @@ import logging
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from engine.db import read_connection, utcnow
+from engine.db import RUN_LOG, read_connection, utcnow
 from engine.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from engine.metadata.checks import suggest
 from engine.metadata.store import load_docs
@@ -20,7 +20,7 @@ from .automation import Automations, build_outbox_row
 from .model import RuleCache, compile_rule
 from .outbox import Runner, log_lines, run_row
 from .scheduler import Planner
-from .tables import applied, iso, mail, outbox, runs
+from .tables import applied, iso, mail, note_run_log, outbox, runs
 from .worker import Enqueuer
 
 log = logging.getLogger("tessera.workflow")
@@ -252,9 +252,10 @@ class WorkflowService:
             conn.execute(update(outbox).where(outbox.c.id == row["id"]).values(
                 status="pending", attempts=0, next_attempt_at=now, locked_until=None, enqueued_at=now,
                 updated_at=now))
-            conn.execute(insert(runs).values(run_row(
-                row["object"], row["record_id"], f"Retry asked by {actor.username}.", status="retry",
-                rule=row["rule"], outbox_id=row["id"], now=now)))
+            line = run_row(row["object"], row["record_id"], f"Retry asked by {actor.username}.", status="retry",
+                           rule=row["rule"], outbox_id=row["id"], now=now)
+            note_run_log(conn, self.services.snapshots.get().features, [line])
+            conn.execute(insert(runs).values(line))
         self.dispatch([row["id"]])
         return self.get_outbox(row["id"], actor)
 
@@ -268,6 +269,8 @@ class WorkflowService:
             limit = 0
         if not 1 <= limit <= 1000:
             raise InvalidRequestError("workflow.E706", "limit must be a whole number between 1 and 1000.")
+        if not records.snapshot.has_rows(obj, RUN_LOG):   # no run log line nor outbox row of the object
+            return []
         run_log, outbox_log = _run_log_queries(limit)
         params = {"obj": obj, "record_id": str(record_id)}
         with read_connection(self.engine, snapshot=True) as conn:
@@ -305,9 +308,10 @@ class WorkflowService:
         rec = formula_record(service, rt, values, conn, rule.references)
         row, warnings = build_outbox_row(self.config, service, conn, rt, values, rec, rule, event=origin, depth=1,
                                          actor=actor, now=now, origin=origin, context=context)
-        conn.execute(insert(outbox).values(row))
         logs = [run_row(rt.name, values.get("id"), w, status="error", rule=label, outbox_id=row["id"],
                         code="workflow.E202", now=now) for w in warnings]
+        note_run_log(conn, service.snapshot.features, [row] + logs)
+        conn.execute(insert(outbox).values(row))
         if logs:
             conn.execute(insert(runs), logs)
         return row["id"]
