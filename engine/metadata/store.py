@@ -103,8 +103,9 @@ def note_rows(conn, known, objects, feature):
         from sqlalchemy.dialects.sqlite import insert as upsert
     added = 0
     for obj in sorted(new):
+        # RETURNING: a row only when inserted (psycopg's rowcount of this statement is -1)
         added += conn.execute(upsert(object_features).values(object=obj, feature=feature)
-                              .on_conflict_do_nothing()).rowcount
+                              .on_conflict_do_nothing().returning(object_features.c.object)).first() is not None
     if added:
         _bump(conn)
     return bool(added)
