@@ -96,7 +96,7 @@ counters = Table(
 )
 
 # Which kinds of record-page data exist for an object: a row per (object, feature) — field history,
-# run log (run-log lines and outbox rows), approval requests — written by the writer in the same
+# run log (run-log lines and outbox rows), approval requests, customer-value models — written by the writer in the same
 # transaction as the first such row (``metadata.store.note_rows``), never deleted. A snapshot loads
 # it; a record page skips the reads its snapshot says find nothing (docs/architecture.md).
 object_features = Table(
@@ -105,10 +105,12 @@ object_features = Table(
     Column("feature", String(20), primary_key=True),
 )
 
-HISTORY, RUN_LOG, APPROVALS = "history", "runs", "approvals"
-# the tables whose rows each feature stands for: an existing database is filled from them once
-FEATURE_TABLES = {HISTORY: ("tessera_field_history",), RUN_LOG: ("tessera_wf_runs", "tessera_wf_outbox"),
-                  APPROVALS: ("tessera_wf_approval_requests",)}
+HISTORY, RUN_LOG, APPROVALS, RFM_MODELS = "history", "runs", "approvals", "rfm_models"
+# the rows each feature stands for, (table, condition): an existing database is filled from them once
+FEATURE_TABLES = {HISTORY: (("tessera_field_history", None),),
+                  RUN_LOG: (("tessera_wf_runs", None), ("tessera_wf_outbox", None)),
+                  APPROVALS: (("tessera_wf_approval_requests", None),),
+                  RFM_MODELS: (("tessera_rpt_documents", "kind = 'rfm_model'"),)}
 
 
 def utcnow():
@@ -286,10 +288,11 @@ def _fill_features(conn):
     verb, tail = ("INSERT OR IGNORE INTO", "") if conn.dialect.name == "sqlite" else ("INSERT INTO",
                                                                                     " ON CONFLICT DO NOTHING")
     for feature, tables in FEATURE_TABLES.items():
-        for table in tables:
+        for table, condition in tables:
             if table in have:
+                where = "object IS NOT NULL" + (f" AND {condition}" if condition else "")
                 conn.exec_driver_sql(f"{verb} {object_features.name} (object, feature) SELECT DISTINCT object, "
-                                     f"'{feature}' FROM {table}{tail}")
+                                     f"'{feature}' FROM {table} WHERE {where}{tail}")
 
 
 def _add_missing_columns(conn):
