@@ -74,6 +74,10 @@ class Snapshot:
         as of this version: the writers flag an object with its first row and bump the version."""
         return self.features is None or (api_name, feature) in self.features
 
+    def has_any(self, feature):
+        """False only when no object has rows of ``feature`` as of this version (see :meth:`has_rows`)."""
+        return self.features is None or any(f == feature for _o, f in self.features)
+
 
 def _schema_for(odef, writable):
     fields = {name: field_types.get(f.type).marshmallow_field(f) for name, f in writable.items()}

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
-from engine.db import read_connection
+from engine.db import APPROVALS, read_connection
 from engine.errors import ConflictError, EngineError, InvalidRequestError, MetadataError, WorkflowError
 
 from .. import i18n
@@ -207,6 +207,10 @@ def approval_inbox_count():
     if actor is None or actor.user_id is None or "approvals" not in services().extensions:
         return 0
     if "inbox_count" not in g:
+        snapshot = getattr(g, "snapshot", None)
+        if snapshot is not None and not snapshot.has_any(APPROVALS):
+            g.inbox_count = 0       # no approval request was ever written: no work item either
+            return 0
         with read_connection(services().engine) as conn:
             g.inbox_count = conn.execute(_inbox_count_query(), {"user_id": actor.user_id}).scalar() or 0
     return g.inbox_count
