@@ -21,7 +21,8 @@ from tests.ui_renderer.live import sign_in
 
 from .conftest import CASE, make_app, wait_for
 
-PAGE_TABLES = ("tessera_field_history", "tessera_wf_runs", "tessera_wf_outbox", "tessera_wf_approval_requests")
+PAGE_TABLES = ("tessera_field_history", "tessera_wf_runs", "tessera_wf_outbox", "tessera_wf_approval_requests",
+               "tessera_wf_approval_items")     # the last: the top bar's inbox count
 PROCESS = {"name": "check", "label": "Manager check", "active": True, "order": 1,
            "steps": [{"name": "one", "label": "One", "approvers": [{"type": "user", "user": "admin"}],
                       "decision": "first"}]}
@@ -77,6 +78,7 @@ def _setup(db_url, **config):
 
 def test_a_page_of_an_object_without_rows_reads_less_and_each_first_row_shows_at_once(db_url):
     first, second, rid = _setup(db_url)
+    first.page(rid)                         # (the people's names are kept from here on)
     html, before, tables = first.page(rid)
     assert tables == set() and "No tracked changes yet." in html and "Run log" not in html
     assert second.page(rid)[2] == set()
@@ -87,6 +89,8 @@ def test_a_page_of_an_object_without_rows_reads_less_and_each_first_row_shows_at
     assert first.api.patch(f"/api/v1/records/support_case/{rid}", json={"priority": "High"}).status_code == 200
     assert first.flags() == {("support_case", HISTORY)} and first.version() == version + 1
     for site in (first, second):
+        html, _count, tables = site.page(rid)          # (its snapshot is rebuilt: the version moved)
+        assert tables == {"tessera_field_history"}
         html, count, tables = site.page(rid)
         assert tables == {"tessera_field_history"} and count == before + 1
         assert "No tracked changes yet." not in html and "High" in html
@@ -106,15 +110,16 @@ def test_a_page_of_an_object_without_rows_reads_less_and_each_first_row_shows_at
         assert {"tessera_wf_runs", "tessera_wf_outbox"} <= tables
         assert "Run log" in html and "Mark escalated" in html
 
-    # the first approval request
+    # the first approval request (and work item: the top bar's count is read from then on)
     assert first.api.post("/api/v1/objects/support_case/approval_processes", json=PROCESS).status_code == 201
-    assert second.page(rid)[2].isdisjoint({"tessera_wf_approval_requests"})
+    assert second.page(rid)[2].isdisjoint({"tessera_wf_approval_requests", "tessera_wf_approval_items"})
     r = first.api.post(f"/api/v1/records/support_case/{rid}/approval/submit", json={})
-    assert r.status_code == 200, r.get_json()
+    assert r.status_code == 200 and r.get_json()["request"]["process_label"] == "Manager check", r.get_json()
     assert ("support_case", APPROVALS) in first.flags()
     for site in (first, second):
         html, _count, tables = site.page(rid)
-        assert "tessera_wf_approval_requests" in tables and "Manager check" in html
+        assert {"tessera_wf_approval_requests", "tessera_wf_approval_items"} <= tables and "Manager check" in html
+        assert '<span class="inbox-count">1<' in html
 
 
 def test_the_scheduler_and_a_retry_flag_their_lines(db_url):
