@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from flask import Flask, render_template_string  # noqa: E402
+from flask import Flask  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 # The hand-written pages do what any signed-in page of a hand-written app does, no more: check the
@@ -50,7 +50,11 @@ HAND_DETAIL = """{% extends "frame.html" %}{% block title %}{{ r.name }}{% endbl
 <dt>Contact email</dt><dd>{% if r.contact_email %}<a href="mailto:{{ r.contact_email }}">{{ r.contact_email }}</a>{% endif %}</dd>
 <dt>Deal number</dt><dd>{{ r.number }}</dd><dt>Weighted amount</dt><dd>{{ "{:,.2f}".format(r.weighted) }}</dd>
 <dt>Notes</dt><dd>{{ r.notes or "" }}</dd><dt>Owner</dt><dd>{{ r.owner_name }}</dd>
-<dt>Created</dt><dd>{{ r.created_at }}</dd><dt>Last modified</dt><dd>{{ r.updated_at }}</dd></dl>{% endblock %}"""
+</dl>
+<section><h2>History</h2>{% if history %}<ol>{% for h in history %}<li>{{ h.at }} {{ h.username or "" }}: {{ h.field }}
+{{ h.old_value }} &rarr; {{ h.new_value }}</li>{% endfor %}</ol>{% else %}<p>No tracked changes yet.</p>{% endif %}</section>
+<section><h2>System information</h2><dl><dt>Created</dt><dd>{{ r.created_at }}</dd><dt>Created by</dt><dd>{{ r.created_by_name }}</dd>
+<dt>Last modified</dt><dd>{{ r.updated_at }}</dd><dt>Modified by</dt><dd>{{ r.updated_by_name }}</dd></dl></section>{% endblock %}"""
 
 
 def _setup(url):
@@ -71,15 +75,18 @@ def _setup(url):
 
 
 def _hand_app(services):
-    """The hand-written pages: a session check, one SQL statement per page (two on the list: the
-    rows and their count, which the page shows), a template; nothing generated."""
+    """The hand-written pages: a session check, then two SQL statements per page (the list: the rows
+    and their count, which the page shows; the detail: the record with its lookup's and users' names,
+    and its field history), a template; nothing generated."""
     import hashlib
+    import json
 
     from flask import g, redirect, render_template, session
     from flask_wtf.csrf import CSRFProtect
     from jinja2 import DictLoader
 
     from engine.db import users
+    from engine.records.history import field_history
     from engine.security.sessions import browser_sessions, open_session
 
     hand = Flask("hand")
@@ -120,14 +127,27 @@ def _hand_app(services):
             total = conn.execute(select(func.count()).select_from(deal).where(deal.c.deleted_at.is_(None))).scalar()
         return render_template("list.html", rows=rows, total=total, cols=cols, user=g.user)
 
+    owner, creator, modifier = users.alias("owner"), users.alias("creator"), users.alias("modifier")
+
     @hand.get("/deals/<rid>")
     def detail(rid):
-        stmt = (select(deal, account.c.name.label("account_name"), users.c.username.label("owner_name"))
+        # the same cards as ours for a deal: its fields, the History of its tracked fields (who
+        # changed what), the System information (created and modified, by whom)
+        stmt = (select(deal, account.c.name.label("account_name"), owner.c.username.label("owner_name"),
+                       creator.c.username.label("created_by_name"), modifier.c.username.label("updated_by_name"))
                 .join(account, account.c.id == deal.c.account, isouter=True)
-                .join(users, users.c.id == deal.c.owner_id, isouter=True).where(deal.c.id == rid))
+                .join(owner, owner.c.id == deal.c.owner_id, isouter=True)
+                .join(creator, creator.c.id == deal.c.created_by, isouter=True)
+                .join(modifier, modifier.c.id == deal.c.updated_by, isouter=True).where(deal.c.id == rid))
+        history = (select(field_history, users.c.username)
+                   .join(users, users.c.id == field_history.c.user_id, isouter=True)
+                   .where(field_history.c.object == "deal", field_history.c.record_id == rid)
+                   .order_by(field_history.c.at.desc()).limit(50))
         with services.engine.connect() as conn:
             row = conn.execute(stmt).mappings().first()
-        return render_template("detail.html", r=weighted(dict(row)), user=g.user)
+            changes = [dict(h, old_value=json.loads(h["old_value"]), new_value=json.loads(h["new_value"]))
+                       for h in conn.execute(history).mappings()]
+        return render_template("detail.html", r=weighted(dict(row)), history=changes, user=g.user)
 
     client = hand.test_client()
     with client.session_transaction() as sess:   # permanent, as the engine's: refreshed on each response
