@@ -95,6 +95,23 @@ counters = Table(
     Column("value", BigInteger, nullable=False),
 )
 
+# Which kinds of record-page data exist for an object: a row per (object, feature) — field history,
+# run log (run-log lines and outbox rows), approval requests, customer-value models — written by the writer in the same
+# transaction as the first such row (``metadata.store.note_rows``), never deleted. A snapshot loads
+# it; a record page skips the reads its snapshot says find nothing (docs/architecture.md).
+object_features = Table(
+    "tessera_object_features", system_metadata,
+    Column("object", String(64), primary_key=True),
+    Column("feature", String(20), primary_key=True),
+)
+
+HISTORY, RUN_LOG, APPROVALS, RFM_MODELS = "history", "runs", "approvals", "rfm_models"
+# the rows each feature stands for, (table, condition): an existing database is filled from them once
+FEATURE_TABLES = {HISTORY: (("tessera_field_history", None),),
+                  RUN_LOG: (("tessera_wf_runs", None), ("tessera_wf_outbox", None)),
+                  APPROVALS: (("tessera_wf_approval_requests", None),),
+                  RFM_MODELS: (("tessera_rpt_documents", "kind = 'rfm_model'"),)}
+
 
 def utcnow():
     return _dt.datetime.now(_dt.timezone.utc)
@@ -249,12 +266,33 @@ def init_db(engine):
 
     Higher layers declare their tables on ``system_metadata``; the composition root imports them
     before calling this."""
+    from sqlalchemy import inspect
+
     with engine.begin() as conn:
+        fill = not inspect(conn).has_table(object_features.name)
         system_metadata.create_all(conn)
         _add_missing_columns(conn)
+        if fill:
+            _fill_features(conn)
         for row_id in (METADATA_STATE, SECURITY_STATE):
             if conn.execute(select(meta_state.c.version).where(meta_state.c.id == row_id)).first() is None:
                 conn.execute(insert(meta_state).values(id=row_id, version=1))
+
+
+def _fill_features(conn):
+    """An existing database, when its feature table is first created: a row per (object, feature)
+    that has rows today (the workflow's tables exist only if it was installed before)."""
+    from sqlalchemy import inspect
+
+    have = set(inspect(conn).get_table_names())
+    verb, tail = ("INSERT OR IGNORE INTO", "") if conn.dialect.name == "sqlite" else ("INSERT INTO",
+                                                                                    " ON CONFLICT DO NOTHING")
+    for feature, tables in FEATURE_TABLES.items():
+        for table, condition in tables:
+            if table in have:
+                where = "object IS NOT NULL" + (f" AND {condition}" if condition else "")
+                conn.exec_driver_sql(f"{verb} {object_features.name} (object, feature) SELECT DISTINCT object, "
+                                     f"'{feature}' FROM {table} WHERE {where}{tail}")
 
 
 def _add_missing_columns(conn):

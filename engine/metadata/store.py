@@ -13,7 +13,7 @@ import logging
 
 from sqlalchemy import insert, select, update
 
-from engine.db import meta_history, meta_objects, meta_state, utcnow
+from engine.db import meta_history, meta_objects, meta_state, object_features, utcnow
 from engine.errors import Conflict, Forbidden, MetadataError, NotFound
 from engine.hooks import HookSet
 from engine.metadata.checks import check_object, suggest
@@ -75,6 +75,40 @@ _CURRENT_VERSION = select(meta_state.c.version).where(meta_state.c.id == 1)
 def current_version(conn):
     """The metadata version committed now (read on every call: never remembered)."""
     return conn.execute(_CURRENT_VERSION).scalar_one()
+
+
+_FEATURES = select(object_features.c.object, object_features.c.feature)
+
+
+def load_features(conn):
+    """Every (object, feature) that has rows: read by a snapshot build *after* its version (a flag
+    committed with a later version is then at worst one too many, never one missing)."""
+    return frozenset(tuple(r) for r in conn.execute(_FEATURES))
+
+
+def note_rows(conn, known, objects, feature):
+    """Before a writer inserts rows of ``feature`` (``engine.db.FEATURE_TABLES``) for ``objects``,
+    in its transaction: each object's flag, inserted if absent, and when one was new the metadata
+    version bumped so that every process's next snapshot loads it. ``known``: the writer's
+    snapshot's flags (a flag never goes, so one it holds needs no statement); None reads nothing
+    and notes every object. The state row is locked first (PostgreSQL): transactions adding flags
+    take their locks in one order, and a concurrent first write waits instead of failing."""
+    new = [o for o in set(objects) if known is None or (o, feature) not in known]
+    if not new:
+        return False
+    _lock_state(conn)
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    added = 0
+    for obj in sorted(new):
+        # RETURNING: a row only when inserted (psycopg's rowcount of this statement is -1)
+        added += conn.execute(upsert(object_features).values(object=obj, feature=feature)
+                              .on_conflict_do_nothing().returning(object_features.c.object)).first() is not None
+    if added:
+        _bump(conn)
+    return bool(added)
 
 
 def load_docs(conn, include_archived=False):

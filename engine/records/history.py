@@ -8,7 +8,8 @@ import json
 from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, String, Table, Text, bindparam, insert,
                         select)
 
-from engine.db import iso_utc, read_connection, system_metadata, utcnow
+from engine.db import HISTORY, iso_utc, read_connection, system_metadata, utcnow
+from engine.metadata.store import note_rows
 
 from .pipeline import Event
 
@@ -52,6 +53,7 @@ def track_history(ctx):
                          "old_value": _jsonable(rt, name, fdef, a), "new_value": _jsonable(rt, name, fdef, b),
                          "user_id": ctx.actor.user_id, "at": now})
     if rows:
+        note_rows(ctx.conn, ctx.service.snapshot.features, (rt.name,), HISTORY)   # the record page reads them
         ctx.conn.execute(insert(field_history), rows)
 
 
@@ -65,8 +67,11 @@ def _history_query(by_field):
     return q.order_by(field_history.c.id)
 
 
-def field_history_of(engine, obj, record_id, field=None, hidden=()):
-    """The history of one record, oldest first, without fields in ``hidden``."""
+def field_history_of(engine, obj, record_id, field=None, hidden=(), snapshot=None):
+    """The history of one record, oldest first, without fields in ``hidden``; none read when
+    ``snapshot`` says the object has no history rows (``Snapshot.has_rows``)."""
+    if snapshot is not None and not snapshot.has_rows(obj, HISTORY):
+        return []
     with read_connection(engine) as conn:   # a read: no write lock (SQLite)
         rows = conn.execute(_history_query(bool(field)), {"obj": obj, "record_id": record_id, "field": field}).all()
     return [{"field": r.field, "old": json.loads(r.old_value), "new": json.loads(r.new_value),

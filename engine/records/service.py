@@ -269,7 +269,7 @@ class RecordService(RecordReader):
         """The field history of a record the actor may see, without the fields hidden from them."""
         self.get(object_name, record_id, actor, include_deleted=True)
         hidden = self.hidden_fields(self.runtime(object_name, actor), actor)
-        return field_history_of(self.engine, object_name, str(record_id), field, hidden)
+        return field_history_of(self.engine, object_name, str(record_id), field, hidden, self.snapshot)
 
     # -- recently viewed (the home page) ---------------------------------------------------
     def note_viewed(self, object_name, record_id, actor):

@@ -20,7 +20,7 @@ from sqlalchemy import MetaData
 from engine.metadata.ddl import build_table, unique_index_map
 from engine.metadata.field_types import field_types
 from engine.metadata.model import build_object_def
-from engine.metadata.store import current_version, load_docs
+from engine.metadata.store import current_version, load_docs, load_features
 
 from .formulas import compile_object_formulas
 from .rollups import index_rollups
@@ -64,9 +64,19 @@ class Snapshot:
     rollups_by_child: dict = field(default_factory=dict)   # child object -> [(parent rt, FieldDef)]
     reader_views: dict = field(default_factory=dict)       # hidden-field set -> field_security.ReaderView
     documents: dict = field(default_factory=dict)          # built from this snapshot, by key (pages: navigation)
+    features: frozenset = None     # {(object, feature)} that have rows (engine.db.object_features); None: unknown
 
     def get(self, api_name):
         return self.objects.get(api_name)
+
+    def has_rows(self, api_name, feature):
+        """False only when no row of ``feature`` (``engine.db.FEATURE_TABLES``) exists for the object
+        as of this version: the writers flag an object with its first row and bump the version."""
+        return self.features is None or (api_name, feature) in self.features
+
+    def has_any(self, feature):
+        """False only when no object has rows of ``feature`` as of this version (see :meth:`has_rows`)."""
+        return self.features is None or any(f == feature for _o, f in self.features)
 
 
 def _schema_for(odef, writable):
@@ -160,6 +170,7 @@ def _fast_field(name, fld):
 def build_snapshot(conn):
     version = current_version(conn)
     rows = load_docs(conn)
+    features = load_features(conn)   # after the version: see load_features
     md = MetaData()
     table_names = {k: v["table_name"] for k, v in rows.items()}
     odefs = {k: build_object_def(v["doc"], v["version"], v["table_name"]) for k, v in rows.items()}
@@ -188,7 +199,7 @@ def build_snapshot(conn):
         for f in rt.odef.fields:
             if f.target and f.target in objects:
                 objects[f.target].children.append((rt.name, f))
-    snap = Snapshot(version=version, objects=objects, metadata=md)
+    snap = Snapshot(version=version, objects=objects, metadata=md, features=features)
     compile_object_formulas(snap)
     snap.rollups_by_child = index_rollups(snap)
     return snap

@@ -26,9 +26,10 @@ from importlib import resources
 import jsonschema
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from engine.db import read_connection, utcnow
+from engine.db import RFM_MODELS, read_connection, utcnow
 from engine.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from engine.metadata.checks import _schema_problems, suggest
+from engine.metadata.store import note_rows
 
 from .errors import ReportDefinitionError
 from .tables import documents, history
@@ -227,6 +228,8 @@ class DocumentStore:
             values = dict(label=doc.get("label") or name, object=doc.get(self.object_key) if self.object_key else None,
                           private=bool(doc.get("private")), version=version, doc=json.dumps(doc),
                           updated_at=now, updated_by=actor.user_id)
+            if self.kind == "rfm_model" and values["object"]:   # a record page of the object shows its scores
+                note_rows(conn, None, (values["object"],), RFM_MODELS)
             if row is None:
                 conn.execute(insert(documents).values(kind=self.kind, name=name, owner_id=actor.user_id,
                                                       created_at=now, **values))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
@@ -60,11 +61,17 @@ def current_actor():
 
 
 _USER_NAMES = []
+# {engine: {user id: username}}: a user is never deleted and a username never changes (no write
+# path changes it: ``AccessAdmin.update_user`` refuses the key), so an id names the same user for
+# the life of the database; ids not found are not kept. Bounded: emptied when full.
+_NAMES_KEPT = weakref.WeakKeyDictionary()
+NAMES_KEPT = 4096
 
 
 def user_names(ids):
     """``{user id: username}`` for the given ids (owners and authors shown on pages). Usernames
-    of the people behind records a reader may see are not secret; nothing else is read."""
+    of the people behind records a reader may see are not secret; nothing else is read. Names
+    read once are kept per database (see ``_NAMES_KEPT``)."""
     from sqlalchemy import bindparam, select
 
     from engine.db import read_connection, users
@@ -72,12 +79,23 @@ def user_names(ids):
     wanted = sorted({i for i in ids if i})[:500]
     if not wanted:
         return {}
+    engine = services().engine
+    kept = _NAMES_KEPT.get(engine)
+    if kept is None:
+        kept = _NAMES_KEPT.setdefault(engine, {})
+    out = {i: kept[i] for i in wanted if i in kept}
+    if len(out) == len(wanted):
+        return out
     if not _USER_NAMES:     # built once: every record page runs it
         _USER_NAMES.append(select(users.c.id, users.c.username)
                            .where(users.c.id.in_(bindparam("ids", expanding=True))))
-    with read_connection(services().engine) as conn:
-        rows = conn.execute(_USER_NAMES[0], {"ids": wanted}).all()
-    return {r.id: r.username for r in rows}
+    with read_connection(engine) as conn:
+        rows = conn.execute(_USER_NAMES[0], {"ids": [i for i in wanted if i not in out]}).all()
+    if len(kept) + len(rows) > NAMES_KEPT:
+        kept.clear()
+    for r in rows:
+        out[r.id] = kept[r.id] = r.username
+    return out
 
 
 def public(view):

@@ -31,7 +31,7 @@ from engine.records.resolver import formula_context
 from .actions import to_json_value
 from .fire import Fire, formula_record
 from .outbox import current_depth, line_row, log_line, new_id, outbox_row, run_row
-from .tables import RowInsert, outbox, runs
+from .tables import RowInsert, note_run_log, outbox, runs
 
 WRITABLE_SYSTEM = ("name", "owner_id")
 # built once: a write with rules paid for building and keying these statements on every call
@@ -249,6 +249,8 @@ class Automations:
                 row, _warnings = self.build_row(wctx, rule, change, rec, firing.depth,
                                                 log=lines[rule.name] + (alone if n == 0 else []), fctx=fctx)
                 out_rows.append(row)
+        if out_rows or log_rows:
+            note_run_log(wctx.conn, wctx.service.snapshot.features, out_rows + log_rows)
         if out_rows:
             INSERT_OUTBOX.execute(wctx.conn, out_rows)
             self._written.put(wctx, [r["id"] for r in out_rows])

@@ -36,7 +36,7 @@ from engine.registry import RegistryError
 from engine.security import SYSTEM_ACTOR
 
 from .actions import ActionContext, ActionError, PermanentActionError, actions
-from .tables import applied, aware, outbox, runs
+from .tables import applied, aware, note_run_log, outbox, runs
 
 log = logging.getLogger("tessera.workflow")
 
@@ -318,9 +318,10 @@ class Runner:
                                                         result=json.dumps(result, default=str), applied_at=now))
                     for fn in key_writes:
                         fn(conn)
-                conn.execute(insert(runs).values(run_row(
-                    row["object"], row["record_id"], message, status=status, rule=row["rule"],
-                    outbox_id=row["id"], action_index=item["index"], action_type=item["type"], now=now)))
+                line = run_row(row["object"], row["record_id"], message, status=status, rule=row["rule"],
+                               outbox_id=row["id"], action_index=item["index"], action_type=item["type"], now=now)
+                note_run_log(conn, self.services.snapshots.get().features, [line])
+                conn.execute(insert(runs).values(line))
                 if last:
                     self._complete(conn, row, now)
         except IntegrityError:
@@ -363,10 +364,11 @@ class Runner:
             conn.execute(update(outbox).where(outbox.c.id == row["id"]).values(
                 status=status, next_attempt_at=next_at, locked_until=None, last_error=f"{code}: {message}"[:4000],
                 updated_at=now))
-            conn.execute(insert(runs).values(run_row(
-                row["object"], row["record_id"], line, status="dead" if dead else "retry", rule=row["rule"],
-                outbox_id=row["id"], action_index=item["index"] if item else None,
-                action_type=item["type"] if item else None, code=code, now=now)))
+            entry = run_row(row["object"], row["record_id"], line, status="dead" if dead else "retry",
+                            rule=row["rule"], outbox_id=row["id"], action_index=item["index"] if item else None,
+                            action_type=item["type"] if item else None, code=code, now=now)
+            note_run_log(conn, self.services.snapshots.get().features, [entry])
+            conn.execute(insert(runs).values(entry))
         return status
 
 

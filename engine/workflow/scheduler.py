@@ -30,7 +30,7 @@ from .automation import build_outbox_row
 from .fire import formula_record
 from .model import next_cron, parse_trigger, rule_spec
 from .outbox import due_for_dispatch, run_row
-from .tables import aware, due, outbox, rule_state, runs
+from .tables import aware, due, note_run_log, outbox, rule_state, runs
 
 log = logging.getLogger("tessera.workflow")
 CHUNK = 500
@@ -244,23 +244,27 @@ class Planner:
                 hit = rule.condition.evaluate(rec, context=formula_context(SYSTEM_ACTOR, creating=True, now=now))
             except FormulaError as exc:
                 hit = None
-                conn.execute(insert(runs).values(run_row(
-                    rt.name, values["id"], f"Rule '{rule.label}' was not run: its condition could not be evaluated "
-                                           f"({exc.message}).", status="error", rule=rule.name, code="workflow.E201",
-                    now=now)))
+                line = run_row(rt.name, values["id"], f"Rule '{rule.label}' was not run: its condition could not "
+                                                      f"be evaluated ({exc.message}).", status="error",
+                               rule=rule.name, code="workflow.E201", now=now)
+                note_run_log(conn, snap.features, [line])
+                conn.execute(insert(runs).values(line))
             if hit is not True:
                 if hit is not None:
-                    conn.execute(insert(runs).values(run_row(
-                        rt.name, values["id"], f"Rule '{rule.label}' was due but its condition no longer holds; "
-                                               "not run.", status="skipped", rule=rule.name, now=now)))
+                    line = run_row(rt.name, values["id"], f"Rule '{rule.label}' was due but its condition no "
+                                                          "longer holds; not run.", status="skipped", rule=rule.name,
+                                   now=now)
+                    note_run_log(conn, snap.features, [line])
+                    conn.execute(insert(runs).values(line))
                 return None
         row, warnings = build_outbox_row(self.wf.config, service, conn, rt, values, rec, rule, event=event, depth=1,
                                          actor=SYSTEM_ACTOR, now=now)
-        conn.execute(insert(outbox).values(row))
         logs = [run_row(rt.name, values["id"], f"Rule '{rule.label}' fired ({event}).", status="fired",
                         rule=rule.name, outbox_id=row["id"], now=now)]
         logs += [run_row(rt.name, values["id"], w, status="error", rule=rule.name, outbox_id=row["id"],
                          code="workflow.E202", now=now) for w in warnings]
+        note_run_log(conn, snap.features, [row] + logs)
+        conn.execute(insert(outbox).values(row))
         conn.execute(insert(runs), logs)
         return row["id"]
 

@@ -9,9 +9,9 @@ import json
 import functools
 import logging
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Text, bindparam, cast, func, insert, null, select, union_all, update
 
-from engine.db import read_connection, utcnow
+from engine.db import RUN_LOG, read_connection, utcnow
 from engine.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from engine.metadata.checks import suggest
 from engine.metadata.store import load_docs
@@ -20,7 +20,7 @@ from .automation import Automations, build_outbox_row
 from .model import RuleCache, compile_rule
 from .outbox import Runner, log_lines, run_row
 from .scheduler import Planner
-from .tables import applied, iso, mail, outbox, runs
+from .tables import applied, iso, mail, note_run_log, outbox, runs
 from .worker import Enqueuer
 
 log = logging.getLogger("tessera.workflow")
@@ -259,9 +259,10 @@ class WorkflowService:
             conn.execute(update(outbox).where(outbox.c.id == row["id"]).values(
                 status="pending", attempts=0, next_attempt_at=now, locked_until=None, enqueued_at=now,
                 updated_at=now))
-            conn.execute(insert(runs).values(run_row(
-                row["object"], row["record_id"], f"Retry asked by {actor.username}.", status="retry",
-                rule=row["rule"], outbox_id=row["id"], now=now)))
+            line = run_row(row["object"], row["record_id"], f"Retry asked by {actor.username}.", status="retry",
+                           rule=row["rule"], outbox_id=row["id"], now=now)
+            note_run_log(conn, self.services.snapshots.get().features, [line])
+            conn.execute(insert(runs).values(line))
         self.dispatch([row["id"]])
         return self.get_outbox(row["id"], actor)
 
@@ -275,13 +276,15 @@ class WorkflowService:
             limit = 0
         if not 1 <= limit <= 1000:
             raise InvalidRequestError("workflow.E706", "limit must be a whole number between 1 and 1000.")
-        run_log, outbox_log = _run_log_queries(limit)
-        params = {"obj": obj, "record_id": str(record_id)}
-        with read_connection(self.engine, snapshot=True) as conn:
-            rows = [dict(r) for r in conn.execute(run_log, params).mappings()]
-            # a firing's own lines are kept in its outbox row (written with the record, one INSERT less)
-            for row in conn.execute(outbox_log, params).mappings():
-                rows += log_lines(row)
+        if not records.snapshot.has_rows(obj, RUN_LOG):   # no run log line nor outbox row of the object
+            return []
+        rows = []
+        with read_connection(self.engine) as conn:   # one statement: no snapshot block needed
+            for row in conn.execute(_run_log_query(limit), {"obj": obj, "record_id": str(record_id)}).mappings():
+                if row["payload"] is None:       # a run log line
+                    rows.append(row)
+                else:                            # an outbox row: a firing's own lines are kept in it
+                    rows += log_lines(row)
         rows = sorted(rows, key=lambda r: r["id"])[-limit:]
         return [{"id": r["id"], "at": iso(r["created_at"]), "rule": r["rule"], "status": r["status"],
                  "code": r["code"], "message": r["message"], "outbox_id": r["outbox_id"],
@@ -312,20 +315,27 @@ class WorkflowService:
         rec = formula_record(service, rt, values, conn, rule.references)
         row, warnings = build_outbox_row(self.config, service, conn, rt, values, rec, rule, event=origin, depth=1,
                                          actor=actor, now=now, origin=origin, context=context)
-        conn.execute(insert(outbox).values(row))
         logs = [run_row(rt.name, values.get("id"), w, status="error", rule=label, outbox_id=row["id"],
                         code="workflow.E202", now=now) for w in warnings]
+        note_run_log(conn, service.snapshot.features, [row] + logs)
+        conn.execute(insert(outbox).values(row))
         if logs:
             conn.execute(insert(runs), logs)
         return row["id"]
 
 
 @functools.lru_cache(maxsize=16)
-def _run_log_queries(limit):
-    """The run log's two statements for ``limit`` (binds: obj, record_id), built once."""
+def _run_log_query(limit):
+    """The run log as one statement for ``limit`` (binds: obj, record_id), built once: the record's
+    last ``limit`` run log lines (``payload`` NULL) and, after them, its last ``limit`` outbox rows
+    (their ``payload`` keeps a firing's lines; the line columns NULL)."""
     where = (bindparam("obj"), bindparam("record_id"))
-    return (select(runs).where(runs.c.object == where[0], runs.c.record_id == where[1])
-            .order_by(runs.c.id.desc()).limit(limit),
-            select(outbox.c.id, outbox.c.object, outbox.c.record_id, outbox.c.created_at, outbox.c.payload)
+    lines = (select(runs).where(runs.c.object == where[0], runs.c.record_id == where[1])
+             .order_by(runs.c.id.desc()).limit(limit).subquery())
+    rows = (select(outbox.c.id, outbox.c.object, outbox.c.record_id, outbox.c.created_at, outbox.c.payload)
             .where(outbox.c.object == where[0], outbox.c.record_id == where[1])
-            .order_by(outbox.c.id.desc()).limit(limit))
+            .order_by(outbox.c.id.desc()).limit(limit).subquery())
+    names = [c.name for c in runs.c]
+    nothing = {c.name: cast(null(), c.type).label(c.name) for c in runs.c}
+    return union_all(select(*[lines.c[n] for n in names], cast(null(), Text).label("payload")),
+                     select(*[rows.c[n] if n in rows.c else nothing[n] for n in names], rows.c.payload))

@@ -10,6 +10,9 @@ import datetime as _dt
 
 from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text, bindparam, insert
 
+from engine.db import RUN_LOG
+from engine.metadata.store import note_rows
+
 workflow_metadata = MetaData()
 
 TS = DateTime(timezone=True)
@@ -109,6 +112,13 @@ rule_state = Table(
     Column("replan", Boolean, nullable=False),
     Column("updated_at", TS, nullable=False),
 )
+
+
+def note_run_log(conn, known, rows):
+    """Before rows go into the run log or the outbox (both are the record page's run log), in
+    their transaction: each row's object flagged (``metadata.store.note_rows``). ``known``: the
+    writer's snapshot's flags."""
+    note_rows(conn, known, {r["object"] for r in rows}, RUN_LOG)
 
 
 class RowInsert:

@@ -235,3 +235,49 @@ def test_a_kept_reading_plan_follows_the_readers_hidden_fields(admin_pages, nobo
     assert 'data-field="amount"' not in nobody_pages.get(f"/o/deal/{rec['id']}").text
     assert "1,234" not in nobody_pages.get(f"/o/deal/{rec['id']}").text
     assert 'data-field="amount"' in admin_pages.get(f"/o/deal/{rec['id']}").text
+
+
+def _user_reads(services):
+    seen = []
+
+    def note(conn, cursor, statement, params, context, executemany):
+        if statement.startswith("SELECT tessera_users.id, tessera_users.username \nFROM tessera_users"):
+            seen.append(params)
+    from sqlalchemy import event
+    event.listen(services.engine, "before_cursor_execute", note)
+    return seen, lambda: event.remove(services.engine, "before_cursor_execute", note)
+
+
+def test_kept_user_names_equal_the_read_ones_per_database_and_bounded(app, services, crm_pages, monkeypatch):
+    from engine.security.users import create_user
+    from engine.ui_renderer import auth
+
+    people = {create_user(services.engine, f"person{i}")["id"]: f"person{i}" for i in range(5)}
+    ids = list(people) + ["no-such-user", None]
+    seen, stop = _user_reads(services)
+    try:
+        with app.test_request_context("/"):
+            auth._NAMES_KEPT.pop(services.engine, None)
+            assert auth.user_names(ids) == people and len(seen) == 1        # read once
+            assert auth.user_names(ids) == people and len(seen) == 2        # the unknown id is read again
+            assert auth.user_names(list(people)[:3]) == {i: people[i] for i in list(people)[:3]}
+            assert len(seen) == 2                                           # kept: no statement
+            assert auth._NAMES_KEPT[services.engine] == people
+            monkeypatch.setattr(auth, "NAMES_KEPT", 6)                     # full: emptied, then refilled
+            other = create_user(services.engine, "person9")["id"]
+            assert auth.user_names([other, *people]) == dict(people, **{other: "person9"})
+            assert len(auth._NAMES_KEPT[services.engine]) <= 6
+    finally:
+        stop()
+
+
+def test_a_record_page_names_its_people_from_the_kept_names(admin_pages, crm_pages, services):
+    rec = crm_pages.post("/api/v1/records/deal", json={"name": "Acme", "stage": "New"}).get_json()
+    first = admin_pages.get(f"/o/deal/{rec['id']}").text
+    seen, stop = _user_reads(services)
+    try:
+        again = admin_pages.get(f"/o/deal/{rec['id']}").text
+    finally:
+        stop()
+    assert seen == [] and "admin" in again
+    assert first.split('id="system-title"')[1][:2000] == again.split('id="system-title"')[1][:2000]

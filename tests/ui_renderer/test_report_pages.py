@@ -299,6 +299,34 @@ def test_account_page_shows_customer_value(admin_pages, rep_pages, crm_pages, or
     assert "data-rfm=" not in admin_pages.get(f"/o/deal/{_first_deal(crm_pages)}").text
 
 
+def test_a_first_customer_value_model_shows_at_once_in_another_process(admin_pages, crm_pages, org, db_url):
+    """The record page reads an object's models only once a model was saved on it (a flag the save
+    writes, the metadata version bumped with it): a second app sees the first model at once."""
+    from sqlalchemy import event
+
+    from engine import create_app
+    from tests.ui_renderer.live import sign_in
+
+    other = create_app({"database_url": db_url, "testing": True})
+    client = other.test_client()
+    assert sign_in(client, "admin", "admin-password").status_code == 303
+    url = f"/o/account/{org['account']['id']}"
+    seen = []
+    event.listen(other.extensions["tessera"].engine, "before_cursor_execute",
+                 lambda c, cur, st, *a: seen.append(st) if "tessera_rpt_documents" in st else None)
+    assert "data-rfm=" not in client.get(url).text and seen == []
+    r = crm_pages.post("/api/v1/analytics/rfm_models", json={
+        "name": "customer_value", "label": "Customer value", "object": "account",
+        "source": {"object": "deal", "link": "account", "date": "close_date", "amount": "amount",
+                   "filter": "stage = 'Won'"}, "window_days": 3650})
+    assert r.status_code == 201, r.get_json()
+    assert crm_pages.post("/api/v1/analytics/rfm_models/customer_value/refresh").status_code == 200
+    assert 'data-rfm="customer_value"' in client.get(url).text and seen
+    assert client.get(url).text.split("data-rfm=", 1)[1][:300] == \
+        admin_pages.get(url).text.split("data-rfm=", 1)[1][:300]
+    other.extensions["tessera"].engine.dispose()
+
+
 def _first_deal(api):
     return api.get("/api/v1/records/deal").get_json()["records"][0]["id"]
 

@@ -241,7 +241,7 @@ def record(obj, rid):
     if not rec.get("deleted_at"):
         svc.note_viewed(obj, rec["id"], g.actor)
     hidden = svc.hidden_fields(rt, g.actor)
-    history = field_history_of(services().engine, obj, rec["id"], hidden=hidden)
+    history = field_history_of(services().engine, obj, rec["id"], hidden=hidden, snapshot=g.snapshot)
     users = user_names([rec.get(k) for k in ("owner_id", "created_by", "updated_by")] +
                        [h["user_id"] for h in history])
     ctx = DisplayContext(g.snapshot, lookup_names(svc, g.actor, rt, [rec]), users)

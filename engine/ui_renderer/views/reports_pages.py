@@ -18,6 +18,7 @@ from flask import Response, flash, g, redirect, render_template, request, url_fo
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from engine.db import RFM_MODELS
 from engine.errors import EngineError, InvalidRequestError, MetadataError
 
 from ..auth import page_blueprint, services, user_names
@@ -199,6 +200,9 @@ def record_value(obj, rid):
     svc = services().extensions.get("reports")
     actor = getattr(g, "actor", None)
     if svc is None or actor is None:
+        return ""
+    snapshot = getattr(g, "snapshot", None)
+    if snapshot is not None and not snapshot.has_rows(obj, RFM_MODELS):   # no model on the object, ever
         return ""
     rows = []
     try:

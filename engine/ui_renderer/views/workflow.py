@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
-from engine.db import read_connection
+from engine.db import APPROVALS, RUN_LOG, read_connection
 from engine.errors import ConflictError, EngineError, InvalidRequestError, MetadataError, WorkflowError
 
 from .. import i18n
@@ -207,6 +207,10 @@ def approval_inbox_count():
     if actor is None or actor.user_id is None or "approvals" not in services().extensions:
         return 0
     if "inbox_count" not in g:
+        snapshot = getattr(g, "snapshot", None)
+        if snapshot is not None and not snapshot.has_any(APPROVALS):
+            g.inbox_count = 0       # no approval request was ever written: no work item either
+            return 0
         with read_connection(services().engine) as conn:
             g.inbox_count = conn.execute(_inbox_count_query(), {"user_id": actor.user_id}).scalar() or 0
     return g.inbox_count
@@ -354,7 +358,12 @@ def record_workflow(rt, rec, svc=None):
     actor = g.actor
     svc = svc or records()
     deleted = bool(rec.get("deleted_at"))
-    data = approvals().approval(rt.name, rec["id"], actor, svc)
+    # ``rec`` was read by ``svc`` for ``actor`` with the checks the two services' reads repeat (the
+    # object right, the record's visibility, include_deleted): when the snapshot says the object
+    # has no approval request or run log, their answer is known without asking them
+    snap = svc.snapshot
+    data = approvals().approval(rt.name, rec["id"], actor, svc) if snap.has_rows(rt.name, APPROVALS) \
+        else {"request": None, "history": []}
     req = data["request"]
     pending = req is not None and req["status"] == "pending"
     processes = [p for p in rt.odef.doc.get("approval_processes") or [] if isinstance(p, dict)]
@@ -389,7 +398,8 @@ def record_workflow(rt, rec, svc=None):
         "state": state,
         "url": lambda op: url_for("workflow_pages.operate", obj=rt.name, rid=rec["id"], op=op),
     }
-    runs = workflow().runs_of(rt.name, rec["id"], actor, svc, limit=RUNS_SHOWN)
+    runs = workflow().runs_of(rt.name, rec["id"], actor, svc, limit=RUNS_SHOWN) \
+        if snap.has_rows(rt.name, RUN_LOG) else []
     out["runs"] = [dict(r, line=run_line(r["message"], rt), status_label=RUN_STATUS.get(r["status"], r["status"]))
                    for r in runs]
     out["show_approval"] = bool(processes) or req is not None or bool(state)

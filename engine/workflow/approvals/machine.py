@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from marshmallow import ValidationError
 from sqlalchemy import insert, select, update
 
-from engine.db import users
+from engine.db import APPROVALS, users
 from engine.errors import (
     ConflictError,
     NotFoundError,
@@ -30,6 +30,7 @@ from engine.errors import (
     WorkflowError,
 )
 from engine.formula import FormulaError, compile_formula
+from engine.metadata.store import note_rows
 from engine.records.formulas import record_for_formula
 from engine.records.resolver import formula_context
 
@@ -209,6 +210,7 @@ class Machine:
         process = self.choose()
         req_id = new_id()
         self.op.request_id = req_id
+        note_rows(self.conn, self.service.snapshot.features, (self.rt.name,), APPROVALS)   # the record page reads them
         self.conn.execute(insert(requests).values(
             id=req_id, object=self.rt.name, record_id=str(self.ctx.values["id"]), process=process["name"],
             process_label=label_of(process), process_doc=json.dumps(process), status="pending",

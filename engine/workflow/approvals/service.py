@@ -17,7 +17,7 @@ import threading
 
 from sqlalchemy import bindparam, insert, or_, select, update
 
-from engine.db import read_connection, users, utcnow
+from engine.db import APPROVALS, read_connection, users, utcnow
 from engine.errors import (
     ConflictError,
     EngineError,
@@ -320,6 +320,8 @@ class ApprovalService:
         caller's record service (a page's, which may remember the record it read already)."""
         records = records or self.services.records()
         self._may_see(records, obj, record_id, actor)
+        if not records.snapshot.has_rows(obj, APPROVALS):   # no request of the object was ever written
+            return {"request": None, "history": []}
         with read_connection(self.engine, snapshot=True) as conn:
             reqs = conn.execute(_requests_of(), {"obj": obj, "record_id": str(record_id)}).mappings().all()
             ids = [r["id"] for r in reqs]
