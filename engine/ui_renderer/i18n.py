@@ -247,6 +247,18 @@ def format_number(value, scale=None):
     return pattern.apply(num, locale)
 
 
+def number_text(fdef, kind):
+    """A number field's text for this request's locale: its scale (currency: 2 when unset), its
+    currency code before and ``%`` after a percent, the locale looked up once (``number_formatter``)."""
+    scale = fdef.get("scale")
+    if scale is None and kind == "currency":
+        scale = 2
+    digits = number_formatter(scale)
+    prefix = f"{fdef.get('currency')} " if kind == "currency" and fdef.get("currency") else ""
+    suffix = "%" if kind == "percent" else ""
+    return lambda value: prefix + digits(value) + suffix
+
+
 def number_formatter(scale):
     """``format_number(value, scale)`` for this request's locale with the locale looked up once
     (a list formats a number column on every row): the same text for every value."""

@@ -188,17 +188,12 @@ def _cell_writer(ctx, rt, name, no_name, not_visible):
     if ftype.family == "boolean" or kind in ("boolean", "checkbox"):
         ticks = {True: str(ctx.display(rt, name, True)), False: str(ctx.display(rt, name, False))}
         return lambda value: ticks[bool(value)]
-    scale = fdef.get("scale")
-    if scale is None and kind == "currency":
-        scale = 2
-    digits = i18n.number_formatter(scale)
-    prefix = f"{fdef.get('currency')} " if kind == "currency" and fdef.get("currency") else ""
-    suffix = "%" if kind == "percent" else ""
+    digits = i18n.number_text(fdef, kind)
 
     def number(value):     # the formatter's number branch (a boolean: display's tick)
         if isinstance(value, bool):
             return fmt(value)
-        return html_text(prefix + digits(value) + suffix)
+        return html_text(digits(value))
     family = ftype.family
     if family == "number":
         return number

@@ -364,17 +364,12 @@ class DisplayContext:
             return lambda value: self._lookup_link(name, target, value)
         if family == "boolean" or kind in ("boolean", "checkbox"):
             return self._tick
-        scale = fdef.get("scale")
-        if scale is None and kind == "currency":
-            scale = 2
-        digits = i18n.number_formatter(scale)
-        prefix = f"{fdef.get('currency')} " if kind == "currency" and fdef.get("currency") else ""
-        suffix = "%" if kind == "percent" else ""
+        digits = i18n.number_text(fdef, kind)
 
         def number(value):     # display's number branch (a boolean value: the tick)
             if isinstance(value, bool):
                 return generic(value)
-            return escape(prefix + digits(value) + suffix)
+            return escape(digits(value))
         if family == "number":
             return number
         # other families take display's number branch for a number value, their own otherwise
