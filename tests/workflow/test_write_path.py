@@ -10,6 +10,7 @@ import threading
 
 import pytest
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from engine.db import make_engine
 from engine.security.users import create_token, create_user
@@ -226,6 +227,35 @@ def test_outbox_rows_written_by_row_insert_are_stored_as_sqlalchemy_stores_them(
         assert {n for (_d, _s, n) in fast._plans} == {1, 2, 3, 4}          # one statement per row count
         for _sql, processors, _positional in fast._plans.values():      # timestamp columns share one
             assert len({id(p) for _c, p in processors if p is not None}) <= 1     # (a clock is bound once)
+    finally:
+        engine.dispose()
+
+
+def test_a_driver_error_in_row_insert_is_sqlalchemys_error_and_nothing_of_the_transaction_stays(db_url):
+    """RowInsert runs on the DBAPI cursor: a driver's error still reaches the caller as SQLAlchemy's
+    (the records service's error handling knows those), and the whole transaction rolls back."""
+    engine = make_engine(db_url)
+    create_tables(engine)
+    now = _dt.datetime(2026, 11, 26, 18, 0, tzinfo=_dt.timezone.utc)
+    row = {"id": "dup", "origin": "automation", "object": "support_case", "record_id": "r1", "rule": "notify",
+           "event": "create", "depth": 1, "status": "pending", "attempts": 0, "max_attempts": 8,
+           "next_attempt_at": now, "locked_until": None, "enqueued_at": now, "last_error": None, "payload": "{}",
+           "created_at": now, "updated_at": now, "done_at": None}
+    try:
+        with pytest.raises(IntegrityError) as caught:
+            with engine.begin() as conn:
+                RowInsert(outbox).execute(conn, [row, dict(row, record_id="r2")])    # the same id twice
+        assert isinstance(caught.value, DBAPIError) and caught.value.orig is not None
+        with pytest.raises(IntegrityError):
+            with engine.begin() as conn:
+                conn.execute(insert(outbox), [dict(row, id="first")])
+                RowInsert(outbox).execute(conn, [dict(row, id="first")])
+        with engine.connect() as conn:            # nothing of either transaction was kept
+            assert conn.execute(select(outbox.c.id)).all() == []
+        with engine.connect() as conn:            # outside a transaction it begins one, as execute does
+            RowInsert(outbox).execute(conn, [dict(row, id="alone")])
+            conn.rollback()
+            assert conn.execute(select(outbox.c.id)).all() == []
     finally:
         engine.dispose()
 
