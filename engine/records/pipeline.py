@@ -81,6 +81,7 @@ class WriteContext:
     event: Event
     changes: list
     now: _dt.datetime | None = None
+    notes: dict = field(default_factory=dict)    # what after_write hooks leave for their after_commit
 
 
 class RecordHooks(HookSet):

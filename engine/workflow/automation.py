@@ -16,12 +16,10 @@ itself succeeds.
 """
 from __future__ import annotations
 
-import weakref
-
 from marshmallow import ValidationError
 from sqlalchemy import insert, select
 
-from engine.db import users
+from engine.db import RUN_LOG, users
 from engine.errors import RecordValidationError
 from engine.formula import FormulaError
 from engine.records.formulas import record_for_formula
@@ -34,6 +32,7 @@ from .outbox import current_depth, line_row, log_line, new_id, outbox_row, run_r
 from .tables import RowInsert, note_run_log, outbox, runs
 
 WRITABLE_SYSTEM = ("name", "owner_id")
+_OUTBOX_IDS = "automation.outbox_ids"     # WriteContext.notes: the outbox rows after_write wrote
 # built once: a write with rules paid for building and keying these statements on every call
 INSERT_OUTBOX, _INSERT_RUNS = RowInsert(outbox), insert(runs)
 
@@ -96,28 +95,12 @@ class Firing:
         return None
 
 
-class _ByIdentity:
-    """A map from live objects (that need not be hashable) to values; entries go with their object."""
-
-    def __init__(self):
-        self._items = {}
-
-    def put(self, obj, value):
-        key = id(obj)
-        self._items[key] = (weakref.ref(obj, lambda _r, k=key: self._items.pop(k, None)), value)
-
-    def pop(self, obj):
-        entry = self._items.pop(id(obj), None)
-        return entry[1] if entry is not None and entry[0]() is obj else None
-
-
 class Automations:
     """The record hooks of automation rules (see the module docstring)."""
 
     def __init__(self, workflow):
         self.wf = workflow
         self.config = workflow.config
-        self._written = _ByIdentity()                  # WriteContext -> outbox ids
 
     # -- before_save ------------------------------------------------------------------
     def before_save(self, ctx):
@@ -250,10 +233,12 @@ class Automations:
                                                 log=lines[rule.name] + (alone if n == 0 else []), fctx=fctx)
                 out_rows.append(row)
         if out_rows or log_rows:
-            note_run_log(wctx.conn, wctx.service.snapshot.features, out_rows + log_rows)
+            known = wctx.service.snapshot.features
+            if known is None or (obj, RUN_LOG) not in known:      # (every row is of this object)
+                note_run_log(wctx.conn, known, out_rows + log_rows)
         if out_rows:
             INSERT_OUTBOX.execute(wctx.conn, out_rows)
-            self._written.put(wctx, [r["id"] for r in out_rows])
+            wctx.notes[_OUTBOX_IDS] = [r["id"] for r in out_rows]     # for after_commit
         if log_rows:
             wctx.conn.execute(_INSERT_RUNS, log_rows)
 
@@ -293,6 +278,6 @@ class Automations:
 
     # -- after_commit -----------------------------------------------------------------
     def after_commit(self, wctx):
-        ids = self._written.pop(wctx)
+        ids = wctx.notes.get(_OUTBOX_IDS)
         if ids:
             self.wf.dispatch(ids)
