@@ -10,6 +10,7 @@ from sqlalchemy import select
 from engine.db import users
 from engine.formula import FormulaError
 from engine.records.formulas import BrokenFormulas, load_related, record_for_formula
+from engine.records.reader import system_json
 from engine.records.resolver import formula_context
 from engine.security import SYSTEM_ACTOR
 
@@ -108,7 +109,11 @@ class Fire:
     def record_json(self):
         """The record as the API shows it to an administrator (formula fields included), JSON-safe."""
         if self._json is None:
-            out = self.service.page_json(self.rt, [self.values], SYSTEM_ACTOR, conn=self.conn)[0]
+            rt = self.rt
+            if rt.formulas.formula_fields or isinstance(rt.formulas, BrokenFormulas):
+                out = self.service.page_json(rt, [self.values], SYSTEM_ACTOR, conn=self.conn)[0]
+            else:     # plain values only: the same JSON without page_json's machinery
+                out = system_json(rt, self.values)
             self._json = {k: v if type(v) in _JSON_PLAIN else _plain(v) for k, v in out.items()}
         return self._json
 

@@ -352,3 +352,54 @@ def test_a_busy_process_enqueues_jobs_of_up_to_a_hundred_rows_with_time_for_each
         ("run_outbox_batch", 100, 4 * base), ("run_outbox_batch", 100, 4 * base), ("run_outbox_batch", 30, 2 * base),
         ("run_outbox", 1, base), ("run_outbox_batch", 26, 2 * base)]
     assert [i for _f, a, _t in fake.jobs[:3] for i in a[0]] == ids          # each id once, in order
+
+
+def test_system_json_is_what_page_json_shows_the_system_for_every_field_type(db_url):
+    """The webhook's record JSON (``Fire.record_json``) skips page_json for an object without
+    formula fields: ``system_json`` must give the same keys, values and types, for every stored
+    field type, blank or not."""
+    from engine.metadata.field_types import field_types
+    from engine.records.reader import system_json
+    from engine.security import SYSTEM_ACTOR
+    from engine.services import build_services
+
+    services = build_services({"database_url": db_url})
+    try:
+        docs = []
+        for name, ftype in field_types.items():
+            if not ftype.writable:
+                continue
+            doc = {"api_name": f"f_{name}", "type": name}
+            if "options" in ftype.required_keys:
+                doc["options"] = [{"value": "a"}, {"value": "b"}]
+            if "target" in ftype.required_keys:
+                doc["target"] = "tgt"
+            if "scale" in ftype.options_schema:
+                doc["scale"] = 2
+            docs.append(doc)
+        services.store.create_object({"api_name": "tgt", "label": "Target", "fields": []}, SYSTEM_ACTOR)
+        services.store.create_object({"api_name": "probe", "label": "Probe", "fields": docs}, SYSTEM_ACTOR)
+        records = services.records()
+        target = records.create("tgt", {"name": "T"}, SYSTEM_ACTOR)
+        full = {"name": "Full", "f_checkbox": True, "f_currency": "10.5", "f_number": 3, "f_percent": 12.5,
+                "f_date": "2025-06-30", "f_datetime": "2025-06-30T10:00:00Z", "f_email": "a@b.co",
+                "f_picklist": "a", "f_multi_picklist": ["a", "b"], "f_lookup": target["id"], "f_text": "x",
+                "f_integer": 7, "f_long_text": "long", "f_phone": "+1 555 0100", "f_rich_text": "<b>x</b>",
+                "f_url": "http://example.org/x", "f_master_detail": target["id"]}
+        assert set(full) - {"name"} == {d["api_name"] for d in docs}       # a value for every stored type
+        records.create("probe", full, SYSTEM_ACTOR)
+        records.create("probe", {"name": "Blank", "f_master_detail": target["id"]}, SYSTEM_ACTOR)
+        rt = services.records().snapshot.get("probe")
+        with services.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(select(rt.table)).mappings()]
+        assert len(rows) == 2
+        for row in rows:
+            mine, theirs = system_json(rt, row), records.page_json(rt, [row], SYSTEM_ACTOR)[0]
+            assert list(mine) == list(theirs)
+            assert all(type(mine[k]) is type(theirs[k]) and mine[k] == theirs[k] for k in theirs), (mine, theirs)
+        services.store.add_field("probe", {"api_name": "doubled", "type": "formula", "return_type": "number",
+                                           "formula": "f_number * 2"}, SYSTEM_ACTOR)
+        with pytest.raises(ValueError):
+            system_json(services.records().snapshot.get("probe"), rows[0])
+    finally:
+        services.dispose()
