@@ -33,6 +33,15 @@ def _jsonable(rt, name, fdef, value):
     return json.dumps(value, default=str)
 
 
+def history_flags(service, rt, event):
+    """Pipeline hook (``flags``): an update of an object that tracks fields may write its first
+    history row (``track_history`` notes the flag)."""
+    if event is Event.UPDATE and (rt.odef.doc.get("track_history") or any(
+            f.track_history for f in rt.stored.values())):
+        return ((rt.name, HISTORY),)
+    return ()
+
+
 def track_history(ctx):
     """Pipeline hook (``after_write``): history rows for the tracked fields an update changed."""
     if ctx.event is not Event.UPDATE:

@@ -21,7 +21,7 @@ import weakref
 from marshmallow import ValidationError
 from sqlalchemy import insert, select
 
-from engine.db import users
+from engine.db import RUN_LOG, users
 from engine.errors import RecordValidationError
 from engine.formula import FormulaError
 from engine.records.formulas import record_for_formula
@@ -118,6 +118,17 @@ class Automations:
         self.wf = workflow
         self.config = workflow.config
         self._written = _ByIdentity()                  # WriteContext -> outbox ids
+
+    # -- flags --------------------------------------------------------------------------
+    def flags(self, service, rt, event):
+        """``flags``: a write that may fire a rule (or meet broken rules) may write the object's
+        first run log line or outbox row (``after_write`` notes the flag)."""
+        if event not in (Event.CREATE, Event.UPDATE, Event.DELETE):
+            return ()
+        rules = self.wf.rules(service.snapshot, rt.name)
+        if rules.error is not None or any(r.trigger.fires_on(event) for r in rules.rules):
+            return ((rt.name, RUN_LOG),)
+        return ()
 
     # -- before_save ------------------------------------------------------------------
     def before_save(self, ctx):
