@@ -339,3 +339,33 @@ def test_a_first_write_and_a_metadata_change_of_its_object_do_not_deadlock(db_ur
             assert conn.execute(text("SELECT escalated FROM obj_support_case WHERE name = 'Racing'")).all() == [(True,)]
         else:
             assert conn.execute(text("SELECT count(*) FROM tessera_wf_approval_requests")).scalar() == 1
+
+
+def test_the_state_row_is_locked_first_only_while_a_flag_is_missing(db_url):
+    """A write that may add a flag its snapshot lacks locks the state row as its first statement
+    (PostgreSQL); once the object is flagged, and always on SQLite, no statement is added."""
+    first, _second, rid = _setup(db_url)
+    seen = []
+
+    def note(conn, cursor, statement, params, context, executemany):
+        seen.append(statement)
+
+    def patch(value):
+        seen.clear()
+        event.listen(first.engine, "before_cursor_execute", note)
+        try:
+            assert first.api.patch(f"/api/v1/records/support_case/{rid}", json={"priority": value}).status_code == 200
+        finally:
+            event.remove(first.engine, "before_cursor_execute", note)
+        return [s for s in seen if "tessera_meta_state" in s and "FOR UPDATE" in s]
+
+    locks = patch("High")              # the first history row of the object
+    if db_url.startswith("postgresql"):
+        assert len(locks) >= 1
+        first_write = next(s for s in seen if "FOR UPDATE" in s or "obj_support_case" in s)
+        assert "tessera_meta_state" in first_write      # before any statement on the table
+    else:
+        assert locks == []
+    assert ("support_case", HISTORY) in first.flags()
+    assert patch("Medium") == []           # flagged: nothing more
+    assert first.api.post("/api/v1/records/support_case", json={"name": "C2"}).status_code == 201
