@@ -33,13 +33,18 @@ def _jsonable(rt, name, fdef, value):
     return json.dumps(value, default=str)
 
 
+def tracked_fields(rt):
+    """``[(api_name, FieldDef)]`` of the fields whose changes an update writes to the history."""
+    track_all = bool(rt.odef.doc.get("track_history"))
+    return [(n, f) for n, f in rt.stored.items() if f.track_history or (track_all and rt.ftypes[n].writable)]
+
+
 def history_flags(service, rt, event):
-    """Pipeline hook (``flags``): an update of an object that tracks fields may write its first
-    history row (``track_history`` notes the flag)."""
-    if event is Event.UPDATE and (rt.odef.doc.get("track_history") or any(
-            f.track_history for f in rt.stored.values())):
-        return ((rt.name, HISTORY),)
-    return ()
+    """Pipeline hook (``flags``): an update that sends a tracked field may write the object's first
+    history row (``track_history`` notes the flag); a hook that changes fields itself (automations'
+    field updates) says so in its own ``flags``."""
+    tracked = tracked_fields(rt) if event is Event.UPDATE else ()
+    return ((rt.name, HISTORY, frozenset(n for n, _f in tracked)),) if tracked else ()
 
 
 def track_history(ctx):
@@ -47,8 +52,7 @@ def track_history(ctx):
     if ctx.event is not Event.UPDATE:
         return
     rt = ctx.rt
-    track_all = bool(rt.odef.doc.get("track_history"))
-    tracked = [(n, f) for n, f in rt.stored.items() if f.track_history or (track_all and rt.ftypes[n].writable)]
+    tracked = tracked_fields(rt)
     if not tracked:
         return
     rows, now = [], ctx.now or utcnow()

@@ -91,9 +91,10 @@ class RecordHooks(HookSet):
     """The extensible phases of the write pipeline (see the module docstring)."""
 
     POINTS = {
-        "flags": "fn(service, rt, event) -> [(object, feature)]: the flags (engine.db.FEATURE_TABLES) a "
-                 "write of rt's records may add (metadata.store.note_rows), asked once per snapshot, "
-                 "object and event; a write whose snapshot lacks one locks the metadata state row first",
+        "flags": "fn(service, rt, event) -> [(object, feature[, fields])]: the flags (engine.db.FEATURE_TABLES) "
+                 "a write of rt's records may add (metadata.store.note_rows) — with fields: only an update "
+                 "sending one of them; asked once per snapshot, object and event; a write whose snapshot "
+                 "lacks one locks the metadata state row first",
         "authorise": "fn(RecordContext): raise to refuse the write (e.g. a record locked by an approval)",
         "defaults": "fn(RecordContext): fill default values of fields the caller did not send (create only)",
         "validate": "fn(RecordContext): add field errors with ctx.error(field, message)",

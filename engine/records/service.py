@@ -191,10 +191,11 @@ class RecordService(RecordReader):
                                 fields={fname: ["Must be unique; this value is already used."]})
         return None
 
-    def _transaction(self, rt, fn, event, flags=()):
+    def _transaction(self, rt, fn, event, flags=(), sent=None):
         """Run ``fn(conn) -> (result, WriteContext|None)`` in one transaction, then ``after_commit``
         for every batch ``after_write`` saw in it (master-detail children cascaded too, same order).
-        ``flags``: ``(object, feature)`` the caller's own hooks may add beyond the ``flags`` hooks'."""
+        ``flags``: ``(object, feature)`` the caller's own hooks may add beyond the ``flags`` hooks';
+        ``sent``: an update's fields (a flag that only a change of some fields adds)."""
         written = self._written = []
         self.forget_reads()
         with self._database_errors("write"):
@@ -202,7 +203,8 @@ class RecordService(RecordReader):
                 with self.engine.begin() as conn:
                     # a flag this write may add and its snapshot lacks: the state row before the first
                     # statement on a table, a metadata change's order (no deadlock); else no statement
-                    if self._lock_first(rt, event):
+                    lock = self._lock_first(rt, event)
+                    if lock is True or (lock and sent is not None and not lock.isdisjoint(sent)):
                         lock_state(conn)
                     elif flags:
                         lock_before_flags(conn, self.snapshot.features, flags)
@@ -222,26 +224,36 @@ class RecordService(RecordReader):
         return result
 
     def _lock_first(self, rt, event):
-        """Whether a write of ``rt`` with ``event`` must lock the metadata state row first: on
-        PostgreSQL, when a ``flags`` hook says it may add a flag that the snapshot lacks. Known once
-        per snapshot, object, event and hooks (a flag set is a new version: a new snapshot)."""
+        """Whether a write of ``rt`` with ``event`` must lock the metadata state row first (on
+        PostgreSQL, when a ``flags`` hook says it may add a flag that the snapshot lacks): True,
+        False, or the fields of which an update must send one. Known once per snapshot, object,
+        event and hooks (a flag set is a new version: a new snapshot)."""
         key = ("lock_first", event, self.hooks)
         need = rt.statements.get(key)
         if need is None:
-            need = rt.statements[key] = self.engine.dialect.name == "postgresql" and bool(
-                missing_flags(self.snapshot.features, self._flags_of(rt, event, {rt.name})))
+            need = False
+            if self.engine.dialect.name == "postgresql":
+                known, fields = self.snapshot.features, set()
+                for obj, feature, *only in self._flags_of(rt, event, {rt.name}):
+                    if missing_flags(known, ((obj, feature),)):
+                        if not only or event is not Event.UPDATE:
+                            need = True
+                            break
+                        fields |= only[0]
+                need = need or frozenset(fields) or False
+            rt.statements[key] = need
         return need
 
     def _flags_of(self, rt, event, seen):
-        pairs = set()
+        flags = []
         for hook in self.hooks.flags:
-            pairs.update(hook(self, rt, event))
+            flags += hook(self, rt, event)
         if event in (Event.DELETE, Event.RESTORE, Event.PURGE):   # master-detail children follow
             for child_name, fdef in rt.children:
                 child = self.snapshot.get(child_name)
                 if child is not None and child_name not in seen and child.ftypes[fdef.api_name].cascade:
-                    pairs |= self._flags_of(child, event, seen | {child_name})
-        return pairs
+                    flags += self._flags_of(child, event, seen | {child_name})
+        return flags
 
     def _after_write(self, conn, rt, actor, event, changes, now):
         wctx = WriteContext(self, conn, actor, rt, event, changes, now)
@@ -422,7 +434,7 @@ class RecordService(RecordReader):
             wctx = self._after_write(conn, rt, actor, Event.UPDATE, [Change(merged, prior)], ctx.now)
             return self.to_json(rt, merged, actor, conn=conn), wctx
 
-        return self._transaction(rt, run, Event.UPDATE, flags)
+        return self._transaction(rt, run, Event.UPDATE, flags, data)
 
     # -- recycle bin ---------------------------------------------------------------------------
     def delete(self, object_name, record_id, actor):

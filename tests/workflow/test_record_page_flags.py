@@ -272,7 +272,7 @@ def _run(fn, out, errors):
     return thread
 
 
-@pytest.mark.parametrize("kind", ["history", "run_log", "approvals"])
+@pytest.mark.parametrize("kind", ["history", "history_by_rule", "run_log", "approvals"])
 def test_a_first_write_and_a_metadata_change_of_its_object_do_not_deadlock(db_url, monkeypatch, kind):
     """The write holds the object's table when it notes its first row; a metadata change of the
     object (DDL: ALTER TABLE) begins meanwhile. Both must end well, the write saved once."""
@@ -292,6 +292,18 @@ def test_a_first_write_and_a_metadata_change_of_its_object_do_not_deadlock(db_ur
 
         def write():
             return client.patch(f"/api/v1/records/support_case/{rid}", json={"priority": "High"}, headers=headers)
+    elif kind == "history_by_rule":     # the write sends no tracked field: a rule's field update sets one
+        r = first.api.post("/api/v1/objects/support_case/automation_rules", json={
+            "name": "raise", "label": "Raise", "trigger": "update", "condition": "subject_line = 'x'", "actions": [
+                {"type": "field_update", "field": "priority", "value": "'High'"}]})
+        assert r.status_code == 201, r.get_json()
+        with first.engine.begin() as conn:      # the run log flagged already, the history not
+            conn.execute(object_features.insert().values(object="support_case", feature=RUN_LOG))
+            conn.execute(text("UPDATE tessera_meta_state SET version = version + 1 WHERE id = 1"))
+        feature, paused, go, pid = HISTORY, *_pause_before(monkeypatch, history_module, "note_rows")
+
+        def write():
+            return client.patch(f"/api/v1/records/support_case/{rid}", json={"subject_line": "x"}, headers=headers)
     elif kind == "run_log":
         r = first.api.post("/api/v1/objects/support_case/automation_rules", json={
             "name": "mark", "label": "Mark escalated", "trigger": "create", "actions": [
@@ -331,7 +343,7 @@ def test_a_first_write_and_a_metadata_change_of_its_object_do_not_deadlock(db_ur
     doc = next(r for r in out if isinstance(r, dict))
     assert "region" in [f["api_name"] for f in doc["fields"]]
     with first.engine.connect() as conn:
-        if kind == "history":
+        if kind.startswith("history"):
             rows = conn.execute(text("SELECT field, new_value FROM tessera_field_history")).all()
             assert rows == [("priority", '"High"')]
             assert conn.execute(text("SELECT row_version FROM obj_support_case")).scalar() == 2
@@ -350,15 +362,16 @@ def test_the_state_row_is_locked_first_only_while_a_flag_is_missing(db_url):
     def note(conn, cursor, statement, params, context, executemany):
         seen.append(statement)
 
-    def patch(value):
+    def patch(value, field="priority"):
         seen.clear()
         event.listen(first.engine, "before_cursor_execute", note)
         try:
-            assert first.api.patch(f"/api/v1/records/support_case/{rid}", json={"priority": value}).status_code == 200
+            assert first.api.patch(f"/api/v1/records/support_case/{rid}", json={field: value}).status_code == 200
         finally:
             event.remove(first.engine, "before_cursor_execute", note)
         return [s for s in seen if "tessera_meta_state" in s and "FOR UPDATE" in s]
 
+    assert patch("x", "subject_line") == []     # no tracked field sent: no history row, no lock
     locks = patch("High")              # the first history row of the object
     if db_url.startswith("postgresql"):
         assert len(locks) >= 1
