@@ -21,8 +21,8 @@ from engine.errors import BadRequest, Conflict, Forbidden, NotFound, Preconditio
 from engine.metadata.checks import suggest
 from engine.metadata.counters import next_numbers
 from engine.metadata.field_types.computed import format_auto_number
-from engine.metadata.store import lock_before_flags, lock_state, missing_flags
 from engine.metadata.model import SYSTEM_FIELDS
+from engine.metadata.store import lock_before_flags, lock_state, missing_flags
 
 from engine.security.admin import AccessAdmin
 
