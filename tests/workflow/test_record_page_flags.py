@@ -1,8 +1,9 @@
 """The flags the writers keep (``tessera_object_features``): a record page skips the field history,
 run log and approval reads of an object that never had such rows, and the first row each writer
 writes shows on the page at once — from this app and from a second one (another process's
-snapshot), on SQLite and PostgreSQL; a concurrent first write does not fail; an existing database
-is filled when the table is first created."""
+snapshot), on SQLite and PostgreSQL; a concurrent first write does not fail, nor does a first
+write racing a metadata change of its object (PostgreSQL: the state row is locked first); an
+existing database is filled when the table is first created."""
 from __future__ import annotations
 
 import datetime as _dt
