@@ -94,6 +94,7 @@ def build_record_hooks():
     hooks = RecordHooks()
     hooks.defaults.add("formula_defaults", formulas.apply_defaults)
     hooks.validate.add("validation_rules", formulas.run_validation_rules)
+    hooks.flags.add("field_history", history.history_flags)
     hooks.after_write.add("field_history", history.track_history)
     hooks.after_write.add("rollups", rollups.update_rollups)
     return hooks

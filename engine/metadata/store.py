@@ -92,11 +92,13 @@ def note_rows(conn, known, objects, feature):
     version bumped so that every process's next snapshot loads it. ``known``: the writer's
     snapshot's flags (a flag never goes, so one it holds needs no statement); None reads nothing
     and notes every object. The state row is locked first (PostgreSQL): transactions adding flags
-    take their locks in one order, and a concurrent first write waits instead of failing."""
+    take their locks in one order, and a concurrent first write waits instead of failing. A writer
+    that touched an object's table before this call must have locked it before that
+    (:func:`lock_before_flags`): else it may deadlock with a metadata change of the object."""
     new = [o for o in set(objects) if known is None or (o, feature) not in known]
     if not new:
         return False
-    _lock_state(conn)
+    lock_state(conn)
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as upsert
     else:
@@ -124,9 +126,31 @@ def load_docs(conn, include_archived=False):
     return out
 
 
-def _lock_state(conn):
+def lock_state(conn):
+    """Lock the metadata state row until the transaction ends (PostgreSQL ``SELECT … FOR UPDATE``;
+    nothing on SQLite, whose writes are serial). Every metadata change takes it before its DDL on
+    an object's table, and so does :func:`note_rows`; a writer that may add a flag takes it before
+    its first statement on an object's table (:func:`lock_before_flags`), so that both orders are
+    the same: state row, then table. Taken again in the same transaction it only waits for nothing."""
     if conn.dialect.name == "postgresql":
         conn.execute(select(meta_state.c.version).where(meta_state.c.id == 1).with_for_update())
+
+
+def missing_flags(known, pairs):
+    """The ``(object, feature)`` of ``pairs`` that the flags ``known`` (a snapshot's; None:
+    unknown, every one) lack: the flags a writer's :func:`note_rows` may still add."""
+    return [p for p in pairs if known is None or p not in known]
+
+
+def lock_before_flags(conn, known, pairs):
+    """At the start of a writer's transaction, before its first statement on an object's table:
+    lock the state row (PostgreSQL) when the writer may add one of the flags ``pairs`` (``(object,
+    feature)``) that its snapshot's ``known`` lacks. Without it the writer would hold the table
+    (its INSERT/UPDATE, even a SELECT) when :func:`note_rows` asks for the state row, while a
+    metadata change of the object holds the state row and waits for the table (ALTER TABLE):
+    a deadlock, one of them failed (SQLSTATE 40P01). No statement once the flags are known."""
+    if conn.dialect.name == "postgresql" and missing_flags(known, pairs):
+        lock_state(conn)
 
 
 class MetadataStore:
@@ -159,7 +183,7 @@ class MetadataStore:
             require_admin(actor)
         author = actor.user_id
         with self.engine.begin() as conn:
-            _lock_state(conn)
+            lock_state(conn)
             rows = load_docs(conn, include_archived=True)
             active = {k: v for k, v in rows.items() if v["status"] == "active"}
             row = rows.get(api_name)
@@ -375,7 +399,7 @@ class MetadataStore:
     def purge_object(self, api_name, actor):
         require_admin(actor)
         with self.engine.begin() as conn:
-            _lock_state(conn)
+            lock_state(conn)
             row = load_docs(conn, include_archived=True).get(api_name)
             if row is None or row["status"] != "archived":
                 raise NotFound("metadata.E044", f"No archived object '{api_name}' (delete it first).")
@@ -435,7 +459,7 @@ class MetadataStore:
     def purge_field(self, api_name, field_name, actor):
         require_admin(actor)
         with self.engine.begin() as conn:
-            _lock_state(conn)
+            lock_state(conn)
             row = load_docs(conn).get(api_name)
             if row is None:
                 raise NotFound("metadata.E041", f"Unknown object '{api_name}'.")

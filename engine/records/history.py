@@ -33,13 +33,26 @@ def _jsonable(rt, name, fdef, value):
     return json.dumps(value, default=str)
 
 
+def tracked_fields(rt):
+    """``[(api_name, FieldDef)]`` of the fields whose changes an update writes to the history."""
+    track_all = bool(rt.odef.doc.get("track_history"))
+    return [(n, f) for n, f in rt.stored.items() if f.track_history or (track_all and rt.ftypes[n].writable)]
+
+
+def history_flags(service, rt, event):
+    """Pipeline hook (``flags``): an update that sends a tracked field may write the object's first
+    history row (``track_history`` notes the flag); a hook that changes fields itself (automations'
+    field updates) says so in its own ``flags``."""
+    tracked = tracked_fields(rt) if event is Event.UPDATE else ()
+    return ((rt.name, HISTORY, frozenset(n for n, _f in tracked)),) if tracked else ()
+
+
 def track_history(ctx):
     """Pipeline hook (``after_write``): history rows for the tracked fields an update changed."""
     if ctx.event is not Event.UPDATE:
         return
     rt = ctx.rt
-    track_all = bool(rt.odef.doc.get("track_history"))
-    tracked = [(n, f) for n, f in rt.stored.items() if f.track_history or (track_all and rt.ftypes[n].writable)]
+    tracked = tracked_fields(rt)
     if not tracked:
         return
     rows, now = [], ctx.now or utcnow()

@@ -12,6 +12,10 @@ these phases in this order, in one transaction up to ``after_write``::
 approval locks (``authorise``), automations (``before_save``), the workflow outbox
 (``after_write``) and in-process dispatch (``after_commit``).
 
+``flags`` is not a phase: it says which record-page flags (``tessera_object_features``) a write
+of an object may add, so that the write locks the metadata state row before its first statement
+when its snapshot lacks one (``RecordService._transaction``; docs/architecture.md).
+
 Hooks take one small context: :class:`RecordContext` for the per-record phases,
 :class:`WriteContext` (a batch of :class:`Change` s) for ``after_write`` and ``after_commit``.
 Values are keyed by field api_name (a field's column is its api_name).
@@ -88,6 +92,10 @@ class RecordHooks(HookSet):
     """The extensible phases of the write pipeline (see the module docstring)."""
 
     POINTS = {
+        "flags": "fn(service, rt, event) -> [(object, feature[, fields])]: the flags (engine.db.FEATURE_TABLES) "
+                 "a write of rt's records may add (metadata.store.note_rows) — with fields: only an update "
+                 "sending one of them; asked once per snapshot, object and event; a write whose snapshot "
+                 "lacks one locks the metadata state row first",
         "authorise": "fn(RecordContext): raise to refuse the write (e.g. a record locked by an approval)",
         "defaults": "fn(RecordContext): fill default values of fields the caller did not send (create only)",
         "validate": "fn(RecordContext): add field errors with ctx.error(field, message)",

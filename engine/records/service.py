@@ -22,6 +22,7 @@ from engine.metadata.checks import suggest
 from engine.metadata.counters import next_numbers
 from engine.metadata.field_types.computed import format_auto_number
 from engine.metadata.model import SYSTEM_FIELDS
+from engine.metadata.store import lock_before_flags, lock_state, missing_flags
 
 from engine.security.admin import AccessAdmin
 
@@ -190,14 +191,23 @@ class RecordService(RecordReader):
                                 fields={fname: ["Must be unique; this value is already used."]})
         return None
 
-    def _transaction(self, rt, fn):
+    def _transaction(self, rt, fn, event, flags=(), sent=None):
         """Run ``fn(conn) -> (result, WriteContext|None)`` in one transaction, then ``after_commit``
-        for every batch ``after_write`` saw in it (master-detail children cascaded too, same order)."""
+        for every batch ``after_write`` saw in it (master-detail children cascaded too, same order).
+        ``flags``: ``(object, feature)`` the caller's own hooks may add beyond the ``flags`` hooks';
+        ``sent``: an update's fields (a flag that only a change of some fields adds)."""
         written = self._written = []
         self.forget_reads()
         with self._database_errors("write"):
             try:
                 with self.engine.begin() as conn:
+                    # a flag this write may add and its snapshot lacks: the state row before the first
+                    # statement on a table, a metadata change's order (no deadlock); else no statement
+                    lock = self._lock_first(rt, event)
+                    if lock is True or (lock and sent is not None and not lock.isdisjoint(sent)):
+                        lock_state(conn)
+                    elif flags:
+                        lock_before_flags(conn, self.snapshot.features, flags)
                     result, _wctx = fn(conn)
             except IntegrityError as exc:
                 err = self._unique_error(rt, exc)
@@ -212,6 +222,38 @@ class RecordService(RecordReader):
                 self._run("after_commit", wctx)
         self.forget_reads()    # after_commit may change records through other services too
         return result
+
+    def _lock_first(self, rt, event):
+        """Whether a write of ``rt`` with ``event`` must lock the metadata state row first (on
+        PostgreSQL, when a ``flags`` hook says it may add a flag that the snapshot lacks): True,
+        False, or the fields of which an update must send one. Known once per snapshot, object,
+        event and hooks (a flag set is a new version: a new snapshot)."""
+        key = ("lock_first", event, self.hooks)
+        need = rt.statements.get(key)
+        if need is None:
+            need = False
+            if self.engine.dialect.name == "postgresql":
+                known, fields = self.snapshot.features, set()
+                for obj, feature, *only in self._flags_of(rt, event, {rt.name}):
+                    if missing_flags(known, ((obj, feature),)):
+                        if not only or event is not Event.UPDATE:
+                            need = True
+                            break
+                        fields |= only[0]
+                need = need or frozenset(fields) or False
+            rt.statements[key] = need
+        return need
+
+    def _flags_of(self, rt, event, seen):
+        flags = []
+        for hook in self.hooks.flags:
+            flags += hook(self, rt, event)
+        if event in (Event.DELETE, Event.RESTORE, Event.PURGE):   # master-detail children follow
+            for child_name, fdef in rt.children:
+                child = self.snapshot.get(child_name)
+                if child is not None and child_name not in seen and child.ftypes[fdef.api_name].cascade:
+                    flags += self._flags_of(child, event, seen | {child_name})
+        return flags
 
     def _after_write(self, conn, rt, actor, event, changes, now):
         wctx = WriteContext(self, conn, actor, rt, event, changes, now)
@@ -285,7 +327,8 @@ class RecordService(RecordReader):
         rt = self.runtime(object_name, actor)
         self._authorise(rt, actor, "create")
         loaded = self._deserialise_all(rt, [data], actor, single=True)
-        return self._transaction(rt, lambda conn: self._create_many(conn, rt, [data], actor, loaded, True))[0]
+        return self._transaction(rt, lambda conn: self._create_many(conn, rt, [data], actor, loaded, True),
+                                 Event.CREATE)[0]
 
     def bulk_create(self, object_name, items, actor, max_records=10000):
         """Create many records, all or nothing; errors are keyed ``records[i].field``."""
@@ -296,7 +339,8 @@ class RecordService(RecordReader):
         if len(items) > max_records:
             raise BadRequest("records.E004", f"Send at most {max_records} records in one call (got {len(items)}).")
         loaded = self._deserialise_all(rt, items, actor, single=False)
-        return self._transaction(rt, lambda conn: self._create_many(conn, rt, items, actor, loaded, False))
+        return self._transaction(rt, lambda conn: self._create_many(conn, rt, items, actor, loaded, False),
+                                 Event.CREATE)
 
     def _deserialise_all(self, rt, items, actor, single):
         """Phase ``deserialise`` of every record to create, before the transaction: pure Python,
@@ -348,9 +392,10 @@ class RecordService(RecordReader):
         return self.page_json(rt, full, actor, conn=conn), wctx
 
     # -- update ---------------------------------------------------------------------------
-    def update(self, object_name, record_id, data, actor, *, if_match=None):
+    def update(self, object_name, record_id, data, actor, *, if_match=None, flags=()):
         """Change some fields of a record. A change that changes nothing writes nothing (the
-        row_version stays)."""
+        row_version stays). ``flags``: ``(object, feature)`` a caller's hook may add in this write
+        beyond what the ``flags`` hooks say (an approval operation: ``_transaction``)."""
         rt = self.runtime(object_name, actor)
         self._authorise(rt, actor, "edit")
 
@@ -389,7 +434,7 @@ class RecordService(RecordReader):
             wctx = self._after_write(conn, rt, actor, Event.UPDATE, [Change(merged, prior)], ctx.now)
             return self.to_json(rt, merged, actor, conn=conn), wctx
 
-        return self._transaction(rt, run)
+        return self._transaction(rt, run, Event.UPDATE, flags, data)
 
     # -- recycle bin ---------------------------------------------------------------------------
     def delete(self, object_name, record_id, actor):
@@ -406,7 +451,7 @@ class RecordService(RecordReader):
                 deleted_at=now, updated_by=actor.user_id, row_version=new["row_version"]))
             return None, self._after_write(conn, rt, actor, Event.DELETE, [Change(new, dict(row))], now)
 
-        self._transaction(rt, run)
+        self._transaction(rt, run, Event.DELETE)
 
     def _cascade(self, conn, rt, ids, now, actor, event):
         """Children through master-detail follow their parent into (or out of) the recycle bin."""
@@ -451,7 +496,7 @@ class RecordService(RecordReader):
             wctx = self._after_write(conn, rt, actor, Event.RESTORE, [Change(restored, dict(row))], utcnow())
             return self.to_json(rt, restored, actor, conn=conn), wctx
 
-        return self._transaction(rt, run)
+        return self._transaction(rt, run, Event.RESTORE)
 
     def purge(self, object_name, record_id, actor):
         """Delete a record from the recycle bin for good (children too; lookups to it cleared)."""
@@ -464,7 +509,7 @@ class RecordService(RecordReader):
             self._purge_ids(conn, rt, [row["id"]], actor, now)
             return None, self._after_write(conn, rt, actor, Event.PURGE, [Change(dict(row), dict(row))], now)
 
-        self._transaction(rt, run)
+        self._transaction(rt, run, Event.PURGE)
 
     def _purge_ids(self, conn, rt, ids, actor, now):
         for child_name, fdef in rt.children:

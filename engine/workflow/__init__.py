@@ -27,6 +27,7 @@ def install(services):
     meta.dependency_checks.add("automation_references", check_dependants)
     meta.after_change.add("automation_schedules", workflow.planner.after_change)
     hooks = services.record_hooks
+    hooks.flags.add("automation_outbox", workflow.automations.flags)
     hooks.before_save.add("automations", workflow.automations.before_save)
     hooks.after_write.add("workflow_applied_key", mark_applied_in_write)
     hooks.after_write.add("automation_outbox", workflow.automations.after_write)

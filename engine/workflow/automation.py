@@ -19,10 +19,11 @@ from __future__ import annotations
 from marshmallow import ValidationError
 from sqlalchemy import insert, select
 
-from engine.db import RUN_LOG, users
+from engine.db import HISTORY, RUN_LOG, users
 from engine.errors import RecordValidationError
 from engine.formula import FormulaError
 from engine.records.formulas import record_for_formula
+from engine.records.history import tracked_fields
 from engine.records.pipeline import Event
 from engine.records.resolver import formula_context
 
@@ -101,6 +102,24 @@ class Automations:
     def __init__(self, workflow):
         self.wf = workflow
         self.config = workflow.config
+
+    # -- flags --------------------------------------------------------------------------
+    def flags(self, service, rt, event):
+        """``flags``: a write that may fire a rule (or meet broken rules) may write the object's
+        first run log line or outbox row (``after_write`` notes the flag), and an update whose rule
+        sets a tracked field its first history row."""
+        if event not in (Event.CREATE, Event.UPDATE, Event.DELETE):
+            return ()
+        rules = self.wf.rules(service.snapshot, rt.name)
+        firing = [r for r in rules.rules if r.trigger.fires_on(event)]
+        if rules.error is None and not firing:
+            return ()
+        out = [(rt.name, RUN_LOG)]
+        if event is Event.UPDATE:
+            tracked = {n for n, _f in tracked_fields(rt)}
+            if any(a.options.get("field") in tracked for r in firing for a in r.inline):
+                out.append((rt.name, HISTORY))
+        return out
 
     # -- before_save ------------------------------------------------------------------
     def before_save(self, ctx):

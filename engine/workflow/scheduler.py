@@ -20,8 +20,9 @@ import logging
 
 from sqlalchemy import delete, insert, select, update
 
-from engine.db import utcnow
+from engine.db import RUN_LOG, utcnow
 from engine.formula import FormulaError
+from engine.metadata.store import lock_before_flags
 from engine.records.pipeline import Event
 from engine.records.resolver import formula_context
 from engine.security import SYSTEM_ACTOR
@@ -219,6 +220,8 @@ class Planner:
             rules = self.wf.rules(snap, item.object)
             rule, rt = rules.get(item.rule), snap.get(item.object)
             with self.engine.begin() as conn:
+                # reads the record, then may note the object's first run log: state row first
+                lock_before_flags(conn, snap.features, ((item.object, RUN_LOG),))
                 claimed = conn.execute(update(due).where(
                     due.c.object == item.object, due.c.record_id == item.record_id, due.c.rule == item.rule,
                     due.c.status == "planned", due.c.due_at == item.due_at).values(status="done", updated_at=now))
@@ -279,6 +282,7 @@ class Planner:
             if rule is None or rt is None or rule.trigger.kind != "schedule":
                 continue
             with self.engine.begin() as conn:
+                lock_before_flags(conn, snap.features, ((st.object, RUN_LOG),))   # as in _fire_time
                 claimed = conn.execute(update(rule_state).where(
                     rule_state.c.object == st.object, rule_state.c.rule == st.rule,
                     rule_state.c.next_run_at == st.next_run_at,

@@ -84,7 +84,8 @@ def _in_order(names, expected):
 def test_hook_points_are_listed_by_name_and_frozen(bare):
     # subsystems may add hooks of their own: check the points and the engine's hooks, in order
     rec, meta = bare.record_hooks.describe(), bare.metadata_hooks.describe()
-    assert list(rec) == ["authorise", "defaults", "validate", "before_save", "after_write", "after_commit"]
+    assert list(rec) == ["flags", "authorise", "defaults", "validate", "before_save", "after_write", "after_commit"]
+    assert _in_order(rec["flags"], ["field_history"])
     assert list(meta) == ["checks", "dependency_checks", "after_change"]
     assert _in_order(rec["defaults"], ["formula_defaults"])
     assert _in_order(rec["validate"], ["validation_rules"])

@@ -1,14 +1,16 @@
 """The flags the writers keep (``tessera_object_features``): a record page skips the field history,
 run log and approval reads of an object that never had such rows, and the first row each writer
 writes shows on the page at once — from this app and from a second one (another process's
-snapshot), on SQLite and PostgreSQL; a concurrent first write does not fail; an existing database
-is filled when the table is first created."""
+snapshot), on SQLite and PostgreSQL; a concurrent first write does not fail, nor does a first
+write racing a metadata change of its object (PostgreSQL: the state row is locked first); an
+existing database is filled when the table is first created."""
 from __future__ import annotations
 
 import datetime as _dt
 import threading
 import time
 
+import pytest
 from croniter import croniter
 
 from sqlalchemy import delete, event, select, text
@@ -241,3 +243,143 @@ def test_an_existing_database_is_filled_once(db_url):
         conn.execute(text("DROP TABLE tessera_object_features"))
     third = Site(db_url).sign_in()           # a process starting on an old database
     assert "Manager check" in third.page(rid)[0] and third.flags() == want
+
+
+def _pause_before(monkeypatch, module, name):
+    """Patch ``module.name`` (a writer's note_rows / note_run_log) to stop, the first time, in the
+    writer's transaction right before it: ``paused`` is set with the writer's backend pid, and it
+    goes on when ``go`` is set."""
+    real = getattr(module, name)
+    paused, go, pid = threading.Event(), threading.Event(), []
+
+    def pausing(conn, *args, **kwargs):
+        if not paused.is_set():
+            pid.append(conn.execute(text("SELECT pg_backend_pid()")).scalar())
+            paused.set()
+            assert go.wait(30)
+        return real(conn, *args, **kwargs)
+    monkeypatch.setattr(module, name, pausing)
+    return paused, go, pid
+
+
+def _run(fn, out, errors):
+    def target():
+        try:
+            out.append(fn())
+        except Exception as exc:  # noqa: BLE001 - the assertion names it
+            errors.append(exc)
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("kind", ["history", "history_by_rule", "run_log", "approvals"])
+def test_a_first_write_and_a_metadata_change_of_its_object_do_not_deadlock(db_url, monkeypatch, kind):
+    """The write holds the object's table when it notes its first row; a metadata change of the
+    object (DDL: ALTER TABLE) begins meanwhile. Both must end well, the write saved once."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite takes one write lock per database: no lock order between two writers")
+    from engine.records import history as history_module
+    from engine.security import SYSTEM_ACTOR
+    from engine.workflow import automation as automation_module
+    from engine.workflow.approvals import machine as machine_module
+
+    first, _second, rid = _setup(db_url)
+    token = create_token(first.engine, "admin")
+    headers = {"Authorization": f"Bearer {token}"}
+    client = first.app.test_client()
+    if kind == "history":
+        feature, paused, go, pid = HISTORY, *_pause_before(monkeypatch, history_module, "note_rows")
+
+        def write():
+            return client.patch(f"/api/v1/records/support_case/{rid}", json={"priority": "High"}, headers=headers)
+    elif kind == "history_by_rule":     # the write sends no tracked field: a rule's field update sets one
+        r = first.api.post("/api/v1/objects/support_case/automation_rules", json={
+            "name": "raise", "label": "Raise", "trigger": "update", "condition": "subject_line = 'x'", "actions": [
+                {"type": "field_update", "field": "priority", "value": "'High'"}]})
+        assert r.status_code == 201, r.get_json()
+        with first.engine.begin() as conn:      # the run log flagged already, the history not
+            conn.execute(object_features.insert().values(object="support_case", feature=RUN_LOG))
+            conn.execute(text("UPDATE tessera_meta_state SET version = version + 1 WHERE id = 1"))
+        feature, paused, go, pid = HISTORY, *_pause_before(monkeypatch, history_module, "note_rows")
+
+        def write():
+            return client.patch(f"/api/v1/records/support_case/{rid}", json={"subject_line": "x"}, headers=headers)
+    elif kind == "run_log":
+        r = first.api.post("/api/v1/objects/support_case/automation_rules", json={
+            "name": "mark", "label": "Mark escalated", "trigger": "create", "actions": [
+                {"type": "field_update", "field": "escalated", "value": "TRUE"}]})
+        assert r.status_code == 201, r.get_json()
+        feature, paused, go, pid = RUN_LOG, *_pause_before(monkeypatch, automation_module, "note_run_log")
+
+        def write():
+            return client.post("/api/v1/records/support_case", json={"name": "Racing"}, headers=headers)
+    else:
+        assert first.api.post("/api/v1/objects/support_case/approval_processes", json=PROCESS).status_code == 201
+        feature, paused, go, pid = APPROVALS, *_pause_before(monkeypatch, machine_module, "note_rows")
+
+        def write():
+            return client.post(f"/api/v1/records/support_case/{rid}/approval/submit", json={}, headers=headers)
+    assert (("support_case", feature) in first.flags()) is False
+    version = first.version()
+    out, errors = [], []
+    writer = _run(write, out, errors)
+    assert paused.wait(30), "the write did not reach its first flag"
+    changer = _run(lambda: first.services.store.add_field(
+        "support_case", {"api_name": "region", "label": "Region", "type": "text"}, SYSTEM_ACTOR), out, errors)
+
+    def change_waits():     # on the writer: for its table (before the fix) or the state row
+        with first.engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
+                                {"pid": pid[0]}).scalar() > 0
+    wait_for(change_waits, what="the metadata change waiting on the write", timeout=30)
+    go.set()
+    writer.join(60)
+    changer.join(60)
+    assert not writer.is_alive() and not changer.is_alive()
+    assert errors == []
+    response = next(r for r in out if hasattr(r, "status_code"))
+    assert response.status_code in (200, 201), response.get_json()
+    assert ("support_case", feature) in first.flags() and first.version() == version + 2
+    doc = next(r for r in out if isinstance(r, dict))
+    assert "region" in [f["api_name"] for f in doc["fields"]]
+    with first.engine.connect() as conn:
+        if kind.startswith("history"):
+            rows = conn.execute(text("SELECT field, new_value FROM tessera_field_history")).all()
+            assert rows == [("priority", '"High"')]
+            assert conn.execute(text("SELECT row_version FROM obj_support_case")).scalar() == 2
+        elif kind == "run_log":
+            assert conn.execute(text("SELECT escalated FROM obj_support_case WHERE name = 'Racing'")).all() == [(True,)]
+        else:
+            assert conn.execute(text("SELECT count(*) FROM tessera_wf_approval_requests")).scalar() == 1
+
+
+def test_the_state_row_is_locked_first_only_while_a_flag_is_missing(db_url):
+    """A write that may add a flag its snapshot lacks locks the state row as its first statement
+    (PostgreSQL); once the object is flagged, and always on SQLite, no statement is added."""
+    first, _second, rid = _setup(db_url)
+    seen = []
+
+    def note(conn, cursor, statement, params, context, executemany):
+        seen.append(statement)
+
+    def patch(value, field="priority"):
+        seen.clear()
+        event.listen(first.engine, "before_cursor_execute", note)
+        try:
+            assert first.api.patch(f"/api/v1/records/support_case/{rid}", json={field: value}).status_code == 200
+        finally:
+            event.remove(first.engine, "before_cursor_execute", note)
+        return [s for s in seen if "tessera_meta_state" in s and "FOR UPDATE" in s]
+
+    assert patch("x", "subject_line") == []     # no tracked field sent: no history row, no lock
+    locks = patch("High")              # the first history row of the object
+    if db_url.startswith("postgresql"):
+        assert len(locks) >= 1
+        first_write = next(s for s in seen if "FOR UPDATE" in s or "obj_support_case" in s)
+        assert "tessera_meta_state" in first_write      # before any statement on the table
+    else:
+        assert locks == []
+    assert ("support_case", HISTORY) in first.flags()
+    assert patch("Medium") == []           # flagged: nothing more
+    assert first.api.post("/api/v1/records/support_case", json={"name": "C2"}).status_code == 201

@@ -17,7 +17,7 @@ import threading
 
 from sqlalchemy import bindparam, insert, or_, select, update
 
-from engine.db import APPROVALS, read_connection, users, utcnow
+from engine.db import APPROVALS, RUN_LOG, read_connection, users, utcnow
 from engine.errors import (
     ConflictError,
     EngineError,
@@ -188,7 +188,10 @@ class ApprovalService:
         checked by the operation), then hand the outbox rows it wrote to the dispatcher."""
         token = _current.set(op)
         try:
-            records.update(op.object, op.record_id, {}, SYSTEM_ACTOR)
+            # the operation may write the object's first request and outbox row: the write locks
+            # the metadata state row first when its snapshot lacks their flags (no deadlock)
+            records.update(op.object, op.record_id, {}, SYSTEM_ACTOR,
+                           flags=((op.object, APPROVALS), (op.object, RUN_LOG)))
         finally:
             _current.reset(token)
         if not op.applied:      # a hook before ours refused silently: never report success then
