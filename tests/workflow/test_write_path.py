@@ -196,6 +196,21 @@ def test_the_enqueuer_batches_the_ids_put_while_it_lingers():
     assert gate.asked == [0.005, 0.005, 0.005, 0.05, 0.005]
 
 
+def test_a_flush_hands_over_at_once_without_waiting_out_the_linger():
+    """flush() cuts the linger short (shutdown, tests and the benchmark's phases do not wait out a
+    sleep meant to gather ids): with an hour's linger, a flush with 30 s to spare still hands
+    every id over, each once, in order."""
+    calls = []
+    enq = Enqueuer(calls.append, linger=3600, busy_linger=3600)
+    enq.put(["a"])
+    enq.put(["b", "c"])
+    enq.flush(30)
+    assert calls == [["a", "b", "c"]]
+    enq.put(["d"])                      # the next batch lingers again, and is cut short again
+    enq.flush(30)
+    assert calls == [["a", "b", "c"], ["d"]]
+
+
 def test_outbox_rows_written_by_row_insert_are_stored_as_sqlalchemy_stores_them(db_url):
     engine = make_engine(db_url)
     create_tables(engine)
