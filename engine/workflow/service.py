@@ -26,7 +26,7 @@ from .worker import Enqueuer
 log = logging.getLogger("tessera.workflow")
 STATUSES = ("pending", "failed", "done", "dead")
 KIND = "automation_rules"
-JOB_BATCH = 100         # outbox rows per rq job when many are dispatched at once (a busy web process)
+JOB_BATCH = 250         # outbox rows per rq job when many are dispatched at once (a busy web process)
 JOB_TIMEOUT_ROWS = 25   # rows TESSERA_WORKFLOW_JOB_TIMEOUT is meant for: a fuller job gets it once per 25 rows
 
 

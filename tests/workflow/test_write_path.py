@@ -344,7 +344,7 @@ def test_payload_json_is_the_text_json_dumps_writes():
         assert payload_json(payload) == json.dumps(payload, default=str)
 
 
-def test_a_busy_process_enqueues_jobs_of_up_to_a_hundred_rows_with_time_for_each_25(env):
+def test_a_busy_process_enqueues_jobs_of_up_to_job_batch_rows_with_time_for_each_25(env):
     from engine.workflow.service import JOB_BATCH
 
     class Queue:
@@ -357,6 +357,7 @@ def test_a_busy_process_enqueues_jobs_of_up_to_a_hundred_rows_with_time_for_each
         def enqueue_many(self, jobs):
             self.jobs += jobs
 
+    assert JOB_BATCH == 250
     wf, base = env.wf, env.wf.config.workflow_job_timeout
     wf._queue = fake = Queue()
     ids = [f"o{i}" for i in range(2 * JOB_BATCH + 30)]
@@ -364,7 +365,8 @@ def test_a_busy_process_enqueues_jobs_of_up_to_a_hundred_rows_with_time_for_each
     wf.enqueue(["single"])
     wf.enqueue(ids[:26])
     assert [(f.rsplit(".", 1)[1], len(a[0]) if isinstance(a[0], list) else 1, t) for f, a, t in fake.jobs] == [
-        ("run_outbox_batch", 100, 4 * base), ("run_outbox_batch", 100, 4 * base), ("run_outbox_batch", 30, 2 * base),
+        ("run_outbox_batch", JOB_BATCH, 10 * base), ("run_outbox_batch", JOB_BATCH, 10 * base),
+        ("run_outbox_batch", 30, 2 * base),
         ("run_outbox", 1, base), ("run_outbox_batch", 26, 2 * base)]
     assert [i for _f, a, _t in fake.jobs[:3] for i in a[0]] == ids          # each id once, in order
 
