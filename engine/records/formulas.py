@@ -55,7 +55,7 @@ class ObjectFormulas:
         for c in [c for _n, c, _f in self.formula_fields] + [c for _r, c in self.rules] + \
                 [c for _f, c in self.defaults]:
             refs |= c.references
-        self.read_paths = _relationship_paths(refs, rt, snap)
+        self.read_paths = relationship_paths(refs, rt, snap)
         self.formula_paths = _formula_paths(refs, rt, snap)
 
     def field(self, name):
@@ -114,8 +114,10 @@ def _order_by_deps(items):
     return out
 
 
-def _relationship_paths(refs, rt, snap):
-    """The lookup paths (tuples of lookup field names) that references walk through."""
+def relationship_paths(refs, rt, snap):
+    """The lookup paths (tuples of lookup field names) that formula references ``refs`` walk
+    through on ``rt``, shortest first (``$`` globals skipped). Also used by the workflow's
+    read plan."""
     paths = set()
     for ref in refs:
         parts = ref.split(".")

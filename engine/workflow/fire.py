@@ -9,29 +9,12 @@ from sqlalchemy import select
 
 from engine.db import users
 from engine.formula import FormulaError
-from engine.records.formulas import BrokenFormulas, load_related, record_for_formula
+from engine.records.formulas import BrokenFormulas, load_related, record_for_formula, relationship_paths
 from engine.records.reader import system_json
 from engine.records.resolver import formula_context
 from engine.security import SYSTEM_ACTOR
 
 from .actions import to_json_value
-
-
-def relationship_paths(references, rt, snapshot):
-    """The lookup paths (tuples of lookup names) that formula references walk through."""
-    paths = set()
-    for ref in references:
-        parts = ref.split(".")
-        if parts[0].startswith("$"):
-            continue
-        current = rt
-        for i in range(len(parts) - 1):
-            f = current.odef.field(parts[i]) if current else None
-            if f is None or not f.target:
-                break
-            paths.add(tuple(parts[:i + 1]))
-            current = snapshot.get(f.target)
-    return sorted(paths, key=len)
 
 
 def read_plan(service, rt, references):
