@@ -12,11 +12,10 @@ import logging
 from sqlalchemy import Text, bindparam, cast, func, insert, null, select, union_all, update
 
 from engine.db import RUN_LOG, read_connection, utcnow
-from engine.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
-from engine.metadata.checks import suggest
-from engine.metadata.store import load_docs
+from engine.errors import ConflictError, InvalidRequestError, NotFoundError
 
 from .automation import Automations, build_outbox_row
+from .documents import DocumentList, require_admin
 from .model import RuleCache, compile_rule
 from .outbox import Runner, log_lines, run_row
 from .scheduler import Planner
@@ -42,6 +41,8 @@ class WorkflowService:
         self.runner = Runner(services, self)
         self.planner = Planner(self)
         self.due_hooks = []          # fn(now) run by every scheduler tick (approval deadlines)
+        self.rule_docs = DocumentList(services, KIND, "automation rule", "rule", unknown="workflow.E703",
+                                      exists="workflow.E704", admin_what="see or change automation rules")
         self._queue = None
         self._enqueuer = None
 
@@ -126,67 +127,28 @@ class WorkflowService:
         """One scheduler tick: time-based and scheduled rules, retries, stale rows."""
         return self.planner.run_due(now)
 
-    # -- automation rules as documents ---------------------------------------------------------
-    @staticmethod
-    def _admin(actor, what="see or change automation rules"):
-        if actor is None or not getattr(actor, "is_admin", False):
-            raise PermissionDeniedError("workflow.E702", f"Only administrators may {what}.")
-
-    def _doc(self, obj):
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
-            docs = load_docs(conn)
-        if obj not in docs:
-            raise NotFoundError("metadata.E041", f"Unknown object '{obj}'{suggest(obj, docs)}.")
-        return docs[obj]["doc"]
-
+    # -- automation rules as documents (administrators only) -----------------------------------
     def list_rules(self, obj, actor):
-        self._admin(actor)
-        return list(self._doc(obj).get(KIND) or [])
+        return self.rule_docs.entries(obj, actor)
 
     def get_rule(self, obj, name, actor):
-        self._admin(actor)
-        rules = self._doc(obj).get(KIND) or []
-        for rule in rules:
-            if isinstance(rule, dict) and rule.get("name") == name:
-                return rule
-        names = [r.get("name") for r in rules if isinstance(r, dict)]
-        raise NotFoundError("workflow.E703", f"Unknown automation rule '{name}' on '{obj}'{suggest(name, names)}.")
+        return self.rule_docs.get(obj, name, actor)
 
     def add_rule(self, obj, rule, actor):
-        self._admin(actor)
-        if not isinstance(rule, dict):
-            raise InvalidRequestError("workflow.E700", "Send the automation rule as a JSON object.")
-        name = rule.get("name")
-        if isinstance(name, str) and any(isinstance(r, dict) and r.get("name") == name
-                                         for r in self._doc(obj).get(KIND) or []):
-            raise ConflictError("workflow.E704", f"There is already an automation rule named '{name}' on '{obj}'.",
-                                fields={"name": ["already exists"]})
-        self.services.store.set_list(obj, KIND, rule, actor)
-        return self.get_rule(obj, name, actor)
+        return self.rule_docs.add(obj, rule, actor)
 
     def update_rule(self, obj, name, patch, actor):
         """Change some keys of a rule (``null`` removes an optional key); the name cannot change."""
-        self._admin(actor)
-        if not isinstance(patch, dict):
-            raise InvalidRequestError("workflow.E700", "Send the keys to change as a JSON object.")
-        if "name" in patch and patch["name"] != name:
-            raise InvalidRequestError("workflow.E701", f"The name of automation rule '{name}' cannot change; "
-                                                       "create a new rule and delete this one.")
-        rule = dict(self.get_rule(obj, name, actor))
-        rule.update(patch)
-        rule = {k: v for k, v in rule.items() if v is not None}
-        self.services.store.set_list(obj, KIND, rule, actor, replace=True)
-        return self.get_rule(obj, name, actor)
+        return self.rule_docs.update(obj, name, patch, actor)
 
     def delete_rule(self, obj, name, actor):
-        self.get_rule(obj, name, actor)
-        self.services.store.remove_from_list(obj, KIND, name, actor)
+        self.rule_docs.delete(obj, name, actor)
 
     # -- the outbox for admins ---------------------------------------------------------------
     def list_outbox(self, actor, *, status=None, limit=100, record=None):
         """Outbox entries, newest first, with their attempts, last error and per-action results
         (webhook secrets are never stored in them)."""
-        self._admin(actor, "see the outbox")
+        require_admin(actor, "see the outbox")
         if status is not None and status not in STATUSES:
             raise InvalidRequestError("workflow.E705", f"Unknown outbox status '{status}'; use one of "
                                                        f"{', '.join(STATUSES)}.")
@@ -205,7 +167,7 @@ class WorkflowService:
 
     def get_outbox(self, outbox_id, actor):
         """One outbox entry (admins)."""
-        self._admin(actor, "see the outbox")
+        require_admin(actor, "see the outbox")
         found = self._entries(select(outbox).where(outbox.c.id == str(outbox_id)))
         if not found:
             raise NotFoundError("workflow.E707", f"No outbox entry with id '{str(outbox_id)[:40]}'.")
@@ -246,7 +208,7 @@ class WorkflowService:
 
     def retry(self, outbox_id, actor):
         """Put a failed or dead entry back in the queue now, with a fresh set of attempts."""
-        self._admin(actor, "retry outbox entries")
+        require_admin(actor, "retry outbox entries")
         now = utcnow()
         with self.engine.begin() as conn:
             row = conn.execute(select(outbox).where(outbox.c.id == str(outbox_id))).mappings().first()

@@ -26,13 +26,12 @@ from engine.errors import (
     PermissionDeniedError,
     WorkflowError,
 )
-from engine.metadata.checks import suggest
-from engine.metadata.store import load_docs
 from engine.records.formula_checks import FieldMaps
 from engine.records.pipeline import Event
 from engine.security import SYSTEM_ACTOR
 from engine.security import access as acl
 
+from ..documents import DocumentList
 from ..outbox import new_id
 from .machine import Machine, Operation, record_shown
 from .model import label_of
@@ -54,6 +53,10 @@ class ApprovalService:
         self.engine = services.engine
         self._maps = {}
         self._maps_lock = threading.Lock()
+        self.process_docs = DocumentList(services, KIND, "approval process", "process",
+                                         unknown="workflow.E601", exists="workflow.E621",
+                                         admin_what="change approval processes", may_read=self._may_read_object,
+                                         before_delete=self._no_pending_requests)
 
     # -- formulas ----------------------------------------------------------------------------
     def fields_map(self, snapshot, obj):
@@ -69,23 +72,9 @@ class ApprovalService:
         return maps.fields(obj)
 
     # -- processes as documents ------------------------------------------------------------------
-    @staticmethod
-    def _admin(actor, what="change approval processes"):
-        if actor is None or not getattr(actor, "is_admin", False):
-            raise PermissionDeniedError("workflow.E702", f"Only administrators may {what}.")
-
-    def _doc(self, obj):
-        with self.engine.connect().execution_options(tessera_readonly=True) as conn:
-            docs = load_docs(conn)
-        if obj not in docs:
-            raise NotFoundError("metadata.E041", f"Unknown object '{obj}'{suggest(obj, docs)}.")
-        return docs[obj]["doc"]
-
     def list_processes(self, obj, actor):
         """The approval processes of ``obj`` (for whoever may see its records)."""
-        doc = self._doc(obj)
-        self._may_read_object(obj, actor)
-        return list(doc.get(KIND) or [])
+        return self.process_docs.entries(obj, actor)
 
     def _may_read_object(self, obj, actor):
         if actor.is_admin:
@@ -94,45 +83,21 @@ class ApprovalService:
         acl.require(actor.plan, rt, "read")
 
     def get_process(self, obj, name, actor):
-        doc = self._doc(obj)
-        self._may_read_object(obj, actor)
-        processes = doc.get(KIND) or []
-        for process in processes:
-            if isinstance(process, dict) and process.get("name") == name:
-                return process
-        names = [p.get("name") for p in processes if isinstance(p, dict)]
-        raise NotFoundError("workflow.E601", f"Unknown approval process '{name}' on '{obj}'{suggest(name, names)}.")
+        return self.process_docs.get(obj, name, actor)
 
     def add_process(self, obj, process, actor):
-        self._admin(actor)
-        if not isinstance(process, dict):
-            raise InvalidRequestError("workflow.E700", "Send the approval process as a JSON object.")
-        name = process.get("name")
-        if isinstance(name, str) and any(isinstance(p, dict) and p.get("name") == name
-                                         for p in self._doc(obj).get(KIND) or []):
-            raise ConflictError("workflow.E621", f"There is already an approval process named '{name}' on '{obj}'.",
-                                fields={"name": ["already exists"]})
-        self.services.store.set_list(obj, KIND, process, actor)
-        return self.get_process(obj, name, actor)
+        return self.process_docs.add(obj, process, actor)
 
     def update_process(self, obj, name, patch, actor):
         """Change some keys of a process (``null`` removes an optional key); the name cannot change.
         Requests already submitted keep the process as it was when they were submitted."""
-        self._admin(actor)
-        if not isinstance(patch, dict):
-            raise InvalidRequestError("workflow.E700", "Send the keys to change as a JSON object.")
-        if "name" in patch and patch["name"] != name:
-            raise InvalidRequestError("workflow.E701", f"The name of approval process '{name}' cannot change; "
-                                                       "create a new process and delete this one.")
-        process = dict(self.get_process(obj, name, actor))
-        process.update(patch)
-        process = {k: v for k, v in process.items() if v is not None}
-        self.services.store.set_list(obj, KIND, process, actor, replace=True)
-        return self.get_process(obj, name, actor)
+        return self.process_docs.update(obj, name, patch, actor)
 
     def delete_process(self, obj, name, actor):
-        self._admin(actor)
-        process = self.get_process(obj, name, actor)
+        self.process_docs.delete(obj, name, actor)
+
+    def _no_pending_requests(self, obj, name, process):
+        """A process with pending requests is not deleted (``before_delete`` of its documents)."""
         with self.engine.connect().execution_options(tessera_readonly=True) as conn:
             waiting = conn.execute(select(requests.c.id).where(
                 requests.c.object == obj, requests.c.process == name, requests.c.status == "pending")).all()
@@ -140,7 +105,6 @@ class ApprovalService:
             raise ConflictError("workflow.E622", f"Approval process '{label_of(process)}' has {len(waiting)} pending "
                                                  f"request{'s' if len(waiting) != 1 else ''}; they must be decided or "
                                                  "recalled before it can be deleted (or make it inactive).")
-        self.services.store.remove_from_list(obj, KIND, name, actor)
 
     # -- operations --------------------------------------------------------------------------
     def submit(self, obj, record_id, actor, *, process=None, comment=None, now=None):
