@@ -166,9 +166,9 @@ class Automations:
     def _field_update(self, ctx, rule, action, rec, fctx):
         rt, name = ctx.rt, action.options["field"]
         fdef = rt.writable.get(name)
-        label = fdef.label if fdef is not None else name.replace("_", " ").capitalize().replace(" id", "")
 
         def refuse(detail, code):
+            label = fdef.label if fdef is not None else name.replace("_", " ").capitalize().replace(" id", "")
             message = f"Automation rule '{rule.label}' set an invalid value: {detail}"
             shown = ctx.values.get("name") or ctx.values.get("id")
             raise RecordValidationError({name: [message]}, code=code,

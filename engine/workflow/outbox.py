@@ -73,11 +73,13 @@ class AlreadyApplied(Exception):
 
 
 _ids = threading.Lock()
-_last_ms = 0
 _time_ns = time.time_ns
-_VARIANT = "89ab89ab89ab89ab"      # a hex digit's two low bits -> the variant digit 0b10xx
+_state = [0, 0]                    # [the millisecond of the last id, its number in it (12 bits)]
+_prefix = [-1, ""]                 # [a millisecond, its "xxxxxxxx-xxxx-7" text]: made once per millisecond
+_SEQ = [f"{i:03x}" for i in range(4096)]
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}   # 2 random bits -> the variant 0b10xx
 _RANDOM_IDS = 64                   # ids' worth of random bits read from os.urandom at a time
-_random = ["", 0]                  # [hex text of random bytes, offset of the next unused id's 20 digits]
+_random = ["", 0]                  # [hex text of random bytes, offset of the next unused id's 16 digits]
 
 
 def _forget_random():
@@ -89,25 +91,33 @@ os.register_at_fork(after_in_child=_forget_random)
 
 
 def new_id():
-    """A UUID version 7 as text, time-ordered as ``uuid6.uuid7`` makes them (a millisecond already
-    used moves on by one, so the ids of one process sort in the order they were made), with 74
-    random bits from ``os.urandom`` (read for 64 ids at a time, each bit used once; dropped in a
-    forked child); written out directly, without a ``UUID`` object (a write with rules makes four
-    or five: its outbox rows and their run-log lines)."""
-    global _last_ms
+    """A UUID version 7 as text (RFC 9562): the clock's millisecond, then a 12-bit number of the id
+    within it (``rand_a`` as a counter, RFC 9562 6.2 method 1: the ids of one process sort in the
+    order they were made, and the time stays the clock's however many ids a millisecond makes —
+    4,096 in one millisecond move on to the next; a clock that goes back keeps the last
+    millisecond), and 62 random bits from ``os.urandom`` (read for 64 ids at a time, each bit used
+    once; dropped in a forked child). Written out directly, without a ``UUID`` object (a write with
+    rules makes four or five: its outbox rows and their run-log lines)."""
     with _ids:
         ms = _time_ns() // 1_000_000
-        if ms <= _last_ms:
-            ms = _last_ms + 1
-        _last_ms = ms
+        last, seq = _state
+        if ms > last:
+            seq = 0
+        else:
+            ms, seq = last, seq + 1
+            if seq > 0xFFF:
+                ms, seq = last + 1, 0
+        _state[0], _state[1] = ms, seq
+        if ms != _prefix[0]:
+            m = f"{ms & 0xFFFFFFFFFFFF:012x}"
+            _prefix[0], _prefix[1] = ms, f"{m[:8]}-{m[8:]}-7"
+        prefix = _prefix[1]
         text, at = _random
         if at >= len(text):
-            text, at = os.urandom(10 * _RANDOM_IDS).hex(), 0
+            text, at = os.urandom(8 * _RANDOM_IDS).hex(), 0
             _random[0] = text
-        _random[1] = at + 20
-    r = text[at:at + 20]
-    m = f"{ms & 0xFFFFFFFFFFFF:012x}"
-    return f"{m[:8]}-{m[8:]}-7{r[:3]}-{_VARIANT[int(r[3], 16)]}{r[4:7]}-{r[7:19]}"
+        _random[1] = at + 16
+    return f"{prefix}{_SEQ[seq]}-{_VARIANT[text[at]]}{text[at + 1:at + 4]}-{text[at + 4:at + 16]}"
 
 
 def run_row(obj, record_id, message, *, status, rule=None, outbox_id=None, action_index=None, action_type=None,
@@ -140,12 +150,13 @@ def line_row(line, obj, record_id, now):
     return dict(_LINE_BLANKS, **line, object=obj, record_id=record_id, outbox_id=None, created_at=now)
 
 
-# one encoder for every payload, made once: the same text as ``json.dumps(payload, default=str)``
-# (``JSONEncoder.encode`` makes a new C encoder, a closure and a markers dict on every call). No
-# check for circular references: a payload is built here from JSON values, never refers to itself.
-_PAYLOAD_JSON = c_make_encoder(None, str, encode_basestring_ascii, None, ": ", ", ", False, False, True) \
+# one encoder for every payload, made once: the same text as ``json.dumps(payload, default=str,
+# separators=(",", ":"))`` (``JSONEncoder.encode`` makes a new C encoder, a closure and a markers
+# dict on every call; compact: a smaller row is less of SQLite's page to write). No check for
+# circular references: a payload is built here from JSON values, never refers to itself.
+_PAYLOAD_JSON = c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",", False, False, True) \
     if c_make_encoder is not None else None
-_PAYLOAD_JSON_PY = json.JSONEncoder(default=str)
+_PAYLOAD_JSON_PY = json.JSONEncoder(default=str, separators=(",", ":"))
 
 
 def payload_json(payload):
@@ -160,7 +171,13 @@ def outbox_row(*, id, origin, obj, record_id, rule, event, depth, actions_payloa
     """An outbox row. ``log``: run log lines of the firing (:func:`log_line`: of this record, written
     at ``now``) kept in the row itself (one INSERT less in the triggering write; :func:`log_lines`
     reads them back)."""
-    payload = {"actions": actions_payload, "run_as": run_as, "record": record, "context": context or {}}
+    payload = {"actions": actions_payload}        # blank keys left out (readers default them)
+    if run_as:
+        payload["run_as"] = run_as
+    if record is not None:
+        payload["record"] = record
+    if context:
+        payload["context"] = context
     if log:
         payload["log"] = log
     return {"id": id, "origin": origin, "object": obj, "record_id": record_id, "rule": rule, "event": str(event),

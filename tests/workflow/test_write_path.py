@@ -276,6 +276,7 @@ def test_a_driver_error_in_row_insert_is_sqlalchemys_error_and_nothing_of_the_tr
 
 
 def test_workflow_ids_are_uuid7_in_the_order_they_were_made(monkeypatch):
+    import time
     import uuid
 
     ids = [new_id() for _ in range(5000)]
@@ -283,13 +284,26 @@ def test_workflow_ids_are_uuid7_in_the_order_they_were_made(monkeypatch):
     for one in ids[:500]:
         parsed = uuid.UUID(one)
         assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and str(parsed) == one
-    # a clock that stands still or goes back: still strictly increasing
-    clock = iter([10 ** 18, 10 ** 18, 10 ** 18 - 5 * 10 ** 9, 10 ** 18 + 1])
-    monkeypatch.setattr(outbox_module, "_last_ms", 0)
+    # ids made faster than one a millisecond keep the clock's time (a counter in rand_a orders
+    # them): a busy process's run-log lines do not drift ahead of a worker's
+    assert int(ids[-1].replace("-", "")[:12], 16) <= time.time_ns() // 10 ** 6
+
+    def ms_and_seq(made):
+        return [(int(m.replace("-", "")[:12], 16), int(m.replace("-", "")[13:16], 16)) for m in made]
+
+    # a clock that stands still or goes back: still strictly increasing, the millisecond kept
+    clock = iter([10 ** 18, 10 ** 18, 10 ** 18 - 5 * 10 ** 9, 10 ** 18 + 1, 10 ** 18 + 10 ** 6])
+    monkeypatch.setattr(outbox_module, "_state", [0, 0])
     monkeypatch.setattr(outbox_module, "_time_ns", lambda: next(clock))
-    made = [new_id() for _ in range(4)]
-    assert made == sorted(made) and len(set(made)) == 4
-    assert [int(m.replace("-", "")[:12], 16) for m in made] == [10 ** 12, 10 ** 12 + 1, 10 ** 12 + 2, 10 ** 12 + 3]
+    made = [new_id() for _ in range(5)]
+    assert made == sorted(made) and len(set(made)) == 5
+    t = 10 ** 12
+    assert ms_and_seq(made) == [(t, 0), (t, 1), (t, 2), (t, 3), (t + 1, 0)]
+    # 4,096 ids in one millisecond: the next moves on to the next millisecond
+    monkeypatch.setattr(outbox_module, "_time_ns", lambda: 10 ** 18 + 5 * 10 ** 6)
+    burst = [new_id() for _ in range(4097)]
+    assert burst == sorted(burst) and len(set(burst)) == 4097
+    assert ms_and_seq(burst[-2:]) == [(t + 5, 4095), (t + 6, 0)]
 
 
 def test_the_firing_clock_is_written_as_strftime_writes_it():
@@ -327,7 +341,7 @@ def test_a_forked_child_makes_other_ids_than_its_parent():
     assert len(child) == 3 and not {i[14:] for i in child} & {i[14:] for i in mine}    # random parts differ
 
 
-def test_payload_json_is_the_text_json_dumps_writes():
+def test_payload_json_is_the_text_json_dumps_writes_compact():
     import decimal
 
     from engine.workflow.outbox import payload_json
@@ -341,7 +355,7 @@ def test_payload_json_is_the_text_json_dumps_writes():
                  "context": {"submitter": "u1"}, "log": [{"id": "x", "message": "Rule 'a' fired (create)."}]},
                 {1: "int key", 2.5: "float key", True: "bool key", None: "none key"}]
     for payload in payloads:
-        assert payload_json(payload) == json.dumps(payload, default=str)
+        assert payload_json(payload) == json.dumps(payload, default=str, separators=(",", ":"))
 
 
 def test_a_busy_process_enqueues_jobs_of_up_to_job_batch_rows_with_time_for_each_25(env):
