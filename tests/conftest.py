@@ -28,6 +28,21 @@ def _pg_schema_url(schema):
     return f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
+def field_doc(name, ftype):
+    """A field of type ``name`` (``f_<name>``) with the options its type requires (two options, a
+    target object ``tgt``, a length, a scale): for tests over every field type."""
+    doc = {"api_name": f"f_{name}", "type": name}
+    if "options" in ftype.required_keys:
+        doc["options"] = [{"value": "a"}, {"value": "b"}]
+    if "target" in ftype.required_keys:
+        doc["target"] = "tgt"
+    if "max_length" in ftype.options_schema:
+        doc["max_length"] = 30
+    if "scale" in ftype.options_schema:
+        doc["scale"] = 2
+    return doc
+
+
 @pytest.fixture(params=DB_KINDS)
 def db_url(request, tmp_path):
     if request.param == "sqlite":

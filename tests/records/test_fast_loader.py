@@ -12,25 +12,13 @@ import pytest
 from marshmallow import ValidationError
 
 from engine.metadata.field_types import field_types
+from tests.conftest import field_doc
 
 VALUES = [None, True, False, 0, 1, -7, 2 ** 70, 1.5, float("nan"), Decimal("1.005"), Decimal("12.345"),
           Decimal("-0.00"), Decimal("1E+400"), Decimal("99999999999999999.99"), "", " ", "a", "b", "abc",
           "x" * 40, "é" * 300, "12.5", "2025-06-30", "2025-13-01", "2025-06-30T10:00:00Z", "2025-06-30T10:00:00",
           "http://example.org/x", "a@b.co", "not an email", "+1 555 0100", "true", "false", "1", [], ["a"],
           ["a", "b", "a"], ["a", "z"], [1], {"k": 1}, dt.date(2025, 1, 1)]
-
-
-def field_doc(name, ftype):
-    doc = {"api_name": f"f_{name}", "type": name}
-    if "options" in ftype.required_keys:
-        doc["options"] = [{"value": "a"}, {"value": "b"}]
-    if "target" in ftype.required_keys:
-        doc["target"] = "tgt"
-    if "max_length" in ftype.options_schema:
-        doc["max_length"] = 30
-    if "scale" in ftype.options_schema:
-        doc["scale"] = 2
-    return doc
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from engine.workflow import outbox as outbox_module
 from engine.workflow.outbox import log_lines, new_id
 from engine.workflow.tables import RowInsert, create_tables, outbox
 from engine.workflow.worker import Enqueuer
-from tests.conftest import Api
+from tests.conftest import Api, field_doc
 
 from .conftest import CASE, make_app
 
@@ -396,18 +396,7 @@ def test_system_json_is_what_page_json_shows_the_system_for_every_field_type(db_
 
     services = build_services({"database_url": db_url})
     try:
-        docs = []
-        for name, ftype in field_types.items():
-            if not ftype.writable:
-                continue
-            doc = {"api_name": f"f_{name}", "type": name}
-            if "options" in ftype.required_keys:
-                doc["options"] = [{"value": "a"}, {"value": "b"}]
-            if "target" in ftype.required_keys:
-                doc["target"] = "tgt"
-            if "scale" in ftype.options_schema:
-                doc["scale"] = 2
-            docs.append(doc)
+        docs = [field_doc(name, ftype) for name, ftype in field_types.items() if ftype.writable]
         services.store.create_object({"api_name": "tgt", "label": "Target", "fields": []}, SYSTEM_ACTOR)
         services.store.create_object({"api_name": "probe", "label": "Probe", "fields": docs}, SYSTEM_ACTOR)
         records = services.records()
