@@ -22,7 +22,7 @@ from engine.metadata.checks import suggest
 from engine.metadata.counters import next_numbers
 from engine.metadata.field_types.computed import format_auto_number
 from engine.metadata.model import SYSTEM_FIELDS
-from engine.metadata.store import lock_before_flags, lock_state, missing_flags
+from engine.metadata.store import lock_state, missing_flags, note_rows
 
 from engine.security.admin import AccessAdmin
 
@@ -203,12 +203,17 @@ class RecordService(RecordReader):
                 with self.engine.begin() as conn:
                     # a flag this write may add and its snapshot lacks: the state row before the first
                     # statement on a table, a metadata change's order (no deadlock); else no statement
-                    lock = self._lock_first(rt, event)
-                    if lock is True or (lock and sent is not None and not lock.isdisjoint(sent)):
-                        lock_state(conn)
-                    elif flags:
-                        lock_before_flags(conn, self.snapshot.features, flags)
+                    need = self._lock_first(rt, event)
+                    noted = ()
+                    if need or flags:
+                        noted = self._flags_to_note(need, flags, sent)
+                        if noted:
+                            lock_state(conn)
                     result, _wctx = fn(conn)
+                    # the lock was taken for these flags: noted now, written rows or not, so that the
+                    # next write of the object takes it no more (one write per object and flag)
+                    for obj, feature in noted:
+                        note_rows(conn, self.snapshot.features, (obj,), feature)
             except IntegrityError as exc:
                 err = self._unique_error(rt, exc)
                 if err is not None:
@@ -224,25 +229,32 @@ class RecordService(RecordReader):
         return result
 
     def _lock_first(self, rt, event):
-        """Whether a write of ``rt`` with ``event`` must lock the metadata state row first (on
-        PostgreSQL, when a ``flags`` hook says it may add a flag that the snapshot lacks): True,
-        False, or the fields of which an update must send one. Known once per snapshot, object,
-        event and hooks (a flag set is a new version: a new snapshot)."""
+        """The flags a write of ``rt`` with ``event`` may add that the snapshot lacks (on
+        PostgreSQL, as the ``flags`` hooks say): ``((object, feature, fields or None), ...)``, with
+        ``fields`` the fields of which an update must send one; empty when none (and always on
+        SQLite, whose writes are serial). Known once per snapshot, object, event and hooks (a flag
+        set is a new version: a new snapshot)."""
         key = ("lock_first", event, self.hooks)
         need = rt.statements.get(key)
         if need is None:
-            need = False
+            need = ()
             if self.engine.dialect.name == "postgresql":
-                known, fields = self.snapshot.features, set()
-                for obj, feature, *only in self._flags_of(rt, event, {rt.name}):
-                    if missing_flags(known, ((obj, feature),)):
-                        if not only or event is not Event.UPDATE:
-                            need = True
-                            break
-                        fields |= only[0]
-                need = need or frozenset(fields) or False
+                known = self.snapshot.features
+                need = tuple((obj, feature, only[0] if only and event is Event.UPDATE else None)
+                             for obj, feature, *only in self._flags_of(rt, event, {rt.name})
+                             if missing_flags(known, ((obj, feature),)))
             rt.statements[key] = need
         return need
+
+    def _flags_to_note(self, need, flags, sent):
+        """The ``(object, feature)`` this write locks the state row for: those of ``need``
+        (:meth:`_lock_first`) that apply to what it sends, and the caller's own ``flags`` its
+        snapshot lacks (PostgreSQL)."""
+        pairs = [(obj, feature) for obj, feature, fields in need
+                 if fields is None or (sent is not None and not fields.isdisjoint(sent))]
+        if flags and self.engine.dialect.name == "postgresql":
+            pairs += [p for p in missing_flags(self.snapshot.features, flags) if p not in pairs]
+        return pairs
 
     def _flags_of(self, rt, event, seen):
         flags = []
